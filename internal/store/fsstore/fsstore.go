@@ -183,7 +183,8 @@ func (s *Store) Create(ctx context.Context, node string, start time.Time) (store
 			return nil, fmt.Errorf("fsstore: create marker for %s: %w", key, err)
 		}
 		m.Close()
-		f, err := os.OpenFile(s.path(key), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
+		// O_RDWR, not O_WRONLY: Close reads back the bytes it cuts off.
+		f, err := os.OpenFile(s.path(key), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o640)
 		if errors.Is(err, fs.ErrExist) {
 			os.Remove(s.marker(key))
 			t = t.Add(time.Nanosecond)
@@ -531,6 +532,10 @@ func (s *Store) List(ctx context.Context, f store.Filter) iter.Seq2[store.Info, 
 	return func(yield func(store.Info, error) bool) {
 		var nodes []string
 		if f.Node != "" {
+			if !store.ValidNode(f.Node) {
+				yield(store.Info{}, fmt.Errorf("fsstore: list: %w: node %q", store.ErrInvalidKey, f.Node))
+				return
+			}
 			nodes = []string{f.Node}
 		} else {
 			ents, err := os.ReadDir(s.dir)
