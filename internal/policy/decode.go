@@ -100,11 +100,6 @@ func (d *decoder) str(v *hujson.Value, what string) (pstr, bool) {
 		d.errorf(v.StartOffset, "%s: bad string: %v", what, err)
 		return pstr{}, false
 	}
-	if !utf8.ValidString(s) {
-		// An escape such as "\ud800" decodes to a lone surrogate.
-		d.errorf(v.StartOffset, "%s: string is not valid UTF-8", what)
-		return pstr{}, false
-	}
 	return pstr{s: s, off: v.StartOffset}, true
 }
 
@@ -118,21 +113,29 @@ func (d *decoder) boolean(v *hujson.Value, what string) (pbool, bool) {
 	return pbool{v: lit.Bool(), off: v.StartOffset, set: true}, true
 }
 
+// plist is a list of strings with the offset of its opening bracket; set
+// reports whether the field was present and a list.
+type plist struct {
+	items []pstr
+	off   int
+	set   bool
+}
+
 // strList decodes an array of strings. It reports each bad element and
-// returns the good ones; ok is false when v is not an array at all.
-func (d *decoder) strList(v *hujson.Value, what string) (list []pstr, ok bool) {
+// keeps the good ones; set is false when v is not an array at all.
+func (d *decoder) strList(v *hujson.Value, what string) plist {
 	arr, isArr := v.Value.(*hujson.Array)
 	if !isArr {
 		d.errorf(v.StartOffset, "%s: want a list of strings, got %s", what, kindName(v.Value))
-		return nil, false
+		return plist{}
 	}
-	list = make([]pstr, 0, len(arr.Elements))
+	l := plist{items: make([]pstr, 0, len(arr.Elements)), off: v.StartOffset, set: true}
 	for i := range arr.Elements {
 		if s, ok := d.str(&arr.Elements[i], what); ok {
-			list = append(list, s)
+			l.items = append(l.items, s)
 		}
 	}
-	return list, true
+	return l
 }
 
 // field describes one allowed member of an object.
@@ -278,33 +281,30 @@ type rawPolicy struct {
 
 type rawGroup struct {
 	name    pstr
-	members []pstr
+	members plist
 }
 
 type rawRecorder struct {
 	tag   pstr
-	addrs []pstr
+	addrs plist
 }
 
 type rawSSH struct {
 	off                             int
 	action                          pstr
-	src, dst, users, recorder       []pstr
-	hasUsers, hasRecorder           bool
+	src, dst, users, recorder       plist
 	enforceRecorder, inputRecording pbool
 }
 
 type rawKube struct {
 	off                           int
-	src, namespaces, recorder     []pstr
-	hasRecorder                   bool
+	src, namespaces, recorder     plist
 	enforceRecorder, enableEvents pbool
 }
 
 type rawViewer struct {
 	off                 int
-	src, nodes, actions []pstr
-	hasActions          bool
+	src, nodes, actions plist
 }
 
 // decode turns the HuJSON tree into a rawPolicy, reporting structural
@@ -314,13 +314,13 @@ func (d *decoder) decode(root *hujson.Value) *rawPolicy {
 	d.object(root, "policy", []field{
 		{name: "groups", decode: func(v *hujson.Value) {
 			d.members(v, "groups", func(name pstr, v *hujson.Value) {
-				members, _ := d.strList(v, "group "+strconv.Quote(name.s))
+				members := d.strList(v, "group "+strconv.Quote(name.s))
 				p.groups = append(p.groups, rawGroup{name: name, members: members})
 			})
 		}},
 		{name: "recorders", decode: func(v *hujson.Value) {
 			d.members(v, "recorders", func(tag pstr, v *hujson.Value) {
-				addrs, _ := d.strList(v, "recorder "+strconv.Quote(tag.s))
+				addrs := d.strList(v, "recorder "+strconv.Quote(tag.s))
 				p.recorders = append(p.recorders, rawRecorder{tag: tag, addrs: addrs})
 			})
 		}},
@@ -351,10 +351,10 @@ func (d *decoder) decodeSSH(i int, v *hujson.Value) rawSSH {
 	r := rawSSH{off: v.StartOffset}
 	d.object(v, what, []field{
 		{name: "action", required: true, decode: func(v *hujson.Value) { r.action, _ = d.str(v, what+": action") }},
-		{name: "src", required: true, decode: func(v *hujson.Value) { r.src, _ = d.strList(v, what+": src") }},
-		{name: "dst", required: true, decode: func(v *hujson.Value) { r.dst, _ = d.strList(v, what+": dst") }},
-		{name: "users", decode: func(v *hujson.Value) { r.users, r.hasUsers = d.strList(v, what+": users") }},
-		{name: "recorder", decode: func(v *hujson.Value) { r.recorder, r.hasRecorder = d.strList(v, what+": recorder") }},
+		{name: "src", required: true, decode: func(v *hujson.Value) { r.src = d.strList(v, what+": src") }},
+		{name: "dst", required: true, decode: func(v *hujson.Value) { r.dst = d.strList(v, what+": dst") }},
+		{name: "users", decode: func(v *hujson.Value) { r.users = d.strList(v, what+": users") }},
+		{name: "recorder", decode: func(v *hujson.Value) { r.recorder = d.strList(v, what+": recorder") }},
 		{name: "enforceRecorder", decode: func(v *hujson.Value) { r.enforceRecorder, _ = d.boolean(v, what+": enforceRecorder") }},
 		{name: "inputRecording", decode: func(v *hujson.Value) { r.inputRecording, _ = d.boolean(v, what+": inputRecording") }},
 	})
@@ -365,9 +365,9 @@ func (d *decoder) decodeKube(i int, v *hujson.Value) rawKube {
 	what := fmt.Sprintf("kubernetes rule #%d", i+1)
 	r := rawKube{off: v.StartOffset}
 	d.object(v, what, []field{
-		{name: "src", required: true, decode: func(v *hujson.Value) { r.src, _ = d.strList(v, what+": src") }},
-		{name: "namespaces", required: true, decode: func(v *hujson.Value) { r.namespaces, _ = d.strList(v, what+": namespaces") }},
-		{name: "recorder", required: true, decode: func(v *hujson.Value) { r.recorder, r.hasRecorder = d.strList(v, what+": recorder") }},
+		{name: "src", required: true, decode: func(v *hujson.Value) { r.src = d.strList(v, what+": src") }},
+		{name: "namespaces", required: true, decode: func(v *hujson.Value) { r.namespaces = d.strList(v, what+": namespaces") }},
+		{name: "recorder", required: true, decode: func(v *hujson.Value) { r.recorder = d.strList(v, what+": recorder") }},
 		{name: "enforceRecorder", decode: func(v *hujson.Value) { r.enforceRecorder, _ = d.boolean(v, what+": enforceRecorder") }},
 		{name: "enableEvents", decode: func(v *hujson.Value) { r.enableEvents, _ = d.boolean(v, what+": enableEvents") }},
 	})
@@ -378,9 +378,9 @@ func (d *decoder) decodeViewer(i int, v *hujson.Value) rawViewer {
 	what := fmt.Sprintf("viewers rule #%d", i+1)
 	r := rawViewer{off: v.StartOffset}
 	d.object(v, what, []field{
-		{name: "src", required: true, decode: func(v *hujson.Value) { r.src, _ = d.strList(v, what+": src") }},
-		{name: "nodes", required: true, decode: func(v *hujson.Value) { r.nodes, _ = d.strList(v, what+": nodes") }},
-		{name: "actions", decode: func(v *hujson.Value) { r.actions, r.hasActions = d.strList(v, what+": actions") }},
+		{name: "src", required: true, decode: func(v *hujson.Value) { r.src = d.strList(v, what+": src") }},
+		{name: "nodes", required: true, decode: func(v *hujson.Value) { r.nodes = d.strList(v, what+": nodes") }},
+		{name: "actions", decode: func(v *hujson.Value) { r.actions = d.strList(v, what+": actions") }},
 	})
 	return r
 }

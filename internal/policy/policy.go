@@ -215,10 +215,10 @@ func (d *decoder) validate(raw *rawPolicy) *Policy {
 		if !groupRE.MatchString(g.name.s) {
 			d.errorf(g.name.off, "groups: bad group name %q: want \"group:\" and a name of letters, digits, '.', '_' or '-'", g.name.s)
 		}
-		p.Groups[g.name.s] = pstrings(g.members)
+		p.Groups[g.name.s] = pstrings(g.members.items)
 	}
 	for _, g := range raw.groups {
-		for _, m := range g.members {
+		for _, m := range g.members.items {
 			d.checkGroupMember(p, g.name.s, m)
 		}
 	}
@@ -230,11 +230,11 @@ func (d *decoder) validate(raw *rawPolicy) *Policy {
 		if !tagRE.MatchString(r.tag.s) {
 			d.errorf(r.tag.off, "recorders: bad tag %q: want \"tag:\" and a name of letters, digits and '-', starting with a letter", r.tag.s)
 		}
-		if len(r.addrs) == 0 {
-			d.errorf(r.tag.off, "recorders: %q has no addresses", r.tag.s)
+		if r.addrs.set && len(r.addrs.items) == 0 {
+			d.errorf(r.addrs.off, "recorders: %q has no addresses", r.tag.s)
 		}
 		addrs := []netip.AddrPort{}
-		for _, a := range r.addrs {
+		for _, a := range r.addrs.items {
 			ap, err := netip.ParseAddrPort(a.s)
 			switch {
 			case err != nil:
@@ -280,17 +280,17 @@ func (d *decoder) validateSSH(p *Policy, i int, r rawSSH) SSHRule {
 	rule := SSHRule{
 		Line:            d.line(r.off),
 		Action:          r.action.s,
-		Src:             pstrings(r.src),
-		Dst:             pstrings(r.dst),
-		Users:           pstrings(r.users),
-		Recorder:        pstrings(r.recorder),
+		Src:             pstrings(r.src.items),
+		Dst:             pstrings(r.dst.items),
+		Users:           pstrings(r.users.items),
+		Recorder:        pstrings(r.recorder.items),
 		EnforceRecorder: r.enforceRecorder.v,
 		InputRecording:  r.inputRecording.v,
 	}
-	if !r.hasUsers {
+	if !r.users.set {
 		rule.Users = nil
 	}
-	if !r.hasRecorder {
+	if !r.recorder.set {
 		rule.Recorder = nil
 	}
 	switch r.action.s {
@@ -302,27 +302,27 @@ func (d *decoder) validateSSH(p *Policy, i int, r rawSSH) SSHRule {
 	default:
 		d.errorf(r.action.off, "%s: unknown action %q%s", what, r.action.s, suggest(r.action.s, []string{Accept, Reject}))
 	}
-	rule.src = d.checkSrc(p, what, r.off, r.src, true)
-	d.checkNonEmpty(what, "dst", r.off, r.dst, true)
-	for _, h := range r.dst {
+	rule.src = d.checkSrc(p, what, r.src, true)
+	d.checkNonEmpty(what, "dst", r.dst, true)
+	for _, h := range r.dst.items {
 		d.checkDst(what, h)
 	}
 	switch {
-	case r.hasUsers:
-		d.checkNonEmpty(what, "users", r.off, r.users, true)
-		for _, u := range r.users {
+	case r.users.set:
+		d.checkNonEmpty(what, "users", r.users, true)
+		for _, u := range r.users.items {
 			d.checkLocalUser(what, u)
 		}
 	case r.action.s == Accept:
 		d.errorf(r.off, "%s: an accept rule needs \"users\": the local users it admits", what)
 	}
-	if r.hasRecorder {
-		d.checkNonEmpty(what, "recorder", r.off, r.recorder, false)
-		d.checkRecorders(p, what, r.recorder)
+	if r.recorder.set {
+		d.checkNonEmpty(what, "recorder", r.recorder, false)
+		d.checkRecorders(p, what, r.recorder.items)
 	}
 	if r.action.s == Reject {
-		if r.hasRecorder {
-			d.errorf(r.off, "%s: a reject rule records nothing: remove \"recorder\"", what)
+		if r.recorder.set {
+			d.errorf(r.recorder.off, "%s: a reject rule records nothing: remove \"recorder\"", what)
 		}
 		if r.enforceRecorder.set {
 			d.errorf(r.enforceRecorder.off, "%s: a reject rule records nothing: remove \"enforceRecorder\"", what)
@@ -331,10 +331,10 @@ func (d *decoder) validateSSH(p *Policy, i int, r rawSSH) SSHRule {
 			d.errorf(r.inputRecording.off, "%s: a reject rule records nothing: remove \"inputRecording\"", what)
 		}
 	} else {
-		if r.enforceRecorder.v && len(r.recorder) == 0 {
+		if r.enforceRecorder.v && len(r.recorder.items) == 0 {
 			d.errorf(r.enforceRecorder.off, "%s: enforceRecorder needs a \"recorder\"", what)
 		}
-		if r.inputRecording.v && len(r.recorder) == 0 {
+		if r.inputRecording.v && len(r.recorder.items) == 0 {
 			d.errorf(r.inputRecording.off, "%s: inputRecording needs a \"recorder\"", what)
 		}
 	}
@@ -345,22 +345,22 @@ func (d *decoder) validateKube(p *Policy, i int, r rawKube) KubeRule {
 	what := fmt.Sprintf("kubernetes rule #%d", i+1)
 	rule := KubeRule{
 		Line:            d.line(r.off),
-		Src:             pstrings(r.src),
-		Namespaces:      pstrings(r.namespaces),
-		Recorder:        pstrings(r.recorder),
+		Src:             pstrings(r.src.items),
+		Namespaces:      pstrings(r.namespaces.items),
+		Recorder:        pstrings(r.recorder.items),
 		EnforceRecorder: r.enforceRecorder.v,
 		EnableEvents:    r.enableEvents.v,
 	}
-	rule.src = d.checkSrc(p, what, r.off, r.src, true)
-	d.checkNonEmpty(what, "namespaces", r.off, r.namespaces, true)
-	for _, ns := range r.namespaces {
+	rule.src = d.checkSrc(p, what, r.src, true)
+	d.checkNonEmpty(what, "namespaces", r.namespaces, true)
+	for _, ns := range r.namespaces.items {
 		if ns.s != "*" && !namespaceRE.MatchString(ns.s) {
 			d.errorf(ns.off, "%s: bad namespace %q: want a Kubernetes namespace name (lowercase letters, digits, '-') or \"*\"", what, ns.s)
 		}
 	}
-	if r.hasRecorder {
-		d.checkNonEmpty(what, "recorder", r.off, r.recorder, false)
-		d.checkRecorders(p, what, r.recorder)
+	if r.recorder.set {
+		d.checkNonEmpty(what, "recorder", r.recorder, false)
+		d.checkRecorders(p, what, r.recorder.items)
 	}
 	return rule
 }
@@ -369,16 +369,16 @@ func (d *decoder) validateViewer(p *Policy, i int, r rawViewer) ViewerRule {
 	what := fmt.Sprintf("viewers rule #%d", i+1)
 	rule := ViewerRule{
 		Line:    d.line(r.off),
-		Src:     pstrings(r.src),
-		Nodes:   pstrings(r.nodes),
-		Actions: pstrings(r.actions),
+		Src:     pstrings(r.src.items),
+		Nodes:   pstrings(r.nodes.items),
+		Actions: pstrings(r.actions.items),
 	}
-	if !r.hasActions {
+	if !r.actions.set {
 		rule.Actions = nil
 	}
-	rule.src = d.checkSrc(p, what, r.off, r.src, false)
-	d.checkNonEmpty(what, "nodes", r.off, r.nodes, true)
-	for _, n := range r.nodes {
+	rule.src = d.checkSrc(p, what, r.src, false)
+	d.checkNonEmpty(what, "nodes", r.nodes, true)
+	for _, n := range r.nodes.items {
 		switch {
 		case n.s == "*":
 		case strings.HasPrefix(n.s, "tag:"):
@@ -389,9 +389,9 @@ func (d *decoder) validateViewer(p *Policy, i int, r rawViewer) ViewerRule {
 			d.errorf(n.off, "%s: bad node %q: want a node id (letters, digits, '.', '_', '-'), a tag, or \"*\"", what, n.s)
 		}
 	}
-	if r.hasActions {
-		d.checkNonEmpty(what, "actions", r.off, r.actions, false)
-		for _, a := range r.actions {
+	if r.actions.set {
+		d.checkNonEmpty(what, "actions", r.actions, false)
+		for _, a := range r.actions.items {
 			if a.s != ActionView && a.s != ActionDownload {
 				d.errorf(a.off, "%s: unknown action %q%s", what, a.s, suggest(a.s, []string{ActionView, ActionDownload}))
 			}
@@ -403,23 +403,23 @@ func (d *decoder) validateViewer(p *Policy, i int, r rawViewer) ViewerRule {
 // checkNonEmpty reports an empty list. Lists that were absent or of the
 // wrong type have already been reported by the decoder; an empty list
 // here is one written as [].
-func (d *decoder) checkNonEmpty(what, field string, off int, list []pstr, starHint bool) {
-	if list != nil && len(list) == 0 {
+func (d *decoder) checkNonEmpty(what, field string, list plist, starHint bool) {
+	if list.set && len(list.items) == 0 {
 		hint := ""
 		if starHint {
 			hint = ` (use ["*"] for all)`
 		}
-		d.errorf(off, "%s: %s is empty%s", what, field, hint)
+		d.errorf(list.off, "%s: %s is empty%s", what, field, hint)
 	}
 }
 
 // checkSrc validates and compiles the src entries of a rule. allowAddr
 // says whether IP addresses and CIDRs may appear (not in viewers rules,
 // where the viewer is an identity without an address).
-func (d *decoder) checkSrc(p *Policy, what string, off int, src []pstr, allowAddr bool) []principal {
-	d.checkNonEmpty(what, "src", off, src, true)
+func (d *decoder) checkSrc(p *Policy, what string, src plist, allowAddr bool) []principal {
+	d.checkNonEmpty(what, "src", src, true)
 	var out []principal
-	for _, s := range src {
+	for _, s := range src.items {
 		pr, ok := d.principal(p, what, s, allowAddr)
 		if ok {
 			out = append(out, pr)
@@ -563,7 +563,7 @@ func (d *decoder) checkGroupMember(p *Policy, g string, m pstr) {
 func (d *decoder) checkGroupCycles(p *Policy, raw *rawPolicy) {
 	pos := map[string][]pstr{}
 	for _, g := range raw.groups {
-		pos[g.name.s] = g.members
+		pos[g.name.s] = g.members.items
 	}
 	const (
 		unseen = iota
