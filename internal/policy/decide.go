@@ -251,7 +251,7 @@ func (p *Policy) recordingWhy(kind string, i, line int, tags []string, addrs []n
 	if enforce {
 		mode = "enforceRecorder: the session is refused if no recorder is reachable"
 	}
-	return fmt.Sprintf("recorded: %s rule #%d (line %d) names recorder %s → %s; %s",
+	return fmt.Sprintf("recorded: %s rule #%d (line %d) names recorder %s -> %s; %s",
 		kind, i+1, line, quoteList(tags), strings.Join(as, ", "), mode)
 }
 

@@ -188,7 +188,7 @@ func TestSSHWhy(t *testing.T) {
 		`ssh rule #4 (line 19): no match: dst ["DB1"] does not include host "web1" (tags tag:prod)`,
 		`ssh rule #5 (line 21): also admits the session and names a recorder: src "10.0.0.0/8" (10.1.2.3), dst "web1", users "autogroup:nonroot" (dave)`,
 		`accept: by ssh rule #3 (line 17), as local user "dave"`,
-		`recorded: ssh rule #5 (line 21) names recorder ["tag:rec6", "tag:rec"] → [fd7a::3]:443, 100.64.0.1:80, 100.64.0.2:80; fail open: the session runs unrecorded if no recorder is reachable`,
+		`recorded: ssh rule #5 (line 21) names recorder ["tag:rec6", "tag:rec"] -> [fd7a::3]:443, 100.64.0.1:80, 100.64.0.2:80; fail open: the session runs unrecorded if no recorder is reachable`,
 		`input recorded (inputRecording), except while the terminal's echo is off`,
 	}
 	if diff := cmp.Diff(want, d.Why); diff != "" {

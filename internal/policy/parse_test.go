@@ -181,8 +181,8 @@ func TestParseErrors(t *testing.T) {
 	},
 }`,
 			want: []string{
-				`p.hujson:5:15: group "group:c": "group:a" contains itself (group:a → group:b → group:c → group:a)`,
-				`p.hujson:6:18: group "group:self": "group:self" contains itself (group:self → group:self)`,
+				`p.hujson:5:15: group "group:c": "group:a" contains itself (group:a -> group:b -> group:c -> group:a)`,
+				`p.hujson:6:18: group "group:self": "group:self" contains itself (group:self -> group:self)`,
 				`p.hujson:7:17: group "group:bad": "*": a group holds users and groups`,
 				`p.hujson:7:22: group "group:bad": "10.0.0.0/8": a group holds users and groups`,
 				`p.hujson:7:36: group "group:bad": "tag:x": a group holds users and groups`,

@@ -583,7 +583,7 @@ func (d *decoder) checkGroupCycles(p *Policy, raw *rawPolicy) {
 			switch state[m.s] {
 			case active:
 				i := slices.Index(path, m.s)
-				loop := strings.Join(append(slices.Clone(path[i:]), m.s), " → ")
+				loop := strings.Join(append(slices.Clone(path[i:]), m.s), " -> ")
 				d.errorf(m.off, "group %q: %q contains itself (%s)", g, m.s, loop)
 			case unseen:
 				visit(m.s)
