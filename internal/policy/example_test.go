@@ -3,7 +3,10 @@ package policy
 import (
 	"net/netip"
 	"os"
+	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // TestExampleFile checks that the example shipped in examples/ (and shown
@@ -27,5 +30,31 @@ func TestExampleFile(t *testing.T) {
 	d = p.SSH(SSHRequest{User: "alice@example.com", Src: netip.MustParseAddr("192.168.77.3"), LocalUser: "alice", Host: "web1"})
 	if d.Action != Reject || d.Rule != 0 {
 		t.Errorf("alice from guest Wi-Fi: got %+v", d)
+	}
+}
+
+// TestDocExample checks that the example in docs/policy.md is the file in
+// examples/, so that the documented example is the tested one.
+func TestDocExample(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/policy.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	example, err := os.ReadFile("../../examples/policy.hujson")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, block, ok := strings.Cut(string(doc), "## A full example")
+	if ok {
+		_, block, ok = strings.Cut(block, "```hujson\n")
+	}
+	if ok {
+		block, _, ok = strings.Cut(block, "```\n")
+	}
+	if !ok {
+		t.Fatal("docs/policy.md has no hujson block under \"## A full example\"")
+	}
+	if diff := cmp.Diff(string(example), block); diff != "" {
+		t.Errorf("docs/policy.md example differs from examples/policy.hujson (-file +doc):\n%s", diff)
 	}
 }
