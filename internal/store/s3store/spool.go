@@ -1,0 +1,475 @@
+package s3store
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/reel-rec/reel/internal/store"
+)
+
+// The spool directory:
+//
+//	<dir>/lock                          held (flock) by the one process using the spool
+//	<dir>/spool.json                    the bucket the spool uploads to
+//	<dir>/rec/<node>/<name>.cast        a recording not yet landed, byte for byte
+//	<dir>/rec/<node>/<name>.cast.state  its upload state (JSON); absent while live and not uploading
+//	<dir>/ev/<node>/<day>/<seg>.jsonl   an event segment not yet landed
+//
+// A recording's spool file goes only after its object has landed; its state
+// file goes after that, so a state file without a recording is one that
+// landed.
+
+// spool is a Store's local spool and its uploaders.
+type spool struct {
+	s    *Store
+	dir  string
+	lock *os.File
+
+	limit    int64
+	warnAt   int64
+	refuseAt int64
+	used     atomic.Int64 // bytes in spool files
+	alarm    atomic.Bool  // past warnAt
+
+	openedAt time.Time
+
+	mu      sync.Mutex
+	recs    map[string]*rec     // by key: every recording in the spool
+	landed  map[string]struct{} // keys this process landed (for unique names)
+	segs    map[string]*segment // by id prefix "<node>/events/<day>/<seg>.jsonl": every segment in the spool
+	active  map[string]*segment // by node: the segment events are appended to
+	lastSeg map[string]time.Time
+	closed  bool
+	dead    atomic.Bool // crashed: write nothing more
+
+	run *runner
+
+	tickStop chan struct{}
+	tickDone chan struct{}
+}
+
+// spoolID is spool.json: a spool belongs to one bucket.
+type spoolID struct {
+	Endpoint string `json:"endpoint"`
+	Bucket   string `json:"bucket"`
+	Prefix   string `json:"prefix"`
+}
+
+func openSpool(s *Store) (*spool, error) {
+	dir, err := filepath.Abs(s.cfg.SpoolDir)
+	if err != nil {
+		return nil, fmt.Errorf("s3store: spool: %w", err)
+	}
+	for _, d := range []string{dir, filepath.Join(dir, "rec"), filepath.Join(dir, "ev")} {
+		if err := mkdirSynced(d); err != nil {
+			return nil, err
+		}
+	}
+	lock, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_RDWR|os.O_CREATE, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("s3store: spool: %w", err)
+	}
+	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("s3store: spool %s is in use by another reel process: %w", dir, err)
+	}
+	sp := &spool{
+		s:        s,
+		dir:      dir,
+		lock:     lock,
+		limit:    s.cfg.SpoolLimit,
+		warnAt:   int64(float64(s.cfg.SpoolLimit) * s.cfg.SpoolWarn),
+		refuseAt: int64(float64(s.cfg.SpoolLimit) * createRefuseFraction),
+		openedAt: s.now(),
+		recs:     map[string]*rec{},
+		landed:   map[string]struct{}{},
+		segs:     map[string]*segment{},
+		active:   map[string]*segment{},
+		lastSeg:  map[string]time.Time{},
+	}
+	if err := sp.checkID(); err != nil {
+		lock.Close()
+		return nil, err
+	}
+	if err := sp.load(); err != nil {
+		lock.Close()
+		return nil, err
+	}
+	return sp, nil
+}
+
+// checkID refuses a spool that holds uploads for another bucket.
+func (sp *spool) checkID() error {
+	want := spoolID{Endpoint: sp.s.cfg.Endpoint, Bucket: sp.s.cfg.Bucket, Prefix: sp.s.prefix}
+	p := filepath.Join(sp.dir, "spool.json")
+	b, err := os.ReadFile(p)
+	if err == nil {
+		var have spoolID
+		if err := json.Unmarshal(b, &have); err != nil {
+			return fmt.Errorf("s3store: %s: %w", p, err)
+		}
+		if have == want {
+			return nil
+		}
+		if !sp.empty() {
+			return fmt.Errorf("s3store: spool %s holds uploads for bucket %s/%s%s at %s; use another --statedir, or let them land first",
+				sp.dir, have.Bucket, have.Prefix, "", have.Endpoint)
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("s3store: %w", err)
+	}
+	b, _ = json.Marshal(want)
+	return writeFileSynced(p, append(b, '\n'))
+}
+
+// empty reports whether the spool holds no recordings and no events.
+func (sp *spool) empty() bool {
+	for _, sub := range []string{"rec", "ev"} {
+		found := false
+		filepath.WalkDir(filepath.Join(sp.dir, sub), func(p string, d fs.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				found = true
+				return fs.SkipAll
+			}
+			return nil
+		})
+		if found {
+			return false
+		}
+	}
+	return true
+}
+
+func (sp *spool) recPath(key string) string {
+	return filepath.Join(sp.dir, "rec", filepath.FromSlash(key))
+}
+
+// load reads what an earlier process left in the spool.
+func (sp *spool) load() error {
+	nodes, err := os.ReadDir(filepath.Join(sp.dir, "rec"))
+	if err != nil {
+		return fmt.Errorf("s3store: spool: %w", err)
+	}
+	for _, n := range nodes {
+		if !n.IsDir() || !store.ValidNode(n.Name()) {
+			continue
+		}
+		dir := filepath.Join(sp.dir, "rec", n.Name())
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			return fmt.Errorf("s3store: spool: %w", err)
+		}
+		names := map[string]bool{}
+		for _, e := range ents {
+			names[e.Name()] = true
+		}
+		for _, e := range ents {
+			name := e.Name()
+			switch {
+			case strings.HasSuffix(name, ".tmp"):
+				os.Remove(filepath.Join(dir, name))
+			case strings.HasSuffix(name, ".cast.state") && !names[strings.TrimSuffix(name, ".state")]:
+				// Landed; the crash came before the state file went.
+				os.Remove(filepath.Join(dir, name))
+			case strings.HasSuffix(name, ".cast"):
+				key := n.Name() + "/" + name
+				r, err := sp.loadRec(key)
+				if err != nil {
+					return err
+				}
+				sp.recs[key] = r
+			}
+		}
+	}
+	return sp.loadSegments()
+}
+
+func (sp *spool) loadRec(key string) (*rec, error) {
+	node, start, err := store.ParseKey(key)
+	if err != nil {
+		return nil, fmt.Errorf("s3store: spool: stray file %s: %w", sp.recPath(key), err)
+	}
+	r := &rec{sp: sp, key: key, node: node, start: start, path: sp.recPath(key), loaded: true}
+	fi, err := os.Stat(r.path)
+	if err != nil {
+		return nil, fmt.Errorf("s3store: spool: %w", err)
+	}
+	r.size.Store(fi.Size())
+	sp.used.Add(fi.Size())
+	b, err := os.ReadFile(r.path + ".state")
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return nil, fmt.Errorf("s3store: spool: %w", err)
+	default:
+		if err := json.Unmarshal(b, &r.st); err != nil {
+			// A torn state file cannot be trusted: treat the recording as
+			// live, so Recover closes it out again and re-uploads it.
+			sp.s.log.Warn("spool: unreadable upload state; the recording will be uploaded again", "key", key, "err", err)
+			r.st = recState{}
+		}
+	}
+	return r, nil
+}
+
+// start launches the uploaders and queues what the spool holds.
+func (sp *spool) start() {
+	sp.run = newRunner(sp.s, sp.s.cfg.Uploaders)
+	sp.mu.Lock()
+	for _, r := range sp.recs {
+		if r.st.Closed {
+			sp.run.kick(r)
+		}
+	}
+	for _, seg := range sp.segs {
+		sp.run.kick(seg)
+	}
+	sp.mu.Unlock()
+	sp.tickStop, sp.tickDone = make(chan struct{}), make(chan struct{})
+	go sp.ticker()
+}
+
+// ticker seals event segments that are old enough, and repeats the spool
+// alarm while it lasts.
+func (sp *spool) ticker() {
+	defer close(sp.tickDone)
+	period := min(sp.s.cfg.EventSegmentAge/4, 5*time.Second)
+	t := time.NewTicker(max(period, 10*time.Millisecond))
+	defer t.Stop()
+	lastAlarm := time.Time{}
+	for {
+		select {
+		case <-sp.tickStop:
+			return
+		case <-t.C:
+		}
+		sp.sealOld(sp.s.now().Add(-sp.s.cfg.EventSegmentAge))
+		if sp.alarm.Load() && time.Since(lastAlarm) > time.Minute {
+			lastAlarm = time.Now()
+			sp.logAlarm()
+		}
+	}
+}
+
+func (sp *spool) logAlarm() {
+	used := sp.used.Load()
+	sp.s.log.Warn("s3 spool is filling up: uploads are behind (is the bucket reachable?)",
+		"spool", sp.dir, "used_bytes", used, "limit_bytes", sp.limit,
+		"percent", used*100/max(sp.limit, 1), "new_recordings_refused_at_percent", int(createRefuseFraction*100))
+}
+
+// grow accounts for n more spooled bytes, or fails if the spool is full.
+func (sp *spool) grow(n int64) error {
+	used := sp.used.Add(n)
+	if used > sp.limit {
+		sp.used.Add(-n)
+		return fmt.Errorf("s3store: spool %s is full (%d of %d bytes; uploads are behind): %w", sp.dir, used-n, sp.limit, store.ErrInsufficientSpace)
+	}
+	if used >= sp.warnAt && !sp.alarm.Swap(true) {
+		sp.logAlarm()
+	}
+	return nil
+}
+
+func (sp *spool) shrink(n int64) {
+	used := sp.used.Add(-n)
+	if used < sp.warnAt*9/10 && sp.alarm.Swap(false) {
+		sp.s.log.Info("s3 spool is back below its warning level", "spool", sp.dir, "used_bytes", used, "limit_bytes", sp.limit)
+	}
+}
+
+// roomForNew reports whether the spool takes a new recording.
+func (sp *spool) roomForNew() error {
+	if used := sp.used.Load(); used >= sp.refuseAt {
+		return fmt.Errorf("s3store: spool %s is %d%% full (uploads are behind): %w", sp.dir, used*100/max(sp.limit, 1), store.ErrInsufficientSpace)
+	}
+	if sp.s.cfg.MinFree > 0 {
+		var st unix.Statfs_t
+		if err := unix.Statfs(sp.dir, &st); err != nil {
+			return fmt.Errorf("s3store: statfs %s: %w", sp.dir, err)
+		}
+		if free := int64(st.Bavail) * st.Bsize; free < sp.s.cfg.MinFree {
+			return fmt.Errorf("s3store: spool %s: %w: %d MiB free, reserve is %d MiB", sp.dir, store.ErrInsufficientSpace, free>>20, sp.s.cfg.MinFree>>20)
+		}
+	}
+	return nil
+}
+
+var errStoreClosed = errors.New("s3store: store closed")
+
+// close stops the uploaders and seals open segments. crash skips
+// everything a dying process would not do.
+func (sp *spool) close(crash bool) error {
+	sp.mu.Lock()
+	if sp.closed {
+		sp.mu.Unlock()
+		return nil
+	}
+	sp.closed = true
+	sp.dead.Store(crash)
+	sp.mu.Unlock()
+	close(sp.tickStop)
+	<-sp.tickDone
+	sp.run.stop()
+	var errs []error
+	if !crash {
+		sp.mu.Lock()
+		segs := make([]*segment, 0, len(sp.segs))
+		for _, seg := range sp.segs {
+			segs = append(segs, seg)
+		}
+		sp.mu.Unlock()
+		for _, seg := range segs {
+			errs = append(errs, seg.seal())
+		}
+	}
+	errs = append(errs, sp.lock.Close())
+	return errors.Join(errs...)
+}
+
+// flush waits until everything but live recordings has landed.
+func (sp *spool) flush(ctx context.Context) error {
+	sp.mu.Lock()
+	var segs []*segment
+	for _, seg := range sp.active {
+		segs = append(segs, seg)
+	}
+	sp.mu.Unlock()
+	for _, seg := range segs {
+		sp.sealSegment(seg)
+	}
+	sp.run.retryNow()
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if sp.pending() == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("s3store: flush: %d uploads still pending: %w", sp.pending(), ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// pending counts closed recordings and segments not yet landed.
+func (sp *spool) pending() int {
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	n := len(sp.segs) - len(sp.active)
+	for _, r := range sp.recs {
+		if r.closedNow() {
+			n++
+		}
+	}
+	return n
+}
+
+func (sp *spool) metrics(m *Metrics) {
+	m.SpoolBytes = sp.used.Load()
+	m.SpoolLimit = sp.limit
+	m.SpoolAlarm = sp.alarm.Load()
+	sp.mu.Lock()
+	for _, r := range sp.recs {
+		if !r.closedNow() {
+			m.LiveRecordings++
+		}
+	}
+	m.UploadsPending = len(sp.recs) + len(sp.segs)
+	sp.mu.Unlock()
+	m.UploadsFailing = sp.run.failing()
+}
+
+// mkdirSynced creates dir (and parents) if missing, syncing each parent
+// whose entries changed.
+func mkdirSynced(dir string) error {
+	if _, err := os.Stat(dir); err == nil {
+		return nil
+	}
+	parent := filepath.Dir(dir)
+	if parent != dir {
+		if err := mkdirSynced(parent); err != nil {
+			return err
+		}
+	}
+	if err := os.Mkdir(dir, 0o750); err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("s3store: mkdir %s: %w", dir, err)
+	}
+	return syncDir(parent)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("s3store: sync dir %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("s3store: sync dir %s: %w", dir, err)
+	}
+	return nil
+}
+
+// writeFileSynced writes p atomically: a temp file, synced, renamed over p,
+// and the directory synced.
+func writeFileSynced(p string, data []byte) error {
+	tmp := p + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
+	if err != nil {
+		return fmt.Errorf("s3store: write %s: %w", p, err)
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = unix.Fdatasync(int(f.Fd()))
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, p)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("s3store: write %s: %w", p, err)
+	}
+	return syncDir(filepath.Dir(p))
+}
+
+// removeSynced removes p (missing is fine) and syncs its directory.
+func removeSynced(p string) error {
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("s3store: remove %s: %w", p, err)
+	}
+	return syncDir(filepath.Dir(p))
+}
+
+// findLastNewline returns the offset just after the last '\n' in f's first
+// size bytes, or 0.
+func findLastNewline(f *os.File, size int64) (int64, error) {
+	buf := make([]byte, 64<<10)
+	for end := size; end > 0; {
+		start := max(0, end-int64(len(buf)))
+		b := buf[:end-start]
+		if _, err := f.ReadAt(b, start); err != nil {
+			return 0, err
+		}
+		if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
+			return start + int64(i) + 1, nil
+		}
+		end = start
+	}
+	return 0, nil
+}
