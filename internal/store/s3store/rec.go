@@ -50,14 +50,14 @@ type rec struct {
 // recState is the .cast.state file: how far the upload got, and how the
 // recording ended.
 type recState struct {
-	UploadID string      `json:"upload_id,omitempty"`
-	Parts    []partState `json:"parts,omitempty"`
-	Closed   bool        `json:"closed,omitempty"`
+	UploadID string       `json:"upload_id,omitempty"`
+	Parts    []partState  `json:"parts,omitempty"`
+	Closed   bool         `json:"closed,omitempty"`
 	Status   store.Status `json:"status,omitempty"`
-	Reason   string      `json:"reason,omitempty"`
-	Final    int64       `json:"final,omitempty"` // the recording's size: [0, Final) is the object
-	End      int64       `json:"end,omitempty"`   // the spool file's size: [Final, End) is the tail
-	ClosedAt time.Time   `json:"closed_at,omitzero"`
+	Reason   string       `json:"reason,omitempty"`
+	Final    int64        `json:"final,omitempty"` // the recording's size: [0, Final) is the object
+	End      int64        `json:"end,omitempty"`   // the spool file's size: [Final, End) is the tail
+	ClosedAt time.Time    `json:"closed_at,omitzero"`
 }
 
 type partState struct {

@@ -375,16 +375,16 @@ func statusKey(key string) string { return key + ".status" }
 
 // Metrics are counters and gauges about the store, for monitoring.
 type Metrics struct {
-	SpoolBytes     int64  `json:"spool_bytes"`      // bytes the spool holds
-	SpoolLimit     int64  `json:"spool_limit"`      // most it may hold
-	LiveRecordings int    `json:"live_recordings"`  // being written
-	UploadsPending int    `json:"uploads_pending"`  // recordings and event segments not yet landed (live ones included)
-	UploadsFailing int    `json:"uploads_failing"`  // of those, how many are waiting to retry
-	Retries        int64  `json:"retries"`          // failed upload attempts since Open
-	Landed         int64  `json:"landed"`           // objects completed since Open
-	LandedBytes    int64  `json:"landed_bytes"`     // their bytes
-	LastError      string `json:"last_error"`       // the last upload error, "" if none
-	SpoolAlarm     bool   `json:"spool_alarm"`      // the spool is past its warning level
+	SpoolBytes     int64  `json:"spool_bytes"`     // bytes the spool holds
+	SpoolLimit     int64  `json:"spool_limit"`     // most it may hold
+	LiveRecordings int    `json:"live_recordings"` // being written
+	UploadsPending int    `json:"uploads_pending"` // recordings and event segments not yet landed (live ones included)
+	UploadsFailing int    `json:"uploads_failing"` // of those, how many are waiting to retry
+	Retries        int64  `json:"retries"`         // failed upload attempts since Open
+	Landed         int64  `json:"landed"`          // objects completed since Open
+	LandedBytes    int64  `json:"landed_bytes"`    // their bytes
+	LastError      string `json:"last_error"`      // the last upload error, "" if none
+	SpoolAlarm     bool   `json:"spool_alarm"`     // the spool is past its warning level
 }
 
 // Metrics returns the store's current metrics.
