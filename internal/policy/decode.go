@@ -385,7 +385,7 @@ func (d *decoder) decodeViewer(i int, v *hujson.Value) rawViewer {
 	return r
 }
 
-// hujsonSyntaxError converts an error from hujson.Parse, which carries
+// syntaxError converts an error from hujson.Parse, which carries
 // "line L, column C" in its text, into an *Error.
 func (d *decoder) syntaxError(err error) {
 	msg := err.Error()
