@@ -57,6 +57,7 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+	"golang.org/x/sys/unix"
 
 	"github.com/reel-rec/reel/internal/store"
 )
@@ -355,6 +356,20 @@ func (s *Store) Flush(ctx context.Context) error {
 	return s.sp.flush(ctx)
 }
 
+// Space reports the free and total bytes of the file system holding the
+// spool, and the reserve (Config.MinFree) below which Create refuses new
+// recordings. A read-only store has no spool and reports an error.
+func (s *Store) Space() (free, total, reserve int64, err error) {
+	if s.sp == nil {
+		return 0, 0, 0, errReadOnly
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(s.sp.dir, &st); err != nil {
+		return 0, 0, s.cfg.MinFree, fmt.Errorf("s3store: statfs %s: %w", s.sp.dir, err)
+	}
+	return int64(st.Bavail) * st.Bsize, int64(st.Blocks) * st.Bsize, max(s.cfg.MinFree, 0), nil
+}
+
 // Location describes where the store keeps recordings, for logs:
 // "s3://endpoint/bucket/prefix".
 func (s *Store) Location() string {
@@ -423,7 +438,7 @@ func ParseURL(dst string) (endpoint string, insecure bool, bucket, prefix string
 	}
 	p := strings.Trim(u.Path, "/")
 	bucket, prefix, _ = strings.Cut(p, "/")
-	return u.Host, insecure, bucket, prefix, nil
+	return u.Host, insecure, bucket, strings.Trim(prefix, "/"), nil
 }
 
 // errCode is the S3 error code of err, "" if it is not an S3 error.

@@ -209,10 +209,6 @@ func (s *Server) start() error {
 func (s *Server) waitReady(limit time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
-	path := "/"
-	if s.Name == "minio" {
-		path = "/minio/health/ready"
-	}
 	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{Proxy: nil}}
 	for {
 		select {
@@ -220,14 +216,17 @@ func (s *Server) waitReady(limit time.Duration) error {
 			return errors.New("server exited")
 		default:
 		}
-		req, _ := http.NewRequestWithContext(ctx, "GET", s.Endpoint()+path, nil)
+		// An anonymous ListBuckets: refused (403) once the server is up,
+		// 503 while it initialises.
+		req, _ := http.NewRequestWithContext(ctx, "GET", s.Endpoint()+"/", nil)
 		resp, err := client.Do(req)
 		if err == nil {
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
-			if s.Name != "minio" || resp.StatusCode == http.StatusOK {
+			if resp.StatusCode != http.StatusServiceUnavailable {
 				return nil
 			}
+			err = fmt.Errorf("%s", resp.Status)
 		}
 		select {
 		case <-ctx.Done():
