@@ -17,14 +17,23 @@ type storeOptions struct {
 	stateDir string // where state (e.g. an S3 spool) lives
 	log      *slog.Logger
 	readOnly bool // reviewers' commands: do not take the writer's lock
+
+	// S3 only: the S3 flags (addS3Flags; nil: from the --dst URL and the
+	// environment alone) and the environment (nil: the process's).
+	s3     *s3Flags
+	getenv func(string) string
 }
 
 // openStore opens the store that opts.dst names, choosing the backend by
 // URL scheme (litestream's replica_url.go is the model).
 func openStore(opts storeOptions) (store.Store, error) {
 	switch {
-	case strings.HasPrefix(opts.dst, "s3://"), strings.HasPrefix(opts.dst, "s3+http://"):
-		return nil, fmt.Errorf("--dst %s: S3 storage is not built yet", opts.dst)
+	case isS3(opts.dst):
+		s, err := openS3Store(opts)
+		if err != nil {
+			return nil, err // not a nil *s3store.Store in a non-nil interface
+		}
+		return s, nil
 	case strings.Contains(opts.dst, "://"):
 		return nil, fmt.Errorf("--dst %s: unknown scheme (want a directory, s3:// or s3+http://)", opts.dst)
 	}
