@@ -1,0 +1,131 @@
+package recorder
+
+import (
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/reel-rec/reel/internal/store"
+)
+
+// BatchSyncer is implemented by stores that can make many writers durable
+// at once more cheaply than one by one (fsstore: one syncfs instead of N
+// fdatasyncs).
+type BatchSyncer interface {
+	SyncAll([]store.Writer) error
+}
+
+// batchThreshold is how many dirty recordings make a batch sync worthwhile.
+const batchThreshold = 4
+
+// committer syncs every live recording that has new bytes, once per
+// interval, in one round for all of them (group commit), then wakes the
+// ackers, who ack what the round made durable.
+type committer struct {
+	st       store.Store
+	interval time.Duration
+	m        *Metrics
+	log      *slog.Logger
+
+	mu       sync.Mutex
+	sessions map[*session]struct{}
+	round    chan struct{} // closed when the current round ends
+}
+
+func newCommitter(st store.Store, interval time.Duration, m *Metrics, log *slog.Logger) *committer {
+	return &committer{st: st, interval: interval, m: m, log: log, sessions: map[*session]struct{}{}, round: make(chan struct{})}
+}
+
+func (c *committer) add(ss *session) {
+	c.mu.Lock()
+	c.sessions[ss] = struct{}{}
+	c.mu.Unlock()
+}
+
+func (c *committer) remove(ss *session) {
+	c.mu.Lock()
+	delete(c.sessions, ss)
+	c.mu.Unlock()
+}
+
+// roundDone returns a channel closed when the next sync round ends.
+func (c *committer) roundDone() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.round
+}
+
+func (c *committer) run(stop <-chan struct{}) {
+	t := time.NewTicker(c.interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		c.syncRound()
+	}
+}
+
+// syncRound makes every dirty recording durable and publishes the result.
+func (c *committer) syncRound() {
+	c.mu.Lock()
+	var dirty []*session
+	var upto []int64
+	for ss := range c.sessions {
+		if n := ss.written.Load(); n > ss.durable.Load() {
+			dirty = append(dirty, ss)
+			upto = append(upto, n)
+		}
+	}
+	c.mu.Unlock()
+
+	if len(dirty) > 0 {
+		start := time.Now()
+		errs := c.sync(dirty)
+		c.m.observeSync(time.Since(start), len(dirty))
+		for i, ss := range dirty {
+			if errs[i] != nil {
+				c.m.errors.add("store_sync")
+				ss.failSync(errs[i])
+				continue
+			}
+			ss.durable.Store(upto[i])
+		}
+	}
+
+	c.mu.Lock()
+	close(c.round)
+	c.round = make(chan struct{})
+	c.mu.Unlock()
+}
+
+// sync syncs the sessions' writers and returns one error per session.
+func (c *committer) sync(dirty []*session) []error {
+	errs := make([]error, len(dirty))
+	if bs, ok := c.st.(BatchSyncer); ok && len(dirty) >= batchThreshold {
+		ws := make([]store.Writer, len(dirty))
+		for i, ss := range dirty {
+			ws[i] = ss.w
+		}
+		if err := bs.SyncAll(ws); err == nil {
+			return errs
+		}
+		// Fall through: find out which writers are at fault.
+	}
+	// fdatasync in parallel: the file system batches concurrent commits.
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 8)
+	for i, ss := range dirty {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			errs[i] = ss.w.Sync()
+			<-sem
+		}()
+	}
+	wg.Wait()
+	return errs
+}

@@ -1,0 +1,257 @@
+// Package recorder is reel's recording API server: the wire contract of
+// Tailscale's tsrecorder (POST /record over HTTP/1.1, POST /v2/record over
+// HTTP/2 with ack frames, POST /v2/event), in front of a store.Store.
+//
+// An ack counts only bytes that are durable: the server syncs the store on a
+// timer, for all live recordings in one round (group commit), and acks after
+// the round. See DESIGN.md, "The recording API".
+package recorder
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/reel-rec/reel/internal/store"
+)
+
+// Defaults for the Server's zero fields.
+const (
+	DefaultAckInterval  = time.Second
+	DefaultMaxEventSize = 16 << 20
+	// livenessAck bounds the gap between ack frames even when a sync round
+	// is slow: the client drops an upload after 30 s without one, and the
+	// contract promises one at least every 5 s.
+	livenessAck = 4 * time.Second
+)
+
+// Server serves the recording API. Set the fields, then call Serve; the
+// zero value is not usable without Store.
+type Server struct {
+	// Store receives recordings and events. Required.
+	Store store.Store
+	// Log receives one line per recording and every failure. Nil discards.
+	Log *slog.Logger
+	// Identify returns the sender's node id (a store.SafeNode value) for a
+	// request. Nil means DefaultIdentify: the client certificate's identity
+	// under mutual TLS, else the remote IP address.
+	Identify func(*http.Request) (string, error)
+	// DisableV2 makes the server answer like an old recorder that knows
+	// only POST /record: /v2/record is 404.
+	DisableV2 bool
+	// AckInterval is how often live recordings are synced and acked.
+	// Zero means DefaultAckInterval. Must be under 5 s.
+	AckInterval time.Duration
+	// MaxEventSize bounds one /v2/event body. Zero means DefaultMaxEventSize.
+	MaxEventSize int64
+	// MaxLine bounds one asciicast line before the recording is flagged
+	// malformed (it is still stored). Zero means the checker's default.
+	MaxLine int
+	// TLSConfig, when set, makes Serve speak TLS (HTTP/2 by ALPN); set
+	// ClientAuth and ClientCAs for mutual TLS.
+	TLSConfig *tls.Config
+	// Now returns the current time. Nil means time.Now.
+	Now func() time.Time
+
+	// Metrics counts what the server does. Nil allocates one.
+	Metrics *Metrics
+
+	initOnce sync.Once
+	hs       *http.Server
+	commit   *committer
+	shutting atomic.Bool
+
+	mu       sync.Mutex
+	sessions map[*session]struct{}
+	drained  chan struct{} // closed when sessions becomes empty while shutting down
+	stopped  chan struct{}
+}
+
+func (s *Server) init() {
+	s.initOnce.Do(func() {
+		if s.Log == nil {
+			s.Log = slog.New(slog.DiscardHandler)
+		}
+		if s.Identify == nil {
+			s.Identify = DefaultIdentify
+		}
+		if s.AckInterval <= 0 {
+			s.AckInterval = DefaultAckInterval
+		}
+		if s.MaxEventSize <= 0 {
+			s.MaxEventSize = DefaultMaxEventSize
+		}
+		if s.Now == nil {
+			s.Now = time.Now
+		}
+		if s.Metrics == nil {
+			s.Metrics = new(Metrics)
+		}
+		s.sessions = map[*session]struct{}{}
+		s.stopped = make(chan struct{})
+		s.commit = newCommitter(s.Store, s.AckInterval, s.Metrics, s.Log)
+		var p http.Protocols
+		p.SetHTTP1(true)
+		p.SetHTTP2(true)
+		p.SetUnencryptedHTTP2(true)
+		s.hs = &http.Server{
+			Handler:           s.newMux(),
+			Protocols:         &p,
+			ReadHeaderTimeout: 10 * time.Second,
+			TLSConfig:         s.TLSConfig,
+			ErrorLog:          slog.NewLogLogger(s.Log.Handler(), slog.LevelDebug),
+			HTTP2: &http.HTTP2Config{
+				MaxReceiveBufferPerStream:     4 << 20,
+				MaxReceiveBufferPerConnection: 8 << 20,
+			},
+		}
+		go s.commit.run(s.stopped)
+	})
+}
+
+// Handler returns the API's handler, for embedding in another server (the
+// tailnet listener). Serve uses it.
+func (s *Server) Handler() http.Handler {
+	s.init()
+	return s.hs.Handler
+}
+
+func (s *Server) newMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("HEAD /v2/record", s.headV2)
+	mux.HandleFunc("POST /v2/record", s.postV2)
+	mux.HandleFunc("POST /record", s.postV1)
+	mux.HandleFunc("HEAD /v2/event", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) })
+	mux.HandleFunc("POST /v2/event", s.postEvent)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "reel recorder: no such endpoint; recordings are sent with POST /record, POST /v2/record or POST /v2/event", http.StatusNotFound)
+	})
+	return mux
+}
+
+// Serve accepts connections on ln until Shutdown: HTTP/1.1 and cleartext
+// HTTP/2 (h2c, prior knowledge), or TLS with HTTP/2 when TLSConfig is set.
+func (s *Server) Serve(ln net.Listener) error {
+	s.init()
+	var err error
+	if s.TLSConfig != nil {
+		err = s.hs.ServeTLS(ln, "", "")
+	} else {
+		err = s.hs.Serve(ln)
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops accepting recordings, waits until ctx is done for live
+// ones to end by themselves, then ends the rest: each gets its last ack and
+// an error frame, and is stored as interrupted, cut at its last complete
+// line. It returns once every recording is closed.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.init()
+	s.shutting.Store(true)
+	hsDone := make(chan error, 1)
+	go func() { hsDone <- s.hs.Shutdown(ctx) }()
+
+	s.mu.Lock()
+	live := len(s.sessions)
+	if live > 0 {
+		s.drained = make(chan struct{})
+	}
+	drained := s.drained
+	s.mu.Unlock()
+	if live > 0 {
+		s.Log.Info("shutting down: waiting for live recordings to end", "live", live)
+		select {
+		case <-drained:
+		case <-ctx.Done():
+			s.mu.Lock()
+			rest := make([]*session, 0, len(s.sessions))
+			for ss := range s.sessions {
+				rest = append(rest, ss)
+			}
+			s.mu.Unlock()
+			s.Log.Warn("shutting down: ending live recordings", "live", len(rest))
+			for _, ss := range rest {
+				ss.stop(errShutdown)
+			}
+			<-drained
+		}
+	}
+	err := <-hsDone
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		err = s.hs.Close()
+	}
+	select {
+	case <-s.stopped:
+	default:
+		close(s.stopped)
+	}
+	return err
+}
+
+var errShutdown = errors.New("the recorder is shutting down")
+
+func (s *Server) track(ss *session) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shutting.Load() && s.drained == nil {
+		// Shutdown already saw zero sessions.
+		return false
+	}
+	s.sessions[ss] = struct{}{}
+	s.commit.add(ss)
+	return true
+}
+
+func (s *Server) untrack(ss *session) {
+	s.commit.remove(ss)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.sessions, ss)
+	if len(s.sessions) == 0 && s.drained != nil {
+		select {
+		case <-s.drained:
+		default:
+			close(s.drained)
+		}
+	}
+}
+
+// DefaultIdentify names the sender of r: under mutual TLS the verified
+// client certificate's first URI SAN, DNS SAN or common name; otherwise the
+// remote IP address. The result is made path-safe with store.SafeNode.
+func DefaultIdentify(r *http.Request) (string, error) {
+	var id string
+	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
+		c := r.TLS.PeerCertificates[0]
+		switch {
+		case len(c.URIs) > 0:
+			id = c.URIs[0].String()
+		case len(c.DNSNames) > 0:
+			id = c.DNSNames[0]
+		default:
+			id = c.Subject.CommonName
+		}
+	} else {
+		host, _, err := net.SplitHostPort(r.RemoteAddr)
+		if err != nil {
+			return "", fmt.Errorf("sender address %q: %w", r.RemoteAddr, err)
+		}
+		id = host
+	}
+	node := store.SafeNode(id)
+	if node == "" {
+		return "", fmt.Errorf("sender identity %q has no usable characters", id)
+	}
+	return node, nil
+}
