@@ -19,7 +19,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"iter"
 	"log/slog"
@@ -136,6 +135,22 @@ func (s *Store) Space() (free, total, reserve int64, err error) {
 	return int64(st.Bavail) * st.Bsize, int64(st.Blocks) * st.Bsize, s.minFree, nil
 }
 
+// CheckSpace fails, wrapping store.ErrInsufficientSpace, when the disk is
+// below the free-space reserve and Create would refuse.
+func (s *Store) CheckSpace() error {
+	if s.minFree <= 0 {
+		return nil
+	}
+	free, _, _, err := s.Space()
+	if err != nil {
+		return err
+	}
+	if free < s.minFree {
+		return fmt.Errorf("fsstore: %w: %d MiB free, reserve is %d MiB", store.ErrInsufficientSpace, free>>20, s.minFree>>20)
+	}
+	return nil
+}
+
 func (s *Store) path(key string) string { return filepath.Join(s.dir, filepath.FromSlash(key)) }
 func (s *Store) marker(key string) string {
 	return filepath.Join(s.dir, ".reel", "open", filepath.FromSlash(key))
@@ -153,14 +168,8 @@ func (s *Store) Create(ctx context.Context, node string, start time.Time) (store
 	if !store.ValidNode(node) {
 		return nil, fmt.Errorf("fsstore: create: %w: node %q", store.ErrInvalidKey, node)
 	}
-	if s.minFree > 0 {
-		free, _, _, err := s.Space()
-		if err != nil {
-			return nil, err
-		}
-		if free < s.minFree {
-			return nil, fmt.Errorf("fsstore: create: %w: %d MiB free, reserve is %d MiB", store.ErrInsufficientSpace, free>>20, s.minFree>>20)
-		}
+	if err := s.CheckSpace(); err != nil {
+		return nil, err
 	}
 	if err := mkdirSynced(s.nodeDir(node)); err != nil {
 		return nil, err
@@ -182,7 +191,12 @@ func (s *Store) Create(ctx context.Context, node string, start time.Time) (store
 		if err != nil {
 			return nil, fmt.Errorf("fsstore: create marker for %s: %w", key, err)
 		}
+		err = reserveMarker(m)
 		m.Close()
+		if err != nil {
+			os.Remove(s.marker(key))
+			return nil, fmt.Errorf("fsstore: create marker for %s: %w", key, err)
+		}
 		// O_RDWR, not O_WRONLY: Close reads back the bytes it cuts off.
 		f, err := os.OpenFile(s.path(key), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o640)
 		if errors.Is(err, fs.ErrExist) {
@@ -277,21 +291,30 @@ func (w *writer) Close(status store.Status, reason string) error {
 			status, reason = store.StatusFailed, syncErr.Error()
 		}
 	}
-	size := w.size
+	size, inMarker := w.size, 0
 	if status != store.StatusComplete && status != store.StatusMalformed {
-		n, err := cutAtLastLine(w.f, w.lastNL, size)
+		n, m, err := cutAtLastLine(w.f, w.lastNL, size, w.s.marker(w.key))
 		if err != nil {
 			errs = append(errs, err)
 			reason += "; " + err.Error()
-		} else {
-			size = n
 		}
+		size, inMarker = n, m
 	}
 	errs = append(errs, w.f.Close())
 	if status != store.StatusComplete {
-		if err := writeStatus(w.f.Name(), statusFile{Status: status, Reason: reason, Size: size, Closed: time.Now().UTC()}); err != nil {
-			// Keep the marker: Recover finishes the job after a restart.
-			return errors.Join(append(errs, err)...)
+		st := statusFile{Status: status, Reason: reason, Size: size, Closed: time.Now().UTC(), TailInMarker: inMarker}
+		var err error
+		if inMarker == 0 {
+			err = writeStatus(w.f.Name(), st)
+		}
+		if inMarker > 0 || err != nil {
+			// Typically a full disk. Record the status in the marker's
+			// reserved block instead, which needs no new space, and keep
+			// the marker: Recover moves the status out after a restart.
+			if merr := writeMarkerStatus(w.s.marker(w.key), st); merr != nil {
+				return errors.Join(append(errs, err, merr)...)
+			}
+			return errors.Join(errs...) // the marker stays: it holds the status
 		}
 	}
 	if err := os.Remove(w.s.marker(w.key)); err != nil {
@@ -303,38 +326,30 @@ func (w *writer) Close(status store.Status, reason string) error {
 }
 
 // cutAtLastLine moves the bytes after the last complete line (from lastNL
-// to size) into the .tail file beside f, syncs it, and truncates f to
-// lastNL. It returns f's new size.
-func cutAtLastLine(f *os.File, lastNL, size int64) (int64, error) {
+// to size) into the .tail file beside f, or, when that cannot be written
+// (full disk), into the marker's reserved space; then it truncates f to
+// lastNL. It returns f's new size and how many bytes went to the marker.
+func cutAtLastLine(f *os.File, lastNL, size int64, marker string) (newSize int64, inMarker int, err error) {
 	if lastNL >= size {
-		return size, nil
+		return size, 0, nil
 	}
-	tp := tailPath(f.Name())
-	t, err := os.OpenFile(tp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
-	if err != nil {
-		return size, fmt.Errorf("fsstore: keep cut-off bytes: %w", err)
+	tail := make([]byte, size-lastNL)
+	if _, err := f.ReadAt(tail, lastNL); err != nil {
+		return size, 0, fmt.Errorf("fsstore: read cut-off bytes: %w", err)
 	}
-	_, err = io.Copy(t, io.NewSectionReader(f, lastNL, size-lastNL))
-	if err == nil {
-		err = t.Sync()
-	}
-	if cerr := t.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = syncDir(filepath.Dir(tp))
-	}
-	if err != nil {
-		os.Remove(tp)
-		return size, fmt.Errorf("fsstore: keep cut-off bytes: %w", err)
+	if err := writeFileSynced(tailPath(f.Name()), tail); err != nil {
+		if serr := stashTail(marker, tail); serr != nil {
+			return size, 0, fmt.Errorf("fsstore: not cut at the last line: cannot keep the cut-off bytes: %w", errors.Join(err, serr))
+		}
+		inMarker = len(tail)
 	}
 	if err := f.Truncate(lastNL); err != nil {
-		return size, fmt.Errorf("fsstore: cut at last line: %w", err)
+		return size, inMarker, fmt.Errorf("fsstore: cut at last line: %w", err)
 	}
 	if err := f.Sync(); err != nil {
-		return size, fmt.Errorf("fsstore: cut at last line: %w", err)
+		return size, inMarker, fmt.Errorf("fsstore: cut at last line: %w", err)
 	}
-	return lastNL, nil
+	return lastNL, inMarker, nil
 }
 
 // statusFile is the JSON in a .status sidecar.
@@ -343,6 +358,8 @@ type statusFile struct {
 	Reason string       `json:"reason,omitempty"`
 	Size   int64        `json:"size"`
 	Closed time.Time    `json:"closed"`
+	// TailInMarker is how many cut-off bytes wait in the marker (full disk).
+	TailInMarker int `json:"tailInMarker,omitempty"`
 }
 
 func writeStatus(castPath string, st statusFile) error {
@@ -363,6 +380,100 @@ func readStatus(castPath string) (statusFile, error) {
 		return st, fmt.Errorf("fsstore: %s: %w", statusPath(castPath), err)
 	}
 	return st, nil
+}
+
+// A marker reserves markerSize bytes at create time, so that on a full
+// disk a final status (in the first markerStatusSize bytes) and the bytes a
+// cut removes (after them) can still be kept.
+const (
+	markerSize       = 64 << 10
+	markerStatusSize = 4 << 10
+)
+
+// reserveMarker gives the (empty, all-zero) marker its block.
+func reserveMarker(m *os.File) error {
+	err := unix.Fallocate(int(m.Fd()), 0, 0, markerSize)
+	if errors.Is(err, unix.EOPNOTSUPP) {
+		_, err = m.Write(make([]byte, markerSize))
+	}
+	return err
+}
+
+// writeMarkerStatus writes st over the start of the marker's reserved
+// block, in place, and syncs it.
+func writeMarkerStatus(marker string, st statusFile) error {
+	b, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	if len(b) >= markerStatusSize {
+		st.Reason = st.Reason[:max(0, len(st.Reason)-(len(b)-markerStatusSize+64))]
+		b, _ = json.Marshal(st)
+	}
+	f, err := os.OpenFile(marker, os.O_WRONLY, 0)
+	if err != nil {
+		return fmt.Errorf("fsstore: marker status: %w", err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt(b, 0); err != nil {
+		return fmt.Errorf("fsstore: marker status: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("fsstore: marker status: %w", err)
+	}
+	return nil
+}
+
+// readMarkerStatus reads a final status from a marker; ok is false for a
+// live recording's marker (all zeros) or a missing one.
+func readMarkerStatus(marker string) (statusFile, bool) {
+	var st statusFile
+	b, err := os.ReadFile(marker)
+	if err != nil {
+		return st, false
+	}
+	if len(b) > markerStatusSize {
+		b = b[:markerStatusSize]
+	}
+	b = bytes.TrimRight(b, "\x00")
+	if len(b) == 0 || json.Unmarshal(b, &st) != nil || st.Status == "" {
+		return st, false
+	}
+	return st, true
+}
+
+// stashTail keeps bytes cut off a recording in its marker's reserved space,
+// when the disk is too full for a .tail file.
+func stashTail(marker string, tail []byte) error {
+	if len(tail) > markerSize-markerStatusSize {
+		return fmt.Errorf("%d bytes after the last line: too many to keep on a full disk", len(tail))
+	}
+	f, err := os.OpenFile(marker, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if _, err := f.WriteAt(tail, markerStatusSize); err != nil {
+		return err
+	}
+	return f.Sync()
+}
+
+// unstashTail moves cut-off bytes kept in a marker to the .tail file.
+func unstashTail(marker, castPath string, st statusFile) error {
+	if st.TailInMarker == 0 {
+		return nil
+	}
+	m, err := os.Open(marker)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	tail := make([]byte, st.TailInMarker)
+	if _, err := m.ReadAt(tail, markerStatusSize); err != nil {
+		return err
+	}
+	return writeFileSynced(tailPath(castPath), tail)
 }
 
 // Recover implements store.Store.
@@ -407,6 +518,17 @@ func (s *Store) recoverOne(key string) (store.Info, error) {
 		return store.Info{}, fmt.Errorf("fsstore: recover: stray marker %s: %w", s.marker(key), err)
 	}
 	p := s.path(key)
+	if st, ok := readMarkerStatus(s.marker(key)); ok {
+		// Closed while the disk was full: the status waits in the marker.
+		if err := unstashTail(s.marker(key), p, st); err != nil {
+			return store.Info{}, fmt.Errorf("fsstore: recover %s: %w", key, err)
+		}
+		st.TailInMarker = 0
+		if err := writeStatus(p, st); err != nil {
+			return store.Info{}, fmt.Errorf("fsstore: recover %s: %w", key, err)
+		}
+		return store.Info{}, removeSynced(s.marker(key))
+	}
 	f, err := os.OpenFile(p, os.O_RDWR, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		// Crashed between marker and file: nothing was ever stored.
@@ -425,11 +547,19 @@ func (s *Store) recoverOne(key string) (store.Info, error) {
 		return store.Info{}, fmt.Errorf("fsstore: recover %s: %w", key, err)
 	}
 	reason := "the recorder stopped while the recording was live; cut at the last complete line"
-	size, err := cutAtLastLine(f, lastNL, fi.Size())
+	size, inMarker, err := cutAtLastLine(f, lastNL, fi.Size(), s.marker(key))
 	if err != nil {
 		reason += "; " + err.Error()
 	}
 	st := statusFile{Status: store.StatusInterrupted, Reason: reason, Size: size, Closed: time.Now().UTC()}
+	if inMarker > 0 {
+		st.TailInMarker = inMarker
+		if err := unstashTail(s.marker(key), p, st); err != nil {
+			st.Reason += "; cut-off bytes kept in " + s.marker(key)
+			return store.Info{}, writeMarkerStatus(s.marker(key), st)
+		}
+		st.TailInMarker = 0
+	}
 	if err := writeStatus(p, st); err != nil {
 		return store.Info{}, fmt.Errorf("fsstore: recover %s: %w", key, err)
 	}
@@ -511,6 +641,10 @@ func (s *Store) info(node string, start time.Time, key string, names, live map[s
 	isLive := live == nil || live[name]
 	if isLive {
 		if _, err := os.Stat(s.marker(key)); err == nil {
+			if st, ok := readMarkerStatus(s.marker(key)); ok {
+				info.Status, info.Reason = st.Status, st.Reason
+				return info, nil
+			}
 			info.Status = store.StatusLive
 			return info, nil
 		}
