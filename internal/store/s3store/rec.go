@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -136,12 +137,15 @@ func (s *Store) Create(ctx context.Context, node string, start time.Time) (store
 		}
 		r := &rec{sp: sp, key: key, node: node, start: t, path: sp.recPath(key)}
 		sp.recs[key] = r // reserve the name
+
+		checkBefore := sp.checkBefore
 		sp.mu.Unlock()
 
 		f, err := os.OpenFile(r.path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o640)
-		if err == nil && r.start.Before(sp.openedAt) && s.exists(ctx, key) {
-			// A start from before this process began may name a recording
-			// an earlier one landed.
+		if err == nil && r.start.Before(checkBefore) && s.exists(ctx, key) {
+			// A start from before this process began (or from before the
+			// landed keys it still remembers) may name a recording that
+			// has landed.
 			f.Close()
 			os.Remove(r.path)
 			err = fs.ErrExist
@@ -609,10 +613,35 @@ func (r *rec) forget() error {
 	}
 	sp.mu.Lock()
 	delete(sp.recs, r.key)
-	sp.landed[r.key] = struct{}{}
+	sp.landed[r.key] = r.start
+	if len(sp.landed) > maxLanded {
+		sp.pruneLanded()
+	}
 	sp.mu.Unlock()
 	sp.shrink(r.size.Load())
 	return nil
+}
+
+// maxLanded bounds the landed keys a spool remembers.
+const maxLanded = 100_000
+
+// pruneLanded forgets the older half of the landed keys; Create then asks
+// the bucket about starts that old. Called with sp.mu held.
+func (sp *spool) pruneLanded() {
+	starts := make([]time.Time, 0, len(sp.landed))
+	for _, t := range sp.landed {
+		starts = append(starts, t)
+	}
+	slices.SortFunc(starts, time.Time.Compare)
+	cut := starts[len(starts)/2]
+	for key, t := range sp.landed {
+		if t.Before(cut) {
+			delete(sp.landed, key)
+		}
+	}
+	if cut.After(sp.checkBefore) {
+		sp.checkBefore = cut
+	}
 }
 
 // putObject uploads one object in a single PUT.

@@ -47,7 +47,11 @@ type spool struct {
 
 	mu      sync.Mutex
 	recs    map[string]*rec     // by key: every recording in the spool
-	landed  map[string]struct{} // keys this process landed (for unique names)
+	landed  map[string]time.Time // keys this process landed, with their start (for unique names)
+	// checkBefore: a Create whose start is before it asks the bucket
+	// whether the name is taken (starts from before this process, or whose
+	// landed keys were pruned from landed).
+	checkBefore time.Time
 	segs    map[string]*segment // by id prefix "<node>/events/<day>/<seg>.jsonl": every segment in the spool
 	active  map[string]*segment // by node: the segment events are appended to
 	lastSeg map[string]time.Time
@@ -94,11 +98,12 @@ func openSpool(s *Store) (*spool, error) {
 		refuseAt: int64(float64(s.cfg.SpoolLimit) * createRefuseFraction),
 		openedAt: s.now(),
 		recs:     map[string]*rec{},
-		landed:   map[string]struct{}{},
+		landed:   map[string]time.Time{},
 		segs:     map[string]*segment{},
 		active:   map[string]*segment{},
 		lastSeg:  map[string]time.Time{},
 	}
+	sp.checkBefore = sp.openedAt
 	if err := sp.checkID(); err != nil {
 		lock.Close()
 		return nil, err
