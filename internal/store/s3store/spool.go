@@ -45,18 +45,18 @@ type spool struct {
 
 	openedAt time.Time
 
-	mu      sync.Mutex
-	recs    map[string]*rec     // by key: every recording in the spool
-	landed  map[string]time.Time // keys this process landed, with their start (for unique names)
+	mu     sync.Mutex
+	recs   map[string]*rec      // by key: every recording in the spool
+	landed map[string]time.Time // keys this process landed, with their start (for unique names)
 	// checkBefore: a Create whose start is before it asks the bucket
 	// whether the name is taken (starts from before this process, or whose
 	// landed keys were pruned from landed).
 	checkBefore time.Time
-	segs    map[string]*segment // by id prefix "<node>/events/<day>/<seg>.jsonl": every segment in the spool
-	active  map[string]*segment // by node: the segment events are appended to
-	lastSeg map[string]time.Time
-	closed  bool
-	dead    atomic.Bool // crashed: write nothing more
+	segs        map[string]*segment // by id prefix "<node>/events/<day>/<seg>.jsonl": every segment in the spool
+	active      map[string]*segment // by node: the segment events are appended to
+	lastSeg     map[string]time.Time
+	closed      bool
+	dead        atomic.Bool // crashed: write nothing more
 
 	run *runner
 
