@@ -1,0 +1,379 @@
+// Command s3ingest measures figure P8: ingest of N concurrent recordings
+// into S3 storage (a versitygw server on loopback) as a ratio to disk
+// storage, both measured in the same run (see docs/benchmarks.md).
+//
+// Two levels:
+//
+//	serve  "reel serve" as a child process, fed by Tailscale's real client
+//	       (tailscale.com/sessionrecording, v2 with durable acks), once with
+//	       --dst a directory and once with --dst s3+http://versitygw.
+//	store  the store interface in process, as the recorder drives it
+//	       (Write, Sync at least every 100 ms, Close), fsstore against
+//	       s3store: the storage layer alone.
+//
+// For S3, two rates are reported: "acked" (every stream fully acknowledged,
+// i.e. spooled and synced: what senders see, and the P8 figure) and
+// "landed" (every object complete in the bucket). Run from the repository
+// root, after scripts/install-s3-servers.sh:
+//
+//	go run ./bench/s3ingest                         # serve level, 32 x 16 MiB, 3 runs
+//	go run ./bench/s3ingest -level store -streams 32 -mib 16
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"tailscale.com/sessionrecording"
+
+	"github.com/reel-rec/reel/internal/store"
+	"github.com/reel-rec/reel/internal/store/fsstore"
+	"github.com/reel-rec/reel/internal/store/s3store"
+	"github.com/reel-rec/reel/internal/store/s3store/s3test"
+)
+
+func main() {
+	level := flag.String("level", "serve", "what to measure: serve (reel serve + real client) or store (the store interface)")
+	streams := flag.Int("streams", 32, "concurrent recordings")
+	mib := flag.Int("mib", 16, "MiB each recording sends")
+	runs := flag.Int("runs", 3, "runs of each side, alternating")
+	reel := flag.String("reel", "", "serve level: reel binary (default: built from ./cmd/reel)")
+	dir := flag.String("dir", "", "scratch directory on the disk to measure (default: a temp dir)")
+	flag.Parse()
+	log.SetFlags(0)
+
+	if *dir == "" {
+		d, err := os.MkdirTemp("", "reel-s3bench")
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer os.RemoveAll(d)
+		*dir = d
+	}
+	srv := startVersitygw(*dir)
+	defer srv.Stop()
+
+	bodies := make([][]byte, *streams)
+	total := 0
+	for i := range bodies {
+		bodies[i] = payload(*mib, uint64(i))
+		total += len(bodies[i])
+	}
+	fmt.Printf("P8 (%s level): %d streams x %d MiB (%.0f MiB total), %d runs each, dir %s, versitygw %s\n",
+		*level, *streams, *mib, float64(total)/(1<<20), *runs, *dir, srv.Addr)
+
+	var disk, acked, landed []float64
+	for run := range *runs {
+		var d, a, l float64
+		switch *level {
+		case "serve":
+			if *reel == "" {
+				*reel = filepath.Join(*dir, "reel")
+				if out, err := exec.Command("go", "build", "-o", *reel, "./cmd/reel").CombinedOutput(); err != nil {
+					log.Fatalf("building reel (run from the repository root): %v\n%s", err, out)
+				}
+			}
+			d = serveDisk(*reel, filepath.Join(*dir, fmt.Sprintf("disk-%d", run)), bodies, total)
+			a, l = serveS3(*reel, srv, filepath.Join(*dir, fmt.Sprintf("state-%d", run)), fmt.Sprintf("bench-%d", run), bodies, total)
+		case "store":
+			d = storeDisk(filepath.Join(*dir, fmt.Sprintf("disk-%d", run)), bodies, total)
+			a, l = storeS3(srv, filepath.Join(*dir, fmt.Sprintf("spool-%d", run)), fmt.Sprintf("bench-%d", run), bodies, total)
+		default:
+			log.Fatalf("-level %q: want serve or store", *level)
+		}
+		disk, acked, landed = append(disk, d), append(acked, a), append(landed, l)
+		fmt.Printf("  run %d: disk %7.1f MiB/s   s3 acked %7.1f MiB/s   s3 landed %7.1f MiB/s\n", run+1, d, a, l)
+	}
+	md, ma, ml := median(disk), median(acked), median(landed)
+	fmt.Printf("P8 median: disk %.1f MiB/s, s3 acked %.1f MiB/s (ratio %.3f, goal >= 0.8), s3 landed %.1f MiB/s (ratio %.3f)\n",
+		md, ma, ma/md, ml, ml/md)
+}
+
+// startVersitygw runs the versitygw that scripts/install-s3-servers.sh
+// built.
+func startVersitygw(dir string) *s3test.Server {
+	t := &benchTB{dir: dir}
+	defer func() {
+		if t.failed != "" {
+			log.Fatal(t.failed)
+		}
+	}()
+	return s3test.Start(t, "versitygw")
+}
+
+// payload builds one upload, as bench/ingest does: a Tailscale-style header
+// and output events of mixed sizes, about mib MiB.
+func payload(mib int, seed uint64) []byte {
+	r := rand.New(rand.NewPCG(seed, 1))
+	var b strings.Builder
+	b.WriteString(`{"version":2,"width":200,"height":50,"timestamp":1700000000,"srcNode":"bench","srcNodeID":"nBENCH","sshUser":"alice","localUser":"root","connectionID":"c","env":{"TERM":"xterm"}}` + "\n")
+	t := 0.0
+	for b.Len() < mib<<20 {
+		t += r.Float64() * 0.01
+		n := 40 + r.IntN(4000)
+		data := make([]byte, n)
+		for i := range data {
+			data[i] = byte('a' + r.IntN(26))
+			if r.IntN(60) == 0 {
+				data[i] = '\n'
+			}
+		}
+		ev, _ := json.Marshal([]any{float64(int(t*1e6)) / 1e6, "o", string(data)})
+		b.Write(ev)
+		b.WriteByte('\n')
+	}
+	return []byte(b.String())
+}
+
+func rate(total int, d time.Duration) float64 { return float64(total) / (1 << 20) / d.Seconds() }
+
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// --- serve level ---
+
+type child struct {
+	cmd   *exec.Cmd
+	addr  string
+	debug string // --debug-listen, for /metrics
+	done  chan struct{}
+}
+
+func startServe(reel string, args ...string) *child {
+	addr := freeAddr()
+	debug := freeAddr()
+	cmd := exec.Command(reel, append([]string{"serve", "--listen", addr, "--debug-listen", debug, "--min-free", "0"}, args...)...)
+	cmd.Stdout = io.Discard
+	cmd.Stderr = io.Discard
+	if os.Getenv("BENCH_VERBOSE") != "" {
+		cmd.Stderr = os.Stderr
+	}
+	if err := cmd.Start(); err != nil {
+		log.Fatal(err)
+	}
+	c := &child{cmd: cmd, addr: addr, debug: debug, done: make(chan struct{})}
+	go func() { cmd.Wait(); close(c.done) }()
+	for range 1500 {
+		if conn, err := net.Dial("tcp", addr); err == nil {
+			conn.Close()
+			return c
+		}
+		select {
+		case <-c.done:
+			log.Fatalf("reel serve %v exited", args)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	log.Fatalf("reel serve does not listen on %s", addr)
+	return nil
+}
+
+func (c *child) stop() {
+	c.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-c.done:
+	case <-time.After(60 * time.Second):
+		c.cmd.Process.Kill()
+		<-c.done
+	}
+}
+
+// metric reads one value from the child's /metrics.
+func (c *child) metric(name string) string {
+	resp, err := http.Get("http://" + c.debug + "/metrics")
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+func freeAddr() string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	var d net.Dialer
+	return d.DialContext(ctx, network, addr)
+}
+
+// sendReel uploads every body concurrently with Tailscale's client, one
+// event line per write, and waits until each upload is fully acknowledged.
+func sendReel(addr string, bodies [][]byte) {
+	ap := netip.MustParseAddrPort(addr)
+	errs := make(chan error, len(bodies))
+	for _, body := range bodies {
+		go func() {
+			wc, _, errc, err := sessionrecording.ConnectToRecorder(context.Background(), []netip.AddrPort{ap}, dial)
+			if err != nil {
+				errs <- err
+				return
+			}
+			for len(body) > 0 {
+				i := strings.IndexByte(string(body[:min(len(body), 1<<16)]), '\n') + 1
+				if i == 0 {
+					i = min(len(body), 1<<16)
+				}
+				if _, err := wc.Write(body[:i]); err != nil {
+					errs <- err
+					return
+				}
+				body = body[i:]
+			}
+			wc.Close()
+			errs <- <-errc
+		}()
+	}
+	for range bodies {
+		if err := <-errs; err != nil {
+			log.Fatal(err)
+		}
+	}
+}
+
+func serveDisk(reel, dst string, bodies [][]byte, total int) float64 {
+	c := startServe(reel, "--dst", dst)
+	defer os.RemoveAll(dst)
+	defer c.stop()
+	start := time.Now()
+	sendReel(c.addr, bodies)
+	return rate(total, time.Since(start))
+}
+
+func serveS3(reel string, srv *s3test.Server, stateDir, bucket string, bodies [][]byte, total int) (acked, landed float64) {
+	c := startServe(reel, "--dst", "s3+http://"+srv.Addr, "--bucket", bucket, "--s3-create-bucket",
+		"--statedir", stateDir, "--access-key", srv.AccessKey, "--secret-key", srv.SecretKey)
+	defer os.RemoveAll(stateDir)
+	defer c.stop()
+	start := time.Now()
+	sendReel(c.addr, bodies)
+	acked = rate(total, time.Since(start))
+	for c.metric("reel_s3_uploads_pending") != "0" || c.metric("reel_s3_objects_landed_total") != fmt.Sprint(len(bodies)) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	landed = rate(total, time.Since(start))
+	os.RemoveAll(filepath.Join(srv.Dir, "data", bucket))
+	return acked, landed
+}
+
+// --- store level ---
+
+// ingest drives st as the recorder does: one writer goroutine per stream
+// writing event lines, a Sync at least every 100 ms, Close at the end.
+func ingest(st store.Store, bodies [][]byte) {
+	var wg sync.WaitGroup
+	for i, body := range bodies {
+		wg.Go(func() {
+			w, err := st.Create(context.Background(), fmt.Sprintf("node-%d", i%4), time.Now())
+			if err != nil {
+				log.Fatal(err)
+			}
+			last := time.Now()
+			for len(body) > 0 {
+				j := strings.IndexByte(string(body[:min(len(body), 1<<16)]), '\n') + 1
+				if j == 0 {
+					j = min(len(body), 1<<16)
+				}
+				if _, err := w.Write(body[:j]); err != nil {
+					log.Fatal(err)
+				}
+				body = body[j:]
+				if time.Since(last) > 100*time.Millisecond {
+					if err := w.Sync(); err != nil {
+						log.Fatal(err)
+					}
+					last = time.Now()
+				}
+			}
+			if err := w.Close(store.StatusComplete, ""); err != nil {
+				log.Fatal(err)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func storeDisk(dir string, bodies [][]byte, total int) float64 {
+	st, err := fsstore.Open(dir, fsstore.Options{MinFree: -1})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	defer st.Close()
+	start := time.Now()
+	ingest(st, bodies)
+	return rate(total, time.Since(start))
+}
+
+func storeS3(srv *s3test.Server, spool, bucket string, bodies [][]byte, total int) (acked, landed float64) {
+	st, err := s3store.Open(context.Background(), s3store.Config{
+		Endpoint: srv.Addr, Insecure: true, Bucket: bucket, CreateBucket: true,
+		AccessKey: srv.AccessKey, SecretKey: srv.SecretKey, SpoolDir: spool,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(spool)
+	defer st.Close()
+	start := time.Now()
+	ingest(st, bodies)
+	acked = rate(total, time.Since(start))
+	if err := st.Flush(context.Background()); err != nil {
+		log.Fatal(err)
+	}
+	landed = rate(total, time.Since(start))
+	os.RemoveAll(filepath.Join(srv.Dir, "data", bucket))
+	return acked, landed
+}
+
+// benchTB lets s3test run outside a test.
+type benchTB struct {
+	testing.TB // nil: only the methods below are called
+	dir    string
+	n      int
+	failed string
+}
+
+func (b *benchTB) Helper()                   {}
+func (b *benchTB) Logf(string, ...any)       {}
+func (b *benchTB) Cleanup(func())            {}
+func (b *benchTB) Fatalf(f string, a ...any) { log.Fatalf(f, a...) }
+func (b *benchTB) Skipf(f string, a ...any)  { log.Fatalf(f, a...) }
+func (b *benchTB) TempDir() string {
+	b.n++
+	d := filepath.Join(b.dir, fmt.Sprintf("s3server-%d", b.n))
+	if err := os.MkdirAll(d, 0o755); err != nil {
+		log.Fatal(err)
+	}
+	return d
+}
