@@ -3,6 +3,7 @@ package asciicast
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"math"
 	"strconv"
 	"strings"
@@ -207,6 +208,80 @@ func FuzzParseResize(f *testing.F) {
 		a, b, _ := strings.Cut(s, "x")
 		if strings.TrimLeft(a, "0") != strconv.Itoa(first) || strings.TrimLeft(b, "0") != strconv.Itoa(second) {
 			t.Fatalf("ParseResize(%q, %v) = %d, %d", s, kube, cols, rows)
+		}
+	})
+}
+
+// FuzzDecoder feeds the Decoder anything: it must not panic, must end, and
+// must read every stream the Checker accepts without an error; what it reads
+// must encode back into a stream the Checker accepts.
+func FuzzDecoder(f *testing.F) {
+	for _, tc := range checkerCases {
+		f.Add([]byte(tc.in), uint8(tc.maxLine))
+	}
+	f.Add([]byte("{\n\"version\":1,\"width\":1,\"height\":2,\n\"stdout\":[[0.5,\"a\"],\n[1,\"b\"]]}\n"), uint8(0))
+	f.Add([]byte(`{"version":3,"term":{"cols":90,"rows":30}}`+"\n#c\n"+`[0.5,"o","a"]`+"\n"+`[1,"x","0"]`), uint8(0))
+	f.Add([]byte(`{"version":2}`+"\n"+`[1,"o","`+strings.Repeat("x", 300)+`"]`+"\n"), uint8(100))
+	f.Fuzz(func(t *testing.T, in []byte, maxLine uint8) {
+		ml := int(maxLine)
+		dec := NewDecoder(bytes.NewReader(in))
+		dec.MaxLine = ml
+		h, herr := dec.Header()
+		var evs []Event
+		var errs []error
+		ended := false
+		for range len(in) + 2 {
+			ev, err := dec.Next()
+			if err == io.EOF {
+				ended = true
+				break
+			}
+			if err != nil {
+				errs = append(errs, err)
+				if herr != nil || !strings.Contains(err.Error(), "line") {
+					ended = true // header and read errors repeat
+					break
+				}
+				continue
+			}
+			evs = append(evs, ev)
+		}
+		if !ended {
+			t.Fatalf("Next did not reach the end in %d calls", len(in)+2)
+		}
+
+		c := Checker{MaxLine: ml}
+		c.Write(in)
+		if c.Finish() != nil {
+			return
+		}
+		// A valid v2 stream.
+		if herr != nil || len(errs) > 0 || dec.Truncated() {
+			t.Fatalf("Checker accepts the input, Decoder: header %v, errors %v, truncated %v", herr, errs, dec.Truncated())
+		}
+		if int64(len(evs)) != c.Lines()-1 {
+			t.Fatalf("Decoder read %d events, Checker counted %d lines", len(evs), c.Lines())
+		}
+		var buf bytes.Buffer
+		enc := NewEncoder(&buf)
+		if err := enc.WriteHeader(h); err != nil {
+			t.Fatalf("re-encode header %+v: %v", h, err)
+		}
+		for _, ev := range evs {
+			if err := enc.WriteEvent(ev); err != nil {
+				t.Fatalf("re-encode %+v: %v", ev, err)
+			}
+		}
+		if v := check(0, buf.String()); v.Err != "" {
+			t.Fatalf("Checker rejects the re-encoded stream: %s\n%s", v.Err, buf.String())
+		}
+		back := NewDecoder(&buf)
+		for i, want := range evs {
+			got, err := back.Next()
+			if err != nil || got.Code != want.Code || got.Data != want.Data ||
+				math.Abs(got.Time-want.Time) > 5e-7*math.Max(1, math.Abs(want.Time)*1e-9) {
+				t.Fatalf("event %d read back as %+v, %v; want %+v", i, got, err, want)
+			}
 		}
 	})
 }
