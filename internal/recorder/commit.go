@@ -72,18 +72,16 @@ func (c *committer) run(stop <-chan struct{}) {
 func (c *committer) syncRound() {
 	c.mu.Lock()
 	var dirty []*session
-	var upto []int64
 	for ss := range c.sessions {
-		if n := ss.written.Load(); n > ss.durable.Load() {
+		if ss.received.Load() > ss.durable.Load() {
 			dirty = append(dirty, ss)
-			upto = append(upto, n)
 		}
 	}
 	c.mu.Unlock()
 
 	if len(dirty) > 0 {
 		start := time.Now()
-		errs := c.sync(dirty)
+		upto, errs := c.sync(dirty)
 		c.m.observeSync(time.Since(start), len(dirty))
 		for i, ss := range dirty {
 			if errs[i] != nil {
@@ -91,7 +89,9 @@ func (c *committer) syncRound() {
 				ss.failSync(errs[i])
 				continue
 			}
-			ss.durable.Store(upto[i])
+			if upto[i] > 0 {
+				ss.durable.Store(upto[i])
+			}
 		}
 	}
 
@@ -101,31 +101,53 @@ func (c *committer) syncRound() {
 	c.mu.Unlock()
 }
 
-// sync syncs the sessions' writers and returns one error per session.
-func (c *committer) sync(dirty []*session) []error {
+// sync flushes and syncs the sessions' writers and returns, per session,
+// how many bytes are now durable (0 if unknown) and the error. It holds each
+// session's wmu meanwhile, so none closes under it; one that closed since
+// the snapshot is skipped (its Close synced it).
+func (c *committer) sync(dirty []*session) ([]int64, []error) {
+	upto := make([]int64, len(dirty))
 	errs := make([]error, len(dirty))
-	if bs, ok := c.st.(BatchSyncer); ok && len(dirty) >= batchThreshold {
-		ws := make([]store.Writer, len(dirty))
-		for i, ss := range dirty {
-			ws[i] = ss.w
+	var open []int
+	for i, ss := range dirty {
+		ss.wmu.Lock()
+		if ss.closed {
+			ss.wmu.Unlock()
+			continue
+		}
+		upto[i], errs[i] = ss.flush(true)
+		open = append(open, i)
+	}
+	defer func() {
+		for _, i := range open {
+			dirty[i].wmu.Unlock()
+		}
+	}()
+	if bs, ok := c.st.(BatchSyncer); ok && len(open) >= batchThreshold {
+		ws := make([]store.Writer, len(open))
+		for j, i := range open {
+			ws[j] = dirty[i].w
 		}
 		if err := bs.SyncAll(ws); err == nil {
-			return errs
+			return upto, errs
 		}
 		// Fall through: find out which writers are at fault.
 	}
 	// fdatasync in parallel: the file system batches concurrent commits.
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 8)
-	for i, ss := range dirty {
+	for _, i := range open {
+		if errs[i] != nil {
+			continue
+		}
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer wg.Done()
-			errs[i] = ss.w.Sync()
+			errs[i] = dirty[i].w.Sync()
 			<-sem
 		}()
 	}
 	wg.Wait()
-	return errs
+	return upto, errs
 }

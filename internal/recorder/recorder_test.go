@@ -41,7 +41,7 @@ type harness struct {
 	dir  string
 }
 
-func start(t *testing.T, configure func(*recorder.Server)) *harness {
+func start(t testing.TB, configure func(*recorder.Server)) *harness {
 	t.Helper()
 	dir := t.TempDir()
 	st, err := fsstore.Open(dir, fsstore.Options{MinFree: -1})

@@ -189,7 +189,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	err := <-hsDone
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-		err = s.hs.Close()
+		// Every handler has returned; let connections deliver their last
+		// frames and close gracefully, briefly, before forcing them.
+		c2, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if err = s.hs.Shutdown(c2); err != nil {
+			err = s.hs.Close()
+		}
 	}
 	select {
 	case <-s.stopped:

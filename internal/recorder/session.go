@@ -23,8 +23,20 @@ type session struct {
 	proto string // "v1" or "v2"
 	log   *slog.Logger
 
-	written atomic.Int64 // bytes written to w
-	durable atomic.Int64 // bytes known synced
+	received atomic.Int64 // bytes received from the sender: in pending or written to w
+	durable  atomic.Int64 // bytes known synced
+
+	// wmu is held by the committer while it syncs w, and by finish while
+	// it closes w, so that w is never synced after (or while) it closes.
+	wmu    sync.Mutex
+	closed bool // guarded by wmu
+
+	// Small body reads are coalesced into large store writes. bufMu
+	// guards pending and writeErr; it is held only briefly, never across
+	// a sync, so a slow fsync does not stall the reader.
+	bufMu    sync.Mutex
+	pending  *[]byte // pooled; nil when there is nothing to write
+	writeErr error   // sticky: a store write failed
 
 	mu      sync.Mutex
 	syncErr error         // a failed sync: storage is broken for this recording
@@ -71,6 +83,72 @@ func (ss *session) syncFailure() error {
 	return ss.syncErr
 }
 
+// Coalescing: pending bytes are written to the store once flushAt have
+// gathered, and by the committer before every sync.
+const (
+	flushAt     = 48 << 10
+	pendingSize = flushAt + largeBuf
+)
+
+var pendingBufs = sync.Pool{New: func() any { b := make([]byte, 0, pendingSize); return &b }}
+
+// add takes bytes from the body; they reach the store by the time the
+// committer's next flush returns.
+func (ss *session) add(p []byte) error {
+	ss.bufMu.Lock()
+	defer ss.bufMu.Unlock()
+	if ss.writeErr != nil {
+		return ss.writeErr
+	}
+	if ss.pending == nil {
+		if len(p) >= flushAt {
+			if _, err := ss.w.Write(p); err != nil {
+				ss.writeErr = err
+				return err
+			}
+			ss.received.Add(int64(len(p)))
+			return nil
+		}
+		ss.pending = pendingBufs.Get().(*[]byte)
+	}
+	*ss.pending = append(*ss.pending, p...)
+	ss.received.Add(int64(len(p)))
+	if len(*ss.pending) >= flushAt {
+		return ss.flushLocked(false)
+	}
+	return nil
+}
+
+// flush writes pending bytes to the store and returns how many bytes the
+// store now holds; release returns an empty buffer to the pool.
+func (ss *session) flush(release bool) (int64, error) {
+	ss.bufMu.Lock()
+	defer ss.bufMu.Unlock()
+	err := ss.flushLocked(release)
+	return ss.received.Load(), err
+}
+
+func (ss *session) flushLocked(release bool) error {
+	if ss.writeErr != nil {
+		return ss.writeErr
+	}
+	if ss.pending == nil {
+		return nil
+	}
+	if len(*ss.pending) > 0 {
+		if _, err := ss.w.Write(*ss.pending); err != nil {
+			ss.writeErr = err
+			return err
+		}
+		*ss.pending = (*ss.pending)[:0]
+	}
+	if release {
+		pendingBufs.Put(ss.pending)
+		ss.pending = nil
+	}
+	return nil
+}
+
 // Read buffers: a session blocked waiting for data holds only a small
 // buffer; one that is streaming borrows a large one from the pool. A
 // thousand idle sessions then cost kilobytes, not megabytes.
@@ -106,12 +184,11 @@ func (s *Server) ingest(ss *session, body io.Reader) ingestResult {
 		n, err := body.Read(buf)
 		if n > 0 {
 			chk.Write(buf[:n])
-			if _, werr := ss.w.Write(buf[:n]); werr != nil {
+			if werr := ss.add(buf[:n]); werr != nil {
 				res.storeErr = werr
 				s.Metrics.errors.add("store_write")
 				break
 			}
-			ss.written.Add(int64(n))
 			s.Metrics.bytesReceived.Add(int64(n))
 			// Grow while data streams, shrink when the sender goes quiet.
 			switch {
@@ -143,6 +220,14 @@ func (s *Server) ingest(ss *session, body io.Reader) ingestResult {
 // finish closes the store writer with the status the result implies, logs,
 // and returns the status and reason.
 func (s *Server) finish(ss *session, res ingestResult, started time.Time) (store.Status, string) {
+	s.commit.remove(ss)
+	ss.wmu.Lock()
+	defer ss.wmu.Unlock()
+	ss.closed = true
+	if _, err := ss.flush(true); err != nil && res.storeErr == nil {
+		res.storeErr = err
+		s.Metrics.errors.add("store_write")
+	}
 	status, reason := store.StatusComplete, ""
 	switch {
 	case res.storeErr != nil:
@@ -162,10 +247,10 @@ func (s *Server) finish(ss *session, res ingestResult, started time.Time) (store
 		if status == store.StatusComplete || status == store.StatusMalformed {
 			status, reason = store.StatusFailed, "storage failed: "+err.Error()
 		}
-	} else {
-		ss.durable.Store(ss.written.Load())
+	} else if status == store.StatusComplete || status == store.StatusMalformed {
+		ss.durable.Store(ss.received.Load())
 	}
-	size := ss.written.Load()
+	size := ss.received.Load()
 	s.Metrics.bytesDurable.Add(ss.durable.Load())
 	s.Metrics.sessionsTotal.add(ss.proto + "," + string(status))
 	attrs := []any{"key", ss.key, "proto", ss.proto, "status", status, "bytes", size, "duration", s.Now().Sub(started).Round(time.Millisecond)}

@@ -223,7 +223,8 @@ type writer struct {
 	size   int64 // bytes written
 	lastNL int64 // offset just after the last '\n' written
 
-	syncMu    sync.Mutex // one Sync at a time
+	syncMu    sync.Mutex // one Sync at a time; Close holds it too
+	closed    bool       // guarded by syncMu
 	dirSynced bool       // the file's and marker's directory entries are durable
 	err       error      // sticky: once a sync failed, no later sync may claim success
 }
@@ -249,6 +250,9 @@ func (w *writer) Sync() error {
 }
 
 func (w *writer) syncLocked() error {
+	if w.closed {
+		return fmt.Errorf("fsstore: sync %s: already closed", w.key)
+	}
 	if w.err != nil {
 		return w.err
 	}
@@ -271,6 +275,9 @@ func (w *writer) syncLocked() error {
 func (w *writer) markSynced(err error) error {
 	w.syncMu.Lock()
 	defer w.syncMu.Unlock()
+	if w.closed {
+		return fmt.Errorf("fsstore: sync %s: already closed", w.key)
+	}
 	if w.err != nil {
 		return w.err
 	}
@@ -283,7 +290,13 @@ func (w *writer) markSynced(err error) error {
 }
 
 func (w *writer) Close(status store.Status, reason string) error {
-	syncErr := w.Sync()
+	w.syncMu.Lock()
+	defer w.syncMu.Unlock()
+	if w.closed {
+		return fmt.Errorf("fsstore: close %s: already closed", w.key)
+	}
+	syncErr := w.syncLocked()
+	w.closed = true
 	var errs []error
 	if syncErr != nil {
 		errs = append(errs, syncErr)
