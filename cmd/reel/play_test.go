@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"os"
 	"strings"
@@ -446,4 +445,3 @@ func TestPlayTerminal(t *testing.T) {
 	}
 }
 
-var _ = fmt.Sprint
