@@ -444,4 +444,3 @@ func TestPlayTerminal(t *testing.T) {
 		})
 	}
 }
-
