@@ -257,6 +257,12 @@ func (seg *segment) run(ctx context.Context) error {
 		return nil
 	}
 	seg.inflight.Wait()
+	sp.mu.Lock()
+	mine := sp.segs[seg.key] == seg
+	sp.mu.Unlock()
+	if !mine {
+		return nil // landed by an earlier run
+	}
 	b, err := os.ReadFile(seg.path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return seg.forget(0)
@@ -283,6 +289,10 @@ func (seg *segment) forget(size int64) error {
 	}
 	os.Remove(filepath.Dir(seg.path)) // the day's folder, if now empty
 	sp.mu.Lock()
+	if sp.segs[seg.key] != seg {
+		sp.mu.Unlock()
+		return nil // forgotten already
+	}
 	delete(sp.segs, seg.key)
 	sp.mu.Unlock()
 	sp.shrink(size)

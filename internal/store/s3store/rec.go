@@ -531,6 +531,9 @@ func (r *rec) uploadPart(ctx context.Context, st *recState, from, to int64) erro
 // completes the object, and removes it from the spool.
 func (r *rec) land(ctx context.Context, st recState) error {
 	s := r.sp.s
+	if s.spooled(r.key) != r {
+		return nil // landed by an earlier run
+	}
 	obj := s.objKey(r.key)
 	f, err := os.Open(r.path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -612,6 +615,10 @@ func (r *rec) forget() error {
 		return err
 	}
 	sp.mu.Lock()
+	if sp.recs[r.key] != r {
+		sp.mu.Unlock()
+		return nil // forgotten already: a run after the one that landed it
+	}
 	delete(sp.recs, r.key)
 	sp.landed[r.key] = r.start
 	if len(sp.landed) > maxLanded {
