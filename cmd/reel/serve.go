@@ -46,6 +46,10 @@ Examples:
     reel serve                                   # ./recordings, 127.0.0.1:8080
     reel serve --dst /var/lib/reel --listen 0.0.0.0:8080 --allow-from 10.0.0.0/8
     reel serve --listen :8443 --tls-cert srv.pem --tls-key srv.key --client-ca senders.pem
+    TS_AUTHKEY=tskey-auth-... reel serve --tailnet --dst /var/lib/reel   # on the tailnet as "recorder", :80
+
+In tailnet mode (--tailnet, see docs/tailnet.md) reel is a node of its own
+on the tailnet, like tsrecorder, and names each sender by its stable node ID.
 `
 
 type serveFlags struct {
@@ -58,6 +62,7 @@ type serveFlags struct {
 	noV2                            bool
 	ackInterval, shutdownGrace      time.Duration
 	maxLine                         int
+	tailnet                         *tailnetFlags
 }
 
 func runServe(ctx context.Context, env *cmdEnv, args []string) error {
@@ -79,7 +84,11 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) error {
 	fs.DurationVar(&f.ackInterval, "ack-interval", recorder.DefaultAckInterval, "how often live recordings are synced and acknowledged (at most 4s)")
 	fs.DurationVar(&f.shutdownGrace, "shutdown-grace", 10*time.Second, "on SIGTERM, how long live recordings may go on before they are ended and stored as interrupted")
 	fs.IntVar(&f.maxLine, "max-line", 0, "longest asciicast line accepted before a recording is flagged malformed (default 64 MiB); it is stored either way")
+	f.tailnet = addTailnetFlags(fs, env)
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := f.tailnet.afterParse(fs, env, &f); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -161,18 +170,37 @@ func serve(ctx context.Context, env *cmdEnv, f serveFlags, log *slog.Logger) err
 	alarm := newSpaceAlarm(st, log)
 	srv.Metrics = &recorder.Metrics{Extra: alarm.writeMetrics}
 
-	ln, err := net.Listen("tcp", f.listen)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
+	// Tailnet mode: join first (srv.Identify must be final before anything
+	// is served); the plain listener then runs only if --listen was given.
+	var tn *tailnetServer
+	var tnErr <-chan error
+	if f.tailnet != nil && f.tailnet.enabled {
+		tn, err = startTailnet(ctx, env, f.tailnet, f.stateDir, f.hostname, srv, log)
+		if err != nil {
+			return err
+		}
+		defer tn.close()
+		tnErr = tn.serveErr()
 	}
+	var ln net.Listener
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
+	if f.listen != "" {
+		ln, err = net.Listen("tcp", f.listen)
+		if err != nil {
+			return fmt.Errorf("listen: %w", err)
+		}
+		go func() { serveErr <- srv.Serve(ln) }()
+	} else {
+		serveErr <- nil
+	}
 
 	var debugSrv *http.Server
 	if f.debugListen != "" {
 		dln, err := net.Listen("tcp", f.debugListen)
 		if err != nil {
-			ln.Close()
+			if ln != nil {
+				ln.Close()
+			}
 			return fmt.Errorf("debug listen: %w", err)
 		}
 		mux := http.NewServeMux()
@@ -197,13 +225,21 @@ func serve(ctx context.Context, env *cmdEnv, f serveFlags, log *slog.Logger) err
 	if srv.TLSConfig != nil {
 		scheme = "https"
 	}
-	log.Info("reel recorder listening", "url", scheme+"://"+ln.Addr().String(), "dst", f.dst, "hostname", f.hostname,
-		"v2", !f.noV2, "mtls", mtls, "allow_from", f.allowFrom, "min_free", f.minFree)
-	fmt.Fprintf(env.stderr, "reel: recording API on %s://%s, storing to %s\n", scheme, ln.Addr(), f.dst)
+	if ln != nil {
+		log.Info("reel recorder listening", "url", scheme+"://"+ln.Addr().String(), "dst", f.dst, "hostname", f.hostname,
+			"v2", !f.noV2, "mtls", mtls, "allow_from", f.allowFrom, "min_free", f.minFree)
+		fmt.Fprintf(env.stderr, "reel: recording API on %s://%s, storing to %s\n", scheme, ln.Addr(), f.dst)
+	}
 
+	plainErr := serveErr
+	if ln == nil {
+		plainErr = nil // tailnet only
+	}
 	select {
-	case err := <-serveErr:
+	case err := <-plainErr:
 		return fmt.Errorf("serve: %w", err)
+	case err := <-tnErr:
+		return fmt.Errorf("serve on the tailnet: %w", err)
 	case <-ctx.Done():
 	}
 	log.Info("shutting down", "grace", f.shutdownGrace)
@@ -214,6 +250,12 @@ func serve(ctx context.Context, env *cmdEnv, f serveFlags, log *slog.Logger) err
 		debugSrv.Close()
 	}
 	<-serveErr
+	if tn != nil {
+		<-tnErr
+		if cerr := tn.close(); cerr != nil {
+			log.Warn("leaving the tailnet", "err", cerr)
+		}
+	}
 	log.Info("stopped")
 	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("shutdown: %w", err)
