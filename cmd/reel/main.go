@@ -149,8 +149,7 @@ func newFlagSet(env *cmdEnv, name, usage string) *flag.FlagSet {
 func parseFlags(fs *flag.FlagSet, args []string) error {
 	err := fs.Parse(args)
 	if errors.Is(err, flag.ErrHelp) {
-		fs.Usage()
-		return err
+		return err // fs.Parse has printed the usage
 	}
 	if err != nil {
 		return usageError{err.Error()}
