@@ -1,0 +1,432 @@
+// Command ingest measures reel serve's ingest figures (see docs/benchmarks.md):
+//
+//	P1:   aggregate throughput of N concurrent uploads by Tailscale's real
+//	      client (tailscale.com/sessionrecording, v2 with durable acks) into
+//	      "reel serve", as a ratio to a raw loopback TCP -> file baseline
+//	      (each stream copied to its own file and fsynced before the sender
+//	      is told it is done) measured in the same run.
+//	idle: M concurrent idle v2 sessions: the recorder's RSS per session and
+//	      the worst interval between ack frames.
+//
+// Both servers run as child processes so that their costs are measured
+// alike. Run from the repository root:
+//
+//	go run ./bench/ingest                      # both figures
+//	go run ./bench/ingest -mode p1 -streams 32 -mib 32 -runs 3
+//	go run ./bench/ingest -mode idle -sessions 1000 -hold 40s
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"tailscale.com/sessionrecording"
+)
+
+func main() {
+	mode := flag.String("mode", "all", "what to measure: p1, idle or all")
+	streams := flag.Int("streams", 32, "p1: concurrent uploads")
+	mib := flag.Int("mib", 32, "p1: MiB each upload sends")
+	runs := flag.Int("runs", 3, "p1: runs of each side, alternating")
+	sessions := flag.Int("sessions", 1000, "idle: concurrent idle sessions")
+	hold := flag.Duration("hold", 40*time.Second, "idle: how long to hold them (over 30 s proves the client's ack window is met)")
+	reel := flag.String("reel", "", "reel binary (default: built from ./cmd/reel)")
+	dir := flag.String("dir", "", "scratch directory on the disk to measure (default: a temp dir)")
+	baselineServer := flag.String("baseline-server", "", "internal: run the baseline TCP->file server on this address")
+	baselineDst := flag.String("baseline-dst", "", "internal: baseline server's directory")
+	flag.Parse()
+
+	if *baselineServer != "" {
+		runBaselineServer(*baselineServer, *baselineDst)
+		return
+	}
+	log.SetFlags(0)
+	if *dir == "" {
+		d, err := os.MkdirTemp("", "reel-bench")
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer os.RemoveAll(d)
+		*dir = d
+	}
+	if *reel == "" {
+		*reel = filepath.Join(*dir, "reel")
+		out, err := exec.Command("go", "build", "-o", *reel, "./cmd/reel").CombinedOutput()
+		if err != nil {
+			log.Fatalf("building reel (run from the repository root): %v\n%s", err, out)
+		}
+	}
+	if *mode == "p1" || *mode == "all" {
+		p1(*reel, *dir, *streams, *mib, *runs)
+	}
+	if *mode == "idle" || *mode == "all" {
+		idle(*reel, *dir, *sessions, *hold)
+	}
+}
+
+// payload builds one upload: a Tailscale-style header and output events of
+// mixed sizes, about mib MiB.
+func payload(mib int, seed uint64) []byte {
+	r := rand.New(rand.NewPCG(seed, 1))
+	var b strings.Builder
+	b.WriteString(`{"version":2,"width":200,"height":50,"timestamp":1700000000,"srcNode":"bench","srcNodeID":"nBENCH","sshUser":"alice","localUser":"root","connectionID":"c","env":{"TERM":"xterm"}}` + "\n")
+	t := 0.0
+	for b.Len() < mib<<20 {
+		t += r.Float64() * 0.01
+		n := 40 + r.IntN(4000)
+		data := make([]byte, n)
+		for i := range data {
+			data[i] = byte('a' + r.IntN(26))
+			if r.IntN(60) == 0 {
+				data[i] = '\n'
+			}
+		}
+		ev, _ := json.Marshal([]any{float64(int(t*1e6)) / 1e6, "o", string(data)})
+		b.Write(ev)
+		b.WriteByte('\n')
+	}
+	return []byte(b.String())
+}
+
+type child struct {
+	cmd  *exec.Cmd
+	addr string
+}
+
+func startChild(name string, args ...string) *child {
+	cmd := exec.Command(name, args...)
+	cmd.Stderr = io.Discard
+	cmd.Stdout = io.Discard
+	if os.Getenv("BENCH_VERBOSE") != "" {
+		cmd.Stderr = os.Stderr
+	}
+	if err := cmd.Start(); err != nil {
+		log.Fatal(err)
+	}
+	return &child{cmd: cmd}
+}
+
+func (c *child) stop() {
+	c.cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { c.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		c.cmd.Process.Kill()
+		<-done
+	}
+}
+
+func waitListen(addr string) {
+	for range 1500 {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	log.Fatalf("nothing listens on %s", addr)
+}
+
+func freeAddr() string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	var d net.Dialer
+	return d.DialContext(ctx, network, addr)
+}
+
+// p1 alternates reel and baseline runs and prints throughputs and ratio.
+func p1(reel, dir string, streams, mib, runs int) {
+	bodies := make([][]byte, streams)
+	total := 0
+	for i := range bodies {
+		bodies[i] = payload(mib, uint64(i))
+		total += len(bodies[i])
+	}
+	self, err := os.Executable()
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("P1: %d streams x %d MiB (%.0f MiB total), %d runs each, dir %s\n", streams, mib, float64(total)/(1<<20), runs, dir)
+	var reelRates, baseRates []float64
+	for run := range runs {
+		// Baseline: raw TCP -> file, fsync at the end of each stream.
+		bdst := filepath.Join(dir, fmt.Sprintf("base-%d", run))
+		os.MkdirAll(bdst, 0o755)
+		baddr := freeAddr()
+		b := startChild(self, "-baseline-server", baddr, "-baseline-dst", bdst)
+		waitListen(baddr)
+		rate := measure(total, func() error { return sendRaw(baddr, bodies) })
+		b.stop()
+		os.RemoveAll(bdst)
+		baseRates = append(baseRates, rate)
+
+		// reel serve with the real client.
+		rdst := filepath.Join(dir, fmt.Sprintf("reel-%d", run))
+		raddr := freeAddr()
+		r := startChild(reel, "serve", "--dst", rdst, "--listen", raddr, "--min-free", "0")
+		waitListen(raddr)
+		rate = measure(total, func() error { return sendReel(raddr, bodies) })
+		r.stop()
+		os.RemoveAll(rdst)
+		reelRates = append(reelRates, rate)
+		fmt.Printf("  run %d: baseline %7.1f MiB/s   reel %7.1f MiB/s\n", run+1, baseRates[run], reelRates[run])
+	}
+	mb, mr := median(baseRates), median(reelRates)
+	fmt.Printf("P1 median: baseline %.1f MiB/s, reel %.1f MiB/s, ratio %.3f (goal >= 0.9)\n", mb, mr, mr/mb)
+}
+
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func measure(total int, f func() error) float64 {
+	start := time.Now()
+	if err := f(); err != nil {
+		log.Fatal(err)
+	}
+	return float64(total) / (1 << 20) / time.Since(start).Seconds()
+}
+
+// sendReel uploads every body concurrently with Tailscale's client and
+// waits until the recorder has confirmed each upload.
+func sendReel(addr string, bodies [][]byte) error {
+	ap := netip.MustParseAddrPort(addr)
+	errs := make(chan error, len(bodies))
+	for _, body := range bodies {
+		go func() {
+			wc, _, errc, err := sessionrecording.ConnectToRecorder(context.Background(), []netip.AddrPort{ap}, dial)
+			if err != nil {
+				errs <- err
+				return
+			}
+			// Senders write one event line at a time.
+			for len(body) > 0 {
+				i := strings.IndexByte(string(body[:min(len(body), 1<<16)]), '\n') + 1
+				if i == 0 {
+					i = min(len(body), 1<<16)
+				}
+				if _, err := wc.Write(body[:i]); err != nil {
+					errs <- err
+					return
+				}
+				body = body[i:]
+			}
+			wc.Close()
+			errs <- <-errc
+		}()
+	}
+	for range bodies {
+		if err := <-errs; err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sendRaw streams each body over its own TCP connection, half-closes, and
+// waits for the server's one-byte "synced".
+func sendRaw(addr string, bodies [][]byte) error {
+	errs := make(chan error, len(bodies))
+	for _, body := range bodies {
+		go func() {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer c.Close()
+			for len(body) > 0 {
+				i := strings.IndexByte(string(body[:min(len(body), 1<<16)]), '\n') + 1
+				if i == 0 {
+					i = min(len(body), 1<<16)
+				}
+				if _, err := c.Write(body[:i]); err != nil {
+					errs <- err
+					return
+				}
+				body = body[i:]
+			}
+			c.(*net.TCPConn).CloseWrite()
+			var ok [1]byte
+			_, err = io.ReadFull(c, ok[:])
+			errs <- err
+		}()
+	}
+	for range bodies {
+		if err := <-errs; err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// runBaselineServer: accept, copy the connection to a new file, fsync it,
+// answer one byte.
+func runBaselineServer(addr, dst string) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		log.Fatal(err)
+	}
+	var n int
+	var mu sync.Mutex
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		mu.Lock()
+		n++
+		name := filepath.Join(dst, strconv.Itoa(n)+".cast")
+		mu.Unlock()
+		go func() {
+			defer c.Close()
+			f, err := os.Create(name)
+			if err != nil {
+				log.Fatal(err)
+			}
+			if _, err := io.Copy(f, c); err != nil {
+				log.Fatal(err)
+			}
+			if err := f.Sync(); err != nil {
+				log.Fatal(err)
+			}
+			f.Close()
+			c.Write([]byte{1})
+		}()
+	}
+}
+
+// idle holds many idle v2 sessions open and reports the recorder's RSS per
+// session and the worst gap between ack frames any session saw.
+func idle(reel, dir string, sessions int, hold time.Duration) {
+	dst := filepath.Join(dir, "idle")
+	addr := freeAddr()
+	r := startChild(reel, "serve", "--dst", dst, "--listen", addr, "--min-free", "0")
+	defer r.stop()
+	defer os.RemoveAll(dst)
+	waitListen(addr)
+	time.Sleep(500 * time.Millisecond)
+	before := rss(r.cmd.Process.Pid)
+
+	type sess struct {
+		pw      *io.PipeWriter
+		worst   time.Duration
+		frames  int
+		ended   error
+		endedAt time.Time
+	}
+	ss := make([]*sess, sessions)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	start := time.Now()
+	for i := range ss {
+		s := &sess{}
+		ss[i] = s
+		var p http.Protocols
+		p.SetUnencryptedHTTP2(true)
+		hc := &http.Client{Transport: &http.Transport{Protocols: &p}}
+		pr, pw := io.Pipe()
+		s.pw = pw
+		req, _ := http.NewRequest("POST", "http://"+addr+"/v2/record", pr)
+		resp, err := hc.Do(req)
+		if err != nil || resp.StatusCode != 200 {
+			log.Fatalf("session %d: %v %v", i, err, resp)
+		}
+		go pw.Write([]byte(fmt.Sprintf(`{"version":2,"width":80,"height":24,"timestamp":%d}`+"\n", time.Now().Unix())))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer resp.Body.Close()
+			br := bufio.NewReader(resp.Body)
+			last := time.Now()
+			for {
+				line, err := br.ReadBytes('\n')
+				now := time.Now()
+				if err != nil {
+					mu.Lock()
+					s.ended, s.endedAt = err, now
+					mu.Unlock()
+					return
+				}
+				if strings.Contains(string(line), "error") {
+					mu.Lock()
+					s.ended, s.endedAt = fmt.Errorf("error frame: %s", line), now
+					mu.Unlock()
+					return
+				}
+				mu.Lock()
+				if gap := now.Sub(last); gap > s.worst && s.frames > 0 {
+					s.worst = gap
+				}
+				s.frames++
+				mu.Unlock()
+				last = now
+			}
+		}()
+	}
+	fmt.Printf("idle: %d sessions open in %s\n", sessions, time.Since(start).Round(time.Millisecond))
+	time.Sleep(hold / 2)
+	during := rss(r.cmd.Process.Pid)
+	time.Sleep(hold - hold/2)
+	mu.Lock()
+	var worst time.Duration
+	ended := 0
+	for _, s := range ss {
+		worst = max(worst, s.worst)
+		if s.ended != nil {
+			ended++
+		}
+	}
+	mu.Unlock()
+	fmt.Printf("idle: recorder RSS %.1f MiB before, %.1f MiB with %d idle sessions: %.1f KiB per session (goal <= 64)\n",
+		float64(before)/(1<<20), float64(during)/(1<<20), sessions, float64(during-before)/1024/float64(sessions))
+	fmt.Printf("idle: worst ack interval %s over %s (goal <= 6s); sessions ended early: %d\n", worst.Round(time.Millisecond), hold, ended)
+	for _, s := range ss {
+		s.pw.Close()
+	}
+	wg.Wait()
+}
+
+// rss is a process's resident set size in bytes, from /proc.
+func rss(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.Fields(v)[0], 10, 64)
+			return kb << 10
+		}
+	}
+	log.Fatal("no VmRSS")
+	return 0
+}
