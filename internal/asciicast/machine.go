@@ -86,10 +86,10 @@ func (m *lineMachine) time() []byte { return m.num[:m.numLen] }
 func (m *lineMachine) feed(b []byte) {
 	for i := 0; i < len(b); {
 		if m.st == stStr {
-			n := plainLen(b[i:])
-			i += n
-			m.col += n
-			if i == len(b) {
+			// Whole escapes and runes, as the fast scanner reads them.
+			j, _ := stringRun(b, i, m.strictUTF8)
+			m.col += j - i
+			if i = j; i == len(b) {
 				return
 			}
 		}

@@ -100,7 +100,16 @@ func scanEvent(s []byte, strictUTF8 bool, sp *span) (n int, ok bool) {
 	case s[i] == '0':
 		i++
 	case s[i] >= '1' && s[i] <= '9':
-		i = skipDigits(s, i+1)
+		i++
+		if i+8 <= len(s) { // inline the common case: fewer than eight digits
+			if m := nonDigits(binary.LittleEndian.Uint64(s[i:])); m != 0 {
+				i += bits.TrailingZeros64(m) >> 3
+			} else {
+				i = skipDigits(s, i+8)
+			}
+		} else {
+			i = skipDigits(s, i)
+		}
 	default:
 		return 0, false
 	}
@@ -110,7 +119,16 @@ func scanEvent(s []byte, strictUTF8 bool, sp *span) (n int, ok bool) {
 		if i == len(s) || !isDigit(s[i]) {
 			return 0, false
 		}
-		i = skipDigits(s, i+1)
+		i++
+		if i+8 <= len(s) { // inline the common case: fewer than eight digits
+			if m := nonDigits(binary.LittleEndian.Uint64(s[i:])); m != 0 {
+				i += bits.TrailingZeros64(m) >> 3
+			} else {
+				i = skipDigits(s, i+8)
+			}
+		} else {
+			i = skipDigits(s, i)
+		}
 	}
 	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
 		sp.timePlain = false
@@ -129,6 +147,22 @@ func scanEvent(s []byte, strictUTF8 bool, sp *span) (n int, ok bool) {
 		return 0, false
 	}
 	sp.time1 = i
+
+	// The usual shape, as json.Marshal writes it: `,"c","` and the data.
+	if i+8 <= len(s) {
+		if y := binary.LittleEndian.Uint64(s[i:]); y&0xffffff00ffff == 0x222c2200222c && safeASCII[byte(y>>16)] {
+			sp.code0, sp.code1, sp.codeRaw = i+2, i+3, true
+			sp.data0 = i + 6
+			if i, sp.dataRaw = scanString(s, i+6, strictUTF8); i < 0 {
+				return 0, false
+			}
+			sp.data1 = i - 1
+			if i+1 < len(s) && s[i] == ']' && s[i+1] == '\n' {
+				return i + 1, true
+			}
+			return eventEnd(s, i)
+		}
+	}
 
 	for i < len(s) && isSpace(s[i]) {
 		i++
@@ -168,6 +202,15 @@ func scanEvent(s []byte, strictUTF8 bool, sp *span) (n int, ok bool) {
 		return 0, false
 	}
 	sp.data1 = i - 1
+	return eventEnd(s, i)
+}
+
+// eventEnd checks the end of an event line from just after the data string:
+// the closing ']', then up to '\n' or the end of s.
+func eventEnd(s []byte, i int) (n int, ok bool) {
+	if i+1 < len(s) && s[i] == ']' && s[i+1] == '\n' {
+		return i + 1, true // the usual
+	}
 	for i < len(s) && isSpace(s[i]) {
 		i++
 	}
@@ -206,61 +249,106 @@ var escLen = func() (t [256]uint8) {
 // not closed. raw reports contents that need no unquoting: no escapes and
 // valid UTF-8.
 func scanString(s []byte, i int, strictUTF8 bool) (end int, raw bool) {
+	j, raw := stringRun(s, i, strictUTF8)
+	if j < len(s) && s[j] == '"' {
+		return j + 1, raw
+	}
+	return -1, false
+}
+
+// stringRun skips string contents from s[i] on: plain bytes, and escapes and
+// UTF-8 sequences that are whole and valid (invalid UTF-8 too, unless
+// strictUTF8). It returns the index of the first byte it does not skip: the
+// closing quote, a bad byte, or the start of an escape or sequence that is
+// bad or cut by the end of s; or len(s). raw is false if it skipped an
+// escape or invalid UTF-8.
+func stringRun(s []byte, i int, strictUTF8 bool) (j int, raw bool) {
 	raw = true
-	for {
-		// Skip plain bytes, eight at a time while there are eight.
-		if i+8 <= len(s) {
-			m := specialMask(binary.LittleEndian.Uint64(s[i:]))
-			if m == 0 {
-				i += 8
-				continue
+	for i+8 <= len(s) {
+		x := binary.LittleEndian.Uint64(s[i:])
+		if specialMask(x) == 0 {
+			i += 8
+			continue
+		}
+		// Handle every special byte of this word from one exact mask:
+		// escapes like \r\n come in clusters.
+		base := i
+		for m := exactSpecialMask(x); m != 0; m &= ^uint64(0) << (8 * uint(i-base)) {
+			j := base + bits.TrailingZeros64(m)>>3
+			switch c := s[j]; {
+			case c == '\\':
+				if j+6 > len(s) {
+					return stringRunTail(s, j, strictUTF8, raw)
+				}
+				// No branch on the kind of escape, which is hard to
+				// predict: n is 2, 6 for \u, 0 for no escape; a \u
+				// escape also needs four hex digits.
+				n := escLen[s[j+1]]
+				hex := isHex[s[j+2]] & isHex[s[j+3]] & isHex[s[j+4]] & isHex[s[j+5]]
+				if n == 0 || (n>>2)&^hex != 0 {
+					return j, raw
+				}
+				raw = false
+				i = j + int(n)
+			case c < 0x80: // '"' or a control byte
+				return j, raw
+			default:
+				r, size := utf8.DecodeRune(s[j:])
+				if r == utf8.RuneError && size == 1 {
+					if strictUTF8 || !utf8.FullRune(s[j:]) {
+						return j, raw
+					}
+					raw = false
+				}
+				i = j + size
 			}
-			i += bits.TrailingZeros64(m) >> 3
-		} else {
-			for i < len(s) && safeASCII[s[i]] {
-				i++
-			}
-			if i == len(s) {
-				return -1, false
+			if i >= base+8 {
+				break
 			}
 		}
-		c := s[i]
-		if c == '\\' {
-			raw = false
-			if i+6 > len(s) {
-				if i+1 == len(s) || escLen[s[i+1]] != 2 {
-					return -1, false // a \u escape needs six bytes
-				}
-				i += 2
-				continue
+		i = max(i, base+8) // the rest of the word is plain
+	}
+	return stringRunTail(s, i, strictUTF8, raw)
+}
+
+// stringRunTail is stringRun a byte at a time, for the last bytes of s.
+func stringRunTail(s []byte, i int, strictUTF8, raw bool) (j int, _ bool) {
+	for {
+		for i < len(s) && safeASCII[s[i]] {
+			i++
+		}
+		if i == len(s) {
+			return i, raw
+		}
+		switch c := s[i]; {
+		case c == '\\':
+			if i+1 == len(s) {
+				return i, raw
 			}
 			switch escLen[s[i+1]] {
 			case 2:
 				i += 2
-				continue
 			case 6:
-				if isHex[s[i+2]]&isHex[s[i+3]]&isHex[s[i+4]]&isHex[s[i+5]] != 0 {
-					i += 6
-					continue
+				if i+6 > len(s) || isHex[s[i+2]]&isHex[s[i+3]]&isHex[s[i+4]]&isHex[s[i+5]] == 0 {
+					return i, raw
 				}
-			}
-			return -1, false
-		}
-		if c == '"' {
-			return i + 1, raw
-		}
-		if c < 0x20 {
-			return -1, false
-		}
-		// c >= 0x80
-		r, size := utf8.DecodeRune(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			if strictUTF8 {
-				return -1, false
+				i += 6
+			default:
+				return i, raw
 			}
 			raw = false
+		case c < 0x80: // '"' or a control byte
+			return i, raw
+		default:
+			r, size := utf8.DecodeRune(s[i:])
+			if r == utf8.RuneError && size == 1 {
+				if strictUTF8 || !utf8.FullRune(s[i:]) {
+					return i, raw
+				}
+				raw = false
+			}
+			i += size
 		}
-		i += size
 	}
 }
 
@@ -279,35 +367,45 @@ func specialMask(x uint64) uint64 {
 	return ((x - 0x20*ones) | ((x ^ '"'*ones) - ones) | ((x ^ '\\'*ones) - ones) | x) & highs
 }
 
-// plainLen returns how many leading bytes of s a JSON string holds without
-// a second look: ASCII from 0x20 up, other than '"' and '\\'.
-func plainLen(s []byte) int {
-	i := 0
-	for ; i+8 <= len(s); i += 8 {
-		if m := specialMask(binary.LittleEndian.Uint64(s[i:])); m != 0 {
-			return i + bits.TrailingZeros64(m)>>3
-		}
-	}
-	for ; i < len(s) && safeASCII[s[i]]; i++ {
-	}
-	return i
+// exactSpecialMask is specialMask with every set bit exact, at a few more
+// operations: it works on the low seven bits of each byte, where no
+// addition carries into the next byte.
+func exactSpecialMask(x uint64) uint64 {
+	t := x &^ highs
+	lt := ^(t + 0x60*ones)              // t < 0x20
+	q := ^((t ^ '"'*ones) + 0x7f*ones)  // t == '"'
+	b := ^((t ^ '\\'*ones) + 0x7f*ones) // t == '\\'
+	return (lt | q | b | x) & highs
 }
 
 // skipDigits returns the index of the first byte from s[i] on that is not
-// an ASCII digit, or len(s).
+// an ASCII digit, or len(s). It looks at sixteen bytes at a time without a
+// branch on where the digits end, which is hard to predict.
 func skipDigits(s []byte, i int) int {
-	for ; i+8 <= len(s); i += 8 {
-		x := binary.LittleEndian.Uint64(s[i:])
-		// High bit set where a byte is below '0' (borrow), above '9'
-		// (0x3a+0x46 = 0x80) or non-ASCII; exact for the lowest one.
-		if m := ((x - '0'*ones) | (x + 0x46*ones) | x) & highs; m != 0 {
-			return i + bits.TrailingZeros64(m)>>3
+	for i+16 <= len(s) {
+		m1 := nonDigits(binary.LittleEndian.Uint64(s[i:]))
+		m2 := nonDigits(binary.LittleEndian.Uint64(s[i+8:]))
+		k := bits.TrailingZeros64(m1) >> 3
+		k2 := 8 + bits.TrailingZeros64(m2)>>3
+		if m1 == 0 {
+			k = k2
 		}
+		if k < 16 {
+			return i + k
+		}
+		i += 16
 	}
 	for i < len(s) && isDigit(s[i]) {
 		i++
 	}
 	return i
+}
+
+// nonDigits sets the high bit of each byte of x that is below '0'
+// (borrow), above '9' (0x3a+0x46 = 0x80) or non-ASCII. The lowest set bit
+// is exact.
+func nonDigits(x uint64) uint64 {
+	return ((x - '0'*ones) | (x + 0x46*ones) | x) & highs
 }
 
 // pow10 holds the powers of ten a float64 represents exactly.
