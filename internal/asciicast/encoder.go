@@ -13,8 +13,9 @@ import (
 // Write to the underlying writer, so lines never interleave when the writer
 // is shared under a lock.
 //
-// An Encoder only writes what a Checker accepts: a version 2 header, then
-// events with finite times that are not negative and do not go back.
+// An Encoder only writes what a Checker accepts: a version 2 header of at
+// most 1 MiB, then events with finite times that are not negative and do
+// not go back.
 // An Encoder is not safe for concurrent use.
 type Encoder struct {
 	w      io.Writer
@@ -44,6 +45,9 @@ func (e *Encoder) WriteHeader(h Header) error {
 	b, err := h.MarshalJSON()
 	if err != nil {
 		return err
+	}
+	if len(b) > maxHeader {
+		return fmt.Errorf("asciicast: header of %d bytes: the limit is %d", len(b), maxHeader)
 	}
 	if _, err := e.w.Write(append(b, '\n')); err != nil {
 		return fmt.Errorf("asciicast: write header: %w", err)

@@ -113,6 +113,13 @@ func TestEncoderErrors(t *testing.T) {
 		})
 	}
 
+	t.Run("header over 1 MiB", func(t *testing.T) {
+		err := NewEncoder(io.Discard).WriteHeader(Header{Title: strings.Repeat("x", 1<<20)})
+		if err == nil || !strings.Contains(err.Error(), "the limit is 1048576") {
+			t.Errorf("error %v, want the header limit", err)
+		}
+	})
+
 	t.Run("write error", func(t *testing.T) {
 		boom := errors.New("disk full")
 		w := &writeRecorder{}
@@ -126,6 +133,27 @@ func TestEncoderErrors(t *testing.T) {
 			t.Errorf("WriteHeader error %v, want %v wrapped", err, boom)
 		}
 	})
+}
+
+// TestEncoderInvalidUTF8Header: a header read from a file that is not
+// UTF-8 is written as valid UTF-8, which the Checker accepts.
+func TestEncoderInvalidUTF8Header(t *testing.T) {
+	var h Header
+	if err := h.UnmarshalJSON([]byte("{\"version\":2,\"title\":\"t\xff\",\"x-note\":{\"a\":\"b\xfe\",\"n\":12345678901234567890}}")); err != nil {
+		t.Fatal(err)
+	}
+	var buf strings.Builder
+	if err := NewEncoder(&buf).WriteHeader(h); err != nil {
+		t.Fatal(err)
+	}
+	// U+FFFD written as itself, as encoding/json writes it.
+	want := strings.ReplaceAll(`{"version":2,"width":0,"height":0,"timestamp":0,"title":"t?","x-note":{"a":"b?","n":12345678901234567890}}`+"\n", "?", "\uFFFD")
+	if buf.String() != want {
+		t.Errorf("header line\n%s\nwant\n%s", buf.String(), want)
+	}
+	if v := check(0, buf.String()); v.Err != "" {
+		t.Errorf("Checker: %s", v.Err)
+	}
 }
 
 func TestEncoderAllocs(t *testing.T) {

@@ -222,6 +222,7 @@ func FuzzDecoder(f *testing.F) {
 	f.Add([]byte("{\n\"version\":1,\"width\":1,\"height\":2,\n\"stdout\":[[0.5,\"a\"],\n[1,\"b\"]]}\n"), uint8(0))
 	f.Add([]byte(`{"version":3,"term":{"cols":90,"rows":30}}`+"\n#c\n"+`[0.5,"o","a"]`+"\n"+`[1,"x","0"]`), uint8(0))
 	f.Add([]byte(`{"version":2}`+"\n"+`[1,"o","`+strings.Repeat("x", 300)+`"]`+"\n"), uint8(100))
+	f.Add([]byte("{\"version\":2,\"x\":\"\xff\",\"\xfe\":[1e999]}\n"), uint8(0))
 	f.Fuzz(func(t *testing.T, in []byte, maxLine uint8) {
 		ml := int(maxLine)
 		dec := NewDecoder(bytes.NewReader(in))
@@ -248,6 +249,19 @@ func FuzzDecoder(f *testing.F) {
 		}
 		if !ended {
 			t.Fatalf("Next did not reach the end in %d calls", len(in)+2)
+		}
+
+		// Any header read, written again as v2, passes the Checker.
+		if herr == nil {
+			h2 := h
+			h2.Version = 2
+			var buf bytes.Buffer
+			if err := NewEncoder(&buf).WriteHeader(h2); err != nil {
+				t.Fatalf("re-encode header %+v: %v", h2, err)
+			}
+			if v := check(0, buf.String()); v.Err != "" {
+				t.Fatalf("Checker rejects a re-encoded header: %s\n%q", v.Err, buf.String())
+			}
 		}
 
 		c := Checker{MaxLine: ml}

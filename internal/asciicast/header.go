@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"unicode/utf8"
 )
 
 // Header is line 1 of a recording: the asciicast v2 header fields, the extra
@@ -344,12 +345,30 @@ func (w *objWriter) field(k string, v any) {
 	w.buf = append(w.buf, b...)
 }
 
+// raw writes v compacted. Invalid UTF-8 in its strings (a header read
+// from a non-UTF-8 file keeps it) becomes U+FFFD, so that the line is valid
+// UTF-8.
 func (w *objWriter) raw(k string, v json.RawMessage) {
 	var c bytes.Buffer
 	if err := json.Compact(&c, v); err != nil {
 		w.fail(fmt.Errorf("%s: %w", k, err))
 		return
 	}
+	b := c.Bytes()
+	if !utf8.Valid(b) {
+		d := json.NewDecoder(bytes.NewReader(b))
+		d.UseNumber()
+		var x any
+		if err := d.Decode(&x); err != nil {
+			w.fail(fmt.Errorf("%s: %w", k, err))
+			return
+		}
+		var err error
+		if b, err = json.Marshal(x); err != nil {
+			w.fail(fmt.Errorf("%s: %w", k, err))
+			return
+		}
+	}
 	w.name(k)
-	w.buf = append(w.buf, c.Bytes()...)
+	w.buf = append(w.buf, b...)
 }
