@@ -309,36 +309,16 @@ func (sp *spool) alive() error {
 	return nil
 }
 
-// SyncAll makes every writer in ws durable with one file-system-wide sync
-// (syncfs) of the spool instead of one fdatasync each: the group commit the
-// recorder uses when many recordings are dirty at once. Writers not from
-// this store are synced one by one.
+// SyncAll makes every writer in ws durable: the batch sync the recorder
+// uses when many recordings are dirty at once. Unlike fsstore it fsyncs
+// each spool file rather than the whole file system, which may hold other
+// programs' data (a local S3 server's, for one); on a journalling file
+// system the first fdatasync commits the journal for all of them, so the
+// rest are cheap.
 func (s *Store) SyncAll(ws []store.Writer) error {
-	var mine []*writer
 	var errs []error
 	for _, w := range ws {
-		if sw, ok := w.(*writer); ok && s.sp != nil && sw.r.sp == s.sp {
-			mine = append(mine, sw)
-		} else {
-			errs = append(errs, w.Sync())
-		}
-	}
-	if len(mine) == 0 {
-		return errors.Join(errs...)
-	}
-	if err := s.sp.alive(); err != nil {
-		return err
-	}
-	type mark struct{ size, nl int64 }
-	marks := make([]mark, len(mine))
-	for i, w := range mine {
-		w.syncMu.Lock()
-		marks[i] = mark{w.r.size.Load(), w.r.lastNL.Load()}
-	}
-	err := unix.Syncfs(int(s.sp.lock.Fd()))
-	for i, w := range mine {
-		errs = append(errs, w.synced(marks[i].size, marks[i].nl, err))
-		w.syncMu.Unlock()
+		errs = append(errs, w.Sync())
 	}
 	return errors.Join(errs...)
 }

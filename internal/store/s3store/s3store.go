@@ -50,6 +50,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -84,7 +85,6 @@ const (
 	MinPartSize            = 5 << 20 // S3's smallest part but the last
 	DefaultSpoolLimit      = 10 << 30
 	DefaultSpoolWarn       = 0.8
-	DefaultUploaders       = 4
 	DefaultEventSegmentAge = time.Minute
 	DefaultRetryMin        = 500 * time.Millisecond
 	DefaultRetryMax        = 30 * time.Second
@@ -141,8 +141,11 @@ type Config struct {
 	// PartSize is the size of a multipart upload's parts
 	// (DefaultPartSize if zero; at least MinPartSize).
 	PartSize int64
-	// Uploaders is the number of uploads run at once (DefaultUploaders if
-	// zero).
+	// Uploaders is the number of uploads run at once; zero means one per
+	// CPU, at least 2 and at most 16. Uploads cost the recorder CPU (and a
+	// local S3 server more), so on a small machine fewer uploads keep the
+	// acks fast; a distant bucket with a slow link per connection wants
+	// more.
 	Uploaders int
 	// EventSegmentAge is how long an event segment stays open before it is
 	// uploaded (DefaultEventSegmentAge if zero).
@@ -239,7 +242,7 @@ func (c *Config) fill() error {
 		return fmt.Errorf("s3store: part size %d is below S3's minimum of %d", c.PartSize, MinPartSize)
 	}
 	if c.Uploaders <= 0 {
-		c.Uploaders = DefaultUploaders
+		c.Uploaders = min(max(runtime.GOMAXPROCS(0), 2), 16)
 	}
 	if c.EventSegmentAge <= 0 {
 		c.EventSegmentAge = DefaultEventSegmentAge
