@@ -27,6 +27,7 @@ type s3Flags struct {
 	region       string
 	addressing   string
 	spoolMax     string
+	uploaders    int
 	createBucket bool
 
 	getenv func(string) string
@@ -43,6 +44,7 @@ func addS3Flags(fs *flag.FlagSet, env *cmdEnv) *s3Flags {
 	fs.StringVar(&f.region, "s3-region", "", "the bucket's region; empty asks the server (env AWS_REGION)")
 	fs.StringVar(&f.addressing, "s3-addressing", "auto", "bucket addressing: auto, path (https://host/bucket/key) or virtual (https://bucket.host/key)")
 	fs.StringVar(&f.spoolMax, "s3-spool-max", "10GiB", "most disk the local S3 spool (under --statedir) may use while uploads are behind")
+	fs.IntVar(&f.uploaders, "s3-uploaders", 0, "uploads to run at once; 0 means one per CPU (2 to 16)")
 	fs.BoolVar(&f.createBucket, "s3-create-bucket", false, "create the bucket if it does not exist")
 	return f
 }
@@ -81,6 +83,7 @@ func openS3Store(opts storeOptions) (*s3store.Store, error) {
 		SecretKey:      firstOf(f.secretKey, getenv("AWS_SECRET_ACCESS_KEY")),
 		SendContentMD5: getenv("S3_SEND_CONTENT_MD5") == "true",
 		CreateBucket:   f.createBucket && !opts.readOnly,
+		Uploaders:      f.uploaders,
 		MinFree:        opts.minFree,
 		Log:            opts.log,
 	}
