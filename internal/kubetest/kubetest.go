@@ -1,0 +1,297 @@
+// Package kubetest is a minimal Kubernetes API server for tests: enough
+// for the real kubectl to run "kubectl exec" against it, over WebSocket
+// (v5.channel.k8s.io) and SPDY, with the commands running on the local
+// machine as if in a pod's container.
+//
+// It serves /version, the /api and /apis discovery documents, GET of its
+// pods, and the pods' exec subresource. The streaming protocols are
+// Kubernetes' own server code, not a re-implementation: the kubelet's
+// remotecommand server (SPDY) and the API server's stream translator
+// (WebSocket, translated to SPDY as kube-apiserver does). It is meant for
+// tests of proxies that sit between kubectl and an API server: Tailscale's
+// Kubernetes API server proxy now, reel kube-proxy later.
+//
+// It depends on heavy Kubernetes modules; only tests import it.
+package kubetest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/creack/pty"
+	"k8s.io/apimachinery/pkg/types"
+	remotecommandconsts "k8s.io/apimachinery/pkg/util/remotecommand"
+	"k8s.io/apiserver/pkg/util/proxy"
+	"k8s.io/client-go/tools/remotecommand"
+	"k8s.io/klog/v2"
+	kubeletrc "k8s.io/kubelet/pkg/cri/streaming/remotecommand"
+	utilexec "k8s.io/utils/exec"
+)
+
+func init() {
+	// The streaming libraries log every closed connection through klog;
+	// tests read kubectl's output instead.
+	klog.SetOutput(io.Discard)
+	klog.LogToStderr(false)
+}
+
+// Pod is a pod the server knows: exec into it runs commands locally.
+type Pod struct {
+	Namespace, Name string
+	// Containers are the container names; the first is kubectl's default.
+	Containers []string
+}
+
+// Exec is one exec request as the server received it.
+type Exec struct {
+	Namespace, Pod, Container string
+	Command                   []string
+	TTY, Stdin                bool
+	// Protocol is how kubectl reached the server: "websocket" or "spdy".
+	Protocol string
+	// Header is the request's header (proxies add impersonation headers).
+	Header http.Header
+}
+
+// Server is the API server. Set Pods, then serve Handler (for example with
+// httptest.NewServer) and set URL to where it is served, so that the
+// WebSocket translator can reach the SPDY endpoint.
+type Server struct {
+	// Pods the server has. Nil means one pod, "default/test" with
+	// container "main".
+	Pods []Pod
+	// URL is the server's own base URL (http://127.0.0.1:port): the
+	// WebSocket translator dials it for the SPDY leg.
+	URL string
+	// Dir is where commands run. Empty means the current directory.
+	Dir string
+
+	mu    sync.Mutex
+	execs []Exec
+}
+
+// Execs returns the exec requests received so far.
+func (s *Server) Execs() []Exec {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.execs)
+}
+
+// Handler serves the API.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /version", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, map[string]string{
+			"major": "1", "minor": "34", "gitVersion": "v1.34.0-kubetest",
+			"gitCommit": "0000000000000000000000000000000000000000", "gitTreeState": "clean",
+			"buildDate": "2025-01-01T00:00:00Z", "goVersion": "go1.26", "compiler": "gc", "platform": "linux/amd64",
+		})
+	})
+	mux.HandleFunc("GET /api", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, map[string]any{
+			"kind": "APIVersions", "versions": []string{"v1"},
+			"serverAddressByClientCIDRs": []map[string]string{{"clientCIDR": "0.0.0.0/0", "serverAddress": r.Host}},
+		})
+	})
+	mux.HandleFunc("GET /apis", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, map[string]any{"kind": "APIGroupList", "apiVersion": "v1", "groups": []any{}})
+	})
+	mux.HandleFunc("GET /api/v1", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, map[string]any{
+			"kind": "APIResourceList", "groupVersion": "v1",
+			"resources": []map[string]any{
+				{"name": "pods", "singularName": "pod", "namespaced": true, "kind": "Pod", "verbs": []string{"get", "list"}, "shortNames": []string{"po"}},
+				{"name": "pods/exec", "singularName": "", "namespaced": true, "kind": "PodExecOptions", "verbs": []string{"create", "get"}},
+			},
+		})
+	})
+	mux.HandleFunc("GET /api/v1/namespaces/{ns}/pods/{pod}", func(w http.ResponseWriter, r *http.Request) {
+		p, ok := s.pod(r.PathValue("ns"), r.PathValue("pod"))
+		if !ok {
+			notFound(w, r.PathValue("pod"))
+			return
+		}
+		writeJSON(w, podJSON(p))
+	})
+	exec := func(w http.ResponseWriter, r *http.Request) { s.serveExec(w, r, "") }
+	mux.HandleFunc("GET /api/v1/namespaces/{ns}/pods/{pod}/exec", exec)
+	mux.HandleFunc("POST /api/v1/namespaces/{ns}/pods/{pod}/exec", exec)
+	// The SPDY leg of a translated WebSocket exec (see serveExec).
+	mux.HandleFunc("POST /kubetest/spdy/{ns}/{pod}/exec", func(w http.ResponseWriter, r *http.Request) { s.serveExec(w, r, "websocket") })
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		notFound(w, r.URL.Path)
+	})
+	return mux
+}
+
+func (s *Server) pods() []Pod {
+	if s.Pods == nil {
+		return []Pod{{Namespace: "default", Name: "test", Containers: []string{"main"}}}
+	}
+	return s.Pods
+}
+
+func (s *Server) pod(ns, name string) (Pod, bool) {
+	for _, p := range s.pods() {
+		if p.Namespace == ns && p.Name == name {
+			return p, true
+		}
+	}
+	return Pod{}, false
+}
+
+func podJSON(p Pod) map[string]any {
+	var containers, statuses []map[string]any
+	for _, c := range p.Containers {
+		containers = append(containers, map[string]any{"name": c, "image": "kubetest"})
+		statuses = append(statuses, map[string]any{"name": c, "ready": true, "image": "kubetest", "imageID": "", "restartCount": 0, "state": map[string]any{"running": map[string]any{}}})
+	}
+	return map[string]any{
+		"kind": "Pod", "apiVersion": "v1",
+		"metadata": map[string]any{"name": p.Name, "namespace": p.Namespace, "uid": "00000000-0000-0000-0000-" + fmt.Sprintf("%012x", len(p.Name))},
+		"spec":     map[string]any{"containers": containers},
+		"status":   map[string]any{"phase": "Running", "containerStatuses": statuses},
+	}
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(v)
+}
+
+func notFound(w http.ResponseWriter, what string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusNotFound)
+	json.NewEncoder(w).Encode(map[string]any{
+		"kind": "Status", "apiVersion": "v1", "status": "Failure",
+		"message": fmt.Sprintf("%q not found", what), "reason": "NotFound", "code": 404,
+	})
+}
+
+// flag reads a boolean exec parameter: kubectl sends "true", the kubelet
+// convention is "1".
+func flag(q url.Values, name string) bool {
+	v := q.Get(name)
+	return v == "true" || v == "1"
+}
+
+// serveExec serves an exec: a WebSocket upgrade goes through the API
+// server's stream translator to this server's SPDY endpoint; SPDY goes to
+// the kubelet's remotecommand server. via is the protocol kubectl used when
+// this is the translator's SPDY leg.
+func (s *Server) serveExec(w http.ResponseWriter, r *http.Request, via string) {
+	ns, name := r.PathValue("ns"), r.PathValue("pod")
+	p, ok := s.pod(ns, name)
+	if !ok {
+		notFound(w, name)
+		return
+	}
+	q := r.URL.Query()
+	container := q.Get("container")
+	if container == "" && len(p.Containers) > 0 {
+		container = p.Containers[0]
+	}
+	if !slices.Contains(p.Containers, container) {
+		notFound(w, container)
+		return
+	}
+	opts := &kubeletrc.Options{Stdin: flag(q, "stdin"), Stdout: flag(q, "stdout"), Stderr: flag(q, "stderr"), TTY: flag(q, "tty")}
+	if opts.TTY {
+		opts.Stderr = false // the terminal carries both
+	}
+	cmd := q["command"]
+	if len(cmd) == 0 {
+		http.Error(w, "no command", http.StatusBadRequest)
+		return
+	}
+
+	if strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+		if s.URL == "" {
+			http.Error(w, "kubetest: Server.URL is not set; WebSocket exec needs it", http.StatusInternalServerError)
+			return
+		}
+		loc, err := url.Parse(s.URL + "/kubetest/spdy/" + url.PathEscape(ns) + "/" + url.PathEscape(name) + "/exec?" + r.URL.RawQuery)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		h := proxy.NewStreamTranslatorHandler(loc, &http.Transport{Proxy: nil}, 0, proxy.Options{
+			Stdin: opts.Stdin, Stdout: opts.Stdout, Stderr: opts.Stderr, Tty: opts.TTY,
+		})
+		h.ServeHTTP(w, r)
+		return
+	}
+	proto := "spdy"
+	if via != "" {
+		proto = via
+	}
+	s.mu.Lock()
+	s.execs = append(s.execs, Exec{Namespace: ns, Pod: name, Container: container, Command: cmd, TTY: opts.TTY, Stdin: opts.Stdin, Protocol: proto, Header: r.Header.Clone()})
+	s.mu.Unlock()
+	kubeletrc.ServeExec(w, r, &localExecutor{dir: s.Dir}, name, types.UID(name), container, cmd, opts,
+		time.Minute, 30*time.Second, remotecommandconsts.SupportedStreamingProtocols)
+}
+
+// localExecutor runs exec commands on this machine.
+type localExecutor struct {
+	dir string
+}
+
+// ExecInContainer implements the kubelet's remotecommand.Executor.
+func (e *localExecutor) ExecInContainer(ctx context.Context, _ string, _ types.UID, _ string, argv []string, in io.Reader, out, errw io.WriteCloser, tty bool, resize <-chan remotecommand.TerminalSize, _ time.Duration) error {
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Dir = e.dir
+	cmd.Env = append(os.Environ(), "TERM=xterm")
+	var err error
+	if tty {
+		err = runPTY(cmd, in, out, resize)
+	} else {
+		cmd.Stdin = in
+		cmd.Stdout = out
+		cmd.Stderr = errw
+		err = cmd.Run()
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return utilexec.CodeExitError{Err: err, Code: ee.ExitCode()}
+	}
+	return err
+}
+
+func runPTY(cmd *exec.Cmd, in io.Reader, out io.Writer, resize <-chan remotecommand.TerminalSize) error {
+	f, err := pty.StartWithSize(cmd, &pty.Winsize{Cols: 80, Rows: 24})
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	go func() {
+		for sz := range resize {
+			pty.Setsize(f, &pty.Winsize{Cols: sz.Width, Rows: sz.Height})
+		}
+	}()
+	if in != nil {
+		go io.Copy(f, in)
+	}
+	copied := make(chan struct{})
+	go func() {
+		io.Copy(out, f) // ends with EIO once the command exits
+		close(copied)
+	}()
+	err = cmd.Wait()
+	select {
+	case <-copied:
+	case <-time.After(2 * time.Second):
+	}
+	return err
+}
