@@ -401,6 +401,20 @@ func (r *rec) run(ctx context.Context) error {
 	readyTo := r.syncedNL
 	r.mu.Unlock()
 	if !st.Closed {
+		if readyTo-st.uploaded() < s.cfg.PartSize {
+			return nil
+		}
+		// Parts of live recordings are not urgent (the spool holds them
+		// durably): they take at most half the uploaders, so that they
+		// compete less with the recorder for the CPU while it is busy,
+		// and leave room for recordings that have ended. A part that
+		// finds no slot goes up after the recording's next sync.
+		select {
+		case r.sp.liveSlots <- struct{}{}:
+			defer func() { <-r.sp.liveSlots }()
+		default:
+			return nil
+		}
 		for readyTo-st.uploaded() >= s.cfg.PartSize {
 			from := st.uploaded()
 			to, err := r.partEnd(from, readyTo)

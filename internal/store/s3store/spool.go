@@ -58,7 +58,8 @@ type spool struct {
 	closed      bool
 	dead        atomic.Bool // crashed: write nothing more
 
-	run *runner
+	run       *runner
+	liveSlots chan struct{} // uploads of live recordings' parts under way
 
 	tickStop chan struct{}
 	tickDone chan struct{}
@@ -232,6 +233,7 @@ func (sp *spool) loadRec(key string) (*rec, error) {
 // start launches the uploaders and queues what the spool holds.
 func (sp *spool) start() {
 	sp.run = newRunner(sp.s, sp.s.cfg.Uploaders)
+	sp.liveSlots = make(chan struct{}, max(1, sp.s.cfg.Uploaders/2))
 	sp.mu.Lock()
 	for _, r := range sp.recs {
 		if r.st.Closed {
