@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/creack/pty"
+	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/types"
 	remotecommandconsts "k8s.io/apimachinery/pkg/util/remotecommand"
 	"k8s.io/apiserver/pkg/util/proxy"
@@ -42,8 +43,7 @@ import (
 func init() {
 	// The streaming libraries log every closed connection through klog;
 	// tests read kubectl's output instead.
-	klog.SetOutput(io.Discard)
-	klog.LogToStderr(false)
+	klog.SetLogger(logr.Discard())
 }
 
 // Pod is a pod the server knows: exec into it runs commands locally.
