@@ -1,6 +1,8 @@
 package s3store
 
 import (
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -44,4 +46,29 @@ func TestBackoff(t *testing.T) {
 			}
 		})
 	}
+}
+
+func FuzzParseEventID(f *testing.F) {
+	for _, s := range []string{
+		"node-1/events/2026-03-14/2026-03-14T15-09-26.535897932Z.jsonl:0",
+		"node-1/events/2026-03-14/2026-03-14T15-09-26.535897932Z.jsonl:1234",
+		"../events/2026-03-14/x.jsonl:0", "node/events/x.jsonl:0", "a:b:c", "",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, id string) {
+		seg, node, day, off, err := parseEventID(id)
+		if err != nil {
+			return
+		}
+		if off < 0 || strings.Contains(seg, "..") || strings.HasPrefix(seg, "/") || strings.Contains(seg, "\\") {
+			t.Errorf("parseEventID(%q) accepted segment %q offset %d", id, seg, off)
+		}
+		if want := node + "/events/" + day + "/"; !strings.HasPrefix(seg, want) {
+			t.Errorf("parseEventID(%q): segment %q does not start with %q", id, seg, want)
+		}
+		if seg2, _, _, off2, err := parseEventID(seg + ":" + strconv.FormatInt(off, 10)); err != nil || seg2 != seg || off2 != off {
+			t.Errorf("parseEventID(%q) does not round-trip: %q %d %v", id, seg2, off2, err)
+		}
+	})
 }
