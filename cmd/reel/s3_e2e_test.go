@@ -134,6 +134,15 @@ func (r *s3Recorder) metric(t *testing.T, name string) string {
 	return ""
 }
 
+// serveLogs returns what p has logged so far, under the lock its output
+// is written with.
+func serveLogs(p *reelProc) string {
+	sw := p.cmd.Stderr.(*syncWriter)
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	return p.logs.String()
+}
+
 // waitExit waits for p to exit and leaves the result for the cleanup that
 // startServe registered.
 func waitExit(p *reelProc) error {
@@ -237,7 +246,7 @@ func TestS3RealClient(t *testing.T) {
 				if got := r.object(t, info.Key); !bytes.Equal(got, body) {
 					t.Errorf("%s: the object differs from what was sent (%d vs %d bytes)", info.Key, len(got), len(body))
 				}
-				if !strings.Contains(p.logs.String(), "recording stored") || !strings.Contains(p.logs.String(), info.Key) {
+				if !strings.Contains(serveLogs(p), "recording stored") || !strings.Contains(serveLogs(p), info.Key) {
 					t.Errorf("reel serve did not log where %s went", info.Key)
 				}
 			}
@@ -349,8 +358,8 @@ func TestS3Kill9KeepsEveryAckedByte(t *testing.T) {
 
 	p2 := r.start(t)
 	infos := r.waitLanded(t, n, time.Minute)
-	if !strings.Contains(p2.logs.String(), "recovered interrupted recording") && !strings.Contains(p2.logs.String(), "closed out a recording interrupted") {
-		t.Errorf("the restart did not log the recovery:\n%s", p2.logs.String())
+	if !strings.Contains(serveLogs(p2), "recovered interrupted recording") && !strings.Contains(serveLogs(p2), "closed out a recording interrupted") {
+		t.Errorf("the restart did not log the recovery:\n%s", serveLogs(p2))
 	}
 	byNode := map[string][]byte{}
 	for _, info := range infos {
