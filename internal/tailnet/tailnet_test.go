@@ -467,3 +467,21 @@ func TestKubeState(t *testing.T) {
 	}
 	t.Logf("outside a pod: %v", err)
 }
+
+// TestListenTLSNeedsCertificates: without HTTPS certificates in the
+// tailnet (this control server hands out no certificate names), ListenTLS
+// says what to enable instead of serving a handshake that cannot succeed.
+func TestListenTLSNeedsCertificates(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c := startControl(t)
+	n := join(t, ctx, c, tailnet.Config{Hostname: "ui"})
+	ln, err := n.ListenTLS("tcp", ":443")
+	if err == nil {
+		ln.Close()
+		t.Fatal("ListenTLS without certificates succeeded")
+	}
+	if !strings.Contains(err.Error(), "HTTPS") {
+		t.Errorf("error %q does not say to enable HTTPS certificates", err)
+	}
+}
