@@ -57,7 +57,7 @@ func (e *Encoder) WriteHeader(h Header) error {
 }
 
 // WriteEvent writes one event line. The time must be finite, not negative
-// and not less than the previous event's time.
+// and not more than TimeSlack less than the previous event's time.
 func (e *Encoder) WriteEvent(ev Event) error {
 	if !e.header {
 		return errors.New("asciicast: event before the header")
@@ -65,7 +65,7 @@ func (e *Encoder) WriteEvent(ev Event) error {
 	if math.IsNaN(ev.Time) || math.IsInf(ev.Time, 0) || ev.Time < 0 {
 		return fmt.Errorf("asciicast: event time %v: want a finite number ≥ 0", ev.Time)
 	}
-	if ev.Time < e.last {
+	if ev.Time < e.last-TimeSlack {
 		return fmt.Errorf("asciicast: event time %s is before the previous event's time %s",
 			strconv.FormatFloat(ev.Time, 'f', -1, 64), strconv.FormatFloat(e.last, 'f', -1, 64))
 	}

@@ -101,8 +101,8 @@ func TestEncoderErrors(t *testing.T) {
 		{"time goes back", func(e *Encoder) error {
 			e.WriteHeader(Header{})
 			e.WriteEvent(Event{2.5, Output, ""})
-			return e.WriteEvent(Event{2.4999999, Output, ""})
-		}, "asciicast: event time 2.4999999 is before the previous event's time 2.5"},
+			return e.WriteEvent(Event{1.4999999, Output, ""})
+		}, "asciicast: event time 1.4999999 is before the previous event's time 2.5"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

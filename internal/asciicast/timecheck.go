@@ -25,7 +25,7 @@ func timeProblem(t, prev []byte) error {
 		if ft < 0 {
 			return fmt.Errorf("event time %s is negative", t)
 		}
-		if fp := prevTime(prev); ft < fp {
+		if fp := prevTime(prev); ft < fp-TimeSlack {
 			return beforePrevious(t, prev)
 		}
 		return nil
@@ -47,11 +47,19 @@ func timeProblem(t, prev []byte) error {
 		return nil
 	}
 	// Smaller as decimals; as float64 values the two may still be equal.
-	if ft, _ := parseTime(t); ft < prevTime(prev) {
+	if ft, _ := parseTime(t); ft < prevTime(prev)-TimeSlack {
 		return beforePrevious(t, prev)
 	}
 	return nil
 }
+
+// TimeSlack is how far, in seconds, an event's time may go back from the
+// previous event's before the Checker calls it a problem. asciicast says
+// times only grow, but Tailscale's senders read the clock before taking
+// their write lock and write from several goroutines (stdout, stderr,
+// resizes), so genuine recordings have events microseconds out of order.
+// Players show events in file order; such a recording is not malformed.
+const TimeSlack = 1.0
 
 func beforePrevious(t, prev []byte) error {
 	return fmt.Errorf("event time %s is before the previous event's time %s", t, prev)
