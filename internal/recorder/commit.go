@@ -89,8 +89,9 @@ func (c *committer) syncRound() {
 				ss.failSync(errs[i])
 				continue
 			}
-			if upto[i] > 0 {
+			if prev := ss.durable.Load(); upto[i] > prev {
 				ss.durable.Store(upto[i])
+				c.m.bytesDurable.Add(upto[i] - prev)
 			}
 		}
 	}

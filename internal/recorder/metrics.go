@@ -65,7 +65,7 @@ func (m *Metrics) WriteTo(w io.Writer) (int64, error) {
 	p := func(format string, args ...any) { fmt.Fprintf(cw, format, args...) }
 	p("# HELP reel_sessions_open Recordings being received now.\n# TYPE reel_sessions_open gauge\nreel_sessions_open %d\n", m.sessionsOpen.Load())
 	p("# HELP reel_received_bytes_total Recording bytes received.\n# TYPE reel_received_bytes_total counter\nreel_received_bytes_total %d\n", m.bytesReceived.Load())
-	p("# HELP reel_durable_bytes_total Recording bytes synced to stable storage (counted when a recording closes).\n# TYPE reel_durable_bytes_total counter\nreel_durable_bytes_total %d\n", m.bytesDurable.Load())
+	p("# HELP reel_durable_bytes_total Recording bytes synced to stable storage (what acks count).\n# TYPE reel_durable_bytes_total counter\nreel_durable_bytes_total %d\n", m.bytesDurable.Load())
 	p("# HELP reel_events_total Events stored.\n# TYPE reel_events_total counter\nreel_events_total %d\n", m.events.Load())
 	p("# HELP reel_sessions_total Recordings finished, by protocol and final status.\n# TYPE reel_sessions_total counter\n")
 	m.sessionsTotal.each(func(k string, v int64) {

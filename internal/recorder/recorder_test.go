@@ -429,3 +429,19 @@ func TestShutdownEndsLiveRecordingsCleanly(t *testing.T) {
 		t.Errorf("cut-off bytes %q, %v: they must be kept", tail, err)
 	}
 }
+
+// TestTailscaleEventDisorderIsNotMalformed: Tailscale's senders can write
+// events a few microseconds out of order (clock read before the write lock,
+// stdout and stderr from two goroutines). That is a genuine recording: it
+// must be stored as complete, with no error frame to the sender.
+func TestTailscaleEventDisorderIsNotMalformed(t *testing.T) {
+	h := start(t, nil)
+	_, err := send(t, []netip.AddrPort{h.addr}, castHeader(t),
+		[]byte(`[1.000105,"o","stdout\r\n"]`+"\n"), []byte(`[1.000098,"o","stderr\r\n"]`+"\n"), eventLine(1.2, "more"))
+	if err != nil {
+		t.Fatalf("sender got an error: %v", err)
+	}
+	if info, _ := onlyRecording(t, h); info.Status != store.StatusComplete {
+		t.Errorf("status %s (%s), want complete", info.Status, info.Reason)
+	}
+}

@@ -248,10 +248,12 @@ func (s *Server) finish(ss *session, res ingestResult, started time.Time) (store
 			status, reason = store.StatusFailed, "storage failed: "+err.Error()
 		}
 	} else if status == store.StatusComplete || status == store.StatusMalformed {
-		ss.durable.Store(ss.received.Load())
+		if n, prev := ss.received.Load(), ss.durable.Load(); n > prev {
+			ss.durable.Store(n)
+			s.Metrics.bytesDurable.Add(n - prev)
+		}
 	}
 	size := ss.received.Load()
-	s.Metrics.bytesDurable.Add(ss.durable.Load())
 	s.Metrics.sessionsTotal.add(ss.proto + "," + string(status))
 	attrs := []any{"key", ss.key, "proto", ss.proto, "status", status, "bytes", size, "duration", s.Now().Sub(started).Round(time.Millisecond)}
 	if reason != "" {
