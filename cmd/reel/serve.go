@@ -62,13 +62,14 @@ type serveFlags struct {
 	noV2                            bool
 	ackInterval, shutdownGrace      time.Duration
 	maxLine                         int
+	s3                              *s3Flags
 	tailnet                         *tailnetFlags
 }
 
 func runServe(ctx context.Context, env *cmdEnv, args []string) error {
 	fs := newFlagSet(env, "serve", serveUsage)
 	var f serveFlags
-	fs.StringVar(&f.dst, "dst", envOr(env, "./recordings", "TSRECORDER_DST"), "where recordings go: a directory (env TSRECORDER_DST)")
+	fs.StringVar(&f.dst, "dst", envOr(env, "./recordings", "TSRECORDER_DST"), "where recordings go: a directory, or s3://endpoint (TLS) or s3+http://host:port with --bucket; see docs/storage.md (env TSRECORDER_DST)")
 	fs.StringVar(&f.hostname, "hostname", envOr(env, "recorder", "TSRECORDER_HOSTNAME"), "this recorder's name, in logs and (tailnet mode) on the tailnet (env TSRECORDER_HOSTNAME)")
 	fs.StringVar(&f.stateDir, "statedir", envOr(env, "", "TS_STATE_DIR"), "directory for the recorder's own state; default <dst>/.reel (env TS_STATE_DIR)")
 	fs.StringVar(&f.listen, "listen", envOr(env, "127.0.0.1:8080", "REEL_LISTEN"), "address for the recording API (env REEL_LISTEN)")
@@ -83,6 +84,7 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) error {
 	fs.BoolVar(&f.noV2, "no-v2", false, "answer only the v1 API (POST /record), like a recorder older than v2")
 	fs.DurationVar(&f.ackInterval, "ack-interval", recorder.DefaultAckInterval, "how often live recordings are synced and acknowledged (at most 4s)")
 	fs.DurationVar(&f.shutdownGrace, "shutdown-grace", 10*time.Second, "on SIGTERM, how long live recordings may go on before they are ended and stored as interrupted")
+	f.s3 = addS3Flags(fs, env)
 	fs.IntVar(&f.maxLine, "max-line", 0, "longest asciicast line accepted before a recording is flagged malformed (default 64 MiB); it is stored either way")
 	f.tailnet = addTailnetFlags(fs, env)
 	if err := parseFlags(fs, args); err != nil {
@@ -122,11 +124,15 @@ func serve(ctx context.Context, env *cmdEnv, f serveFlags, log *slog.Logger) err
 		return fmt.Errorf("state dir: %w", err)
 	}
 
-	minFree, err := parseMinFree(f.minFree, f.dst)
+	minFreeDir := f.dst
+	if isS3(f.dst) {
+		minFreeDir = f.stateDir // the S3 spool's disk
+	}
+	minFree, err := parseMinFree(f.minFree, minFreeDir)
 	if err != nil {
 		return usagef("--min-free: %v", err)
 	}
-	st, err := openStore(storeOptions{dst: f.dst, minFree: minFree, stateDir: f.stateDir, log: log})
+	st, err := openStore(storeOptions{dst: f.dst, minFree: minFree, stateDir: f.stateDir, log: log, s3: f.s3, getenv: env.getenv})
 	if err != nil {
 		return err
 	}
@@ -168,7 +174,7 @@ func serve(ctx context.Context, env *cmdEnv, f serveFlags, log *slog.Logger) err
 		return recorder.DefaultIdentify(r)
 	}
 	alarm := newSpaceAlarm(st, log)
-	srv.Metrics = &recorder.Metrics{Extra: alarm.writeMetrics}
+	srv.Metrics = &recorder.Metrics{Extra: chainMetrics(alarm.writeMetrics, s3Metrics(st))}
 
 	// Tailnet mode: join first (srv.Identify must be final before anything
 	// is served); the plain listener then runs only if --listen was given.
@@ -246,6 +252,7 @@ func serve(ctx context.Context, env *cmdEnv, f serveFlags, log *slog.Logger) err
 	sctx, cancel := context.WithTimeout(context.Background(), f.shutdownGrace)
 	defer cancel()
 	err = srv.Shutdown(sctx)
+	drainStore(st, f.shutdownGrace, log)
 	if debugSrv != nil {
 		debugSrv.Close()
 	}
