@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -444,4 +445,52 @@ func TestTailscaleEventDisorderIsNotMalformed(t *testing.T) {
 	if info, _ := onlyRecording(t, h); info.Status != store.StatusComplete {
 		t.Errorf("status %s (%s), want complete", info.Status, info.Reason)
 	}
+}
+
+// TestHugeLineBoundedMemory streams a 100 MB line with no newline: it is
+// stored whole (evidence), flagged malformed, and the process's heap stays
+// far below the line's size while it passes through.
+func TestHugeLineBoundedMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("streams 100 MB")
+	}
+	h := start(t, nil)
+	const size = 100 << 20
+	stop := make(chan struct{})
+	peak := make(chan uint64)
+	go func() {
+		var maxHeap uint64
+		var ms runtime.MemStats
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			runtime.ReadMemStats(&ms)
+			maxHeap = max(maxHeap, ms.HeapInuse)
+			select {
+			case <-stop:
+				peak <- maxHeap
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	chunk := bytes.Repeat([]byte("A"), 64<<10)
+	chunks := [][]byte{castHeader(t), []byte(`[1.0,"o","`)}
+	for range size / len(chunk) {
+		chunks = append(chunks, chunk)
+	}
+	_, err := send(t, []netip.AddrPort{h.addr}, chunks...)
+	close(stop)
+	maxHeap := <-peak
+	if err == nil || !strings.Contains(err.Error(), "malformed") {
+		t.Errorf("client error = %v, want a malformed-recording error", err)
+	}
+	info, _ := onlyRecording(t, h)
+	if want := int64(len(castHeader(t)) + 10 + size); info.Size != want || info.Status != store.StatusMalformed {
+		t.Errorf("stored %d bytes with status %s, want %d bytes, malformed", info.Size, info.Status, want)
+	}
+	if maxHeap > 48<<20 {
+		t.Errorf("heap peaked at %d MiB while a 100 MiB line streamed through: not bounded", maxHeap>>20)
+	}
+	t.Logf("heap peak %d MiB for a 100 MiB line", maxHeap>>20)
 }
