@@ -401,6 +401,7 @@ func (r *Recording) startV2(ctx context.Context, tr *http.Transport, ap netip.Ad
 		cancel(err)
 		return fmt.Errorf("POST /v2/record: %w", err)
 	}
+	r.respBody = resp.Body
 	r.ackTimer = time.AfterFunc(r.c.ackTimeout(), func() { r.fail(ErrNoAcks) })
 	go r.readAcks(resp, tr)
 	return nil

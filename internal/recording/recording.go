@@ -30,17 +30,19 @@ type Recording struct {
 
 	cancel   context.CancelCauseFunc // ends the upload request
 	ackTimer *time.Timer             // v2: fires after AckTimeout without a frame
+	respBody io.Closer               // v2: the response; closing it resets the stream
 
-	mu      sync.Mutex
-	queue   []event       // written, not yet taken by the connection
-	queued  int           // bytes of data in queue
-	last    time.Duration // time of the last event queued
-	closing bool          // Close was called: drain the queue, then end the body
-	err     error         // why the recording was lost
-	ended   bool          // the request is over (finish ran)
-	wake    chan struct{}
-	lost    chan struct{} // closed when err is set
-	done    chan struct{} // closed when the request is over
+	mu       sync.Mutex
+	queue    []event       // written, not yet taken by the connection
+	queued   int           // bytes of data in queue
+	last     time.Duration // time of the last event queued
+	closing  bool          // Close was called: drain the queue, then end the body
+	bodyGone bool          // the transport closed the request body
+	err      error         // why the recording was lost
+	ended    bool          // the request is over (finish ran)
+	wake     chan struct{}
+	lost     chan struct{} // closed when err is set
+	done     chan struct{} // closed when the request is over
 
 	// The upload body's state, touched only by the transport's reader.
 	pend  []byte    // encoded bytes not yet read
@@ -159,11 +161,17 @@ func (r *Recording) fail(err error) {
 		return
 	}
 	r.err = err
-	close(r.lost)
 	r.mu.Unlock()
+	defer close(r.lost) // after the report: who waits on Lost sees it done
 	r.signal()
 	if r.cancel != nil {
 		r.cancel(err)
+	}
+	if r.respBody != nil {
+		// Cancelling the context does not wake an HTTP/2 upload that
+		// waits for flow control (a stalled recorder); closing the
+		// response resets the stream.
+		r.respBody.Close()
 	}
 	r.c.report(r.outcome(Lost, err))
 }
@@ -239,7 +247,7 @@ func (b *body) Read(p []byte) (int, error) {
 	for r.off == len(r.pend) {
 		r.pend, r.off = r.pend[:0], 0
 		r.mu.Lock()
-		for len(r.queue) == 0 && r.err == nil && !r.closing {
+		for len(r.queue) == 0 && r.err == nil && !r.closing && !r.bodyGone {
 			r.mu.Unlock()
 			<-r.wake
 			r.mu.Lock()
@@ -248,6 +256,10 @@ func (b *body) Read(p []byte) (int, error) {
 			err := r.err
 			r.mu.Unlock()
 			return 0, err
+		}
+		if r.bodyGone {
+			r.mu.Unlock()
+			return 0, errBodyClosed
 		}
 		var batch []event
 		n := 0
@@ -279,6 +291,20 @@ func (b *body) Read(p []byte) (int, error) {
 	r.off += n
 	r.sent.Add(int64(n))
 	return n, nil
+}
+
+var errBodyClosed = errors.New("recording: upload body closed")
+
+// Close is called by the transport when it is done with the body: at the
+// end, or when the connection breaks. A Read blocked waiting for data must
+// then return, or the transport never notices the broken connection.
+func (b *body) Close() error {
+	r := b.r
+	r.mu.Lock()
+	r.bodyGone = true
+	r.mu.Unlock()
+	r.signal()
+	return nil
 }
 
 // encode appends ev to pend as an asciicast line. Output and input are

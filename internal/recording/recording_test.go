@@ -521,29 +521,43 @@ func TestErrorFrameFromRealRecorder(t *testing.T) {
 
 func TestOverflowNeverBlocks(t *testing.T) {
 	// The fake recorder acks but never reads the body: the transport's
-	// window fills, then the buffer.
-	f := startFakeV2(t, func(u *upload) bool {
-		u.frame(`{"ack":0}`)
-		return false
-	})
-	c := &Client{BufferSize: 256 << 10}
-	rec := f.start(t, c)
-	chunk := bytes.Repeat([]byte("x"), 32<<10)
-	var err error
-	t0 := time.Now()
-	for i := 0; i < 10000 && err == nil; i++ {
-		err = rec.Output(chunk)
+	// window fills, then the buffer. With a large buffer the transport
+	// is left waiting for flow control when the buffer overflows; the
+	// loss must still end the upload at once.
+	for _, size := range []int{256 << 10, 4 << 20} {
+		t.Run(fmt.Sprint(size), func(t *testing.T) {
+			f := startFakeV2(t, func(u *upload) bool {
+				u.frame(`{"ack":0}`)
+				return false
+			})
+			rec := f.start(t, &Client{BufferSize: size})
+			chunk := bytes.Repeat([]byte("x"), 32<<10)
+			var err error
+			t0 := time.Now()
+			for i := 0; i < 10000 && err == nil; i++ {
+				err = rec.Output(chunk)
+				if i%64 == 0 {
+					time.Sleep(time.Millisecond) // let the transport take what it can
+				}
+			}
+			if !errors.Is(err, ErrOverflow) {
+				t.Fatalf("Output: %v, want ErrOverflow", err)
+			}
+			if d := time.Since(t0); d > 3*time.Second {
+				t.Errorf("writing until overflow took %v: writes must not wait for the recorder", d)
+			}
+			if lerr := waitLost(t, rec); !errors.Is(lerr, ErrOverflow) {
+				t.Errorf("Err() = %v, want ErrOverflow", lerr)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			t0 = time.Now()
+			rec.Close(ctx)
+			if d := time.Since(t0); d > 2*time.Second {
+				t.Errorf("Close after the overflow took %v", d)
+			}
+		})
 	}
-	if !errors.Is(err, ErrOverflow) {
-		t.Fatalf("Output: %v, want ErrOverflow", err)
-	}
-	if d := time.Since(t0); d > 2*time.Second {
-		t.Errorf("writing until overflow took %v: writes must not wait for the recorder", d)
-	}
-	if lerr := waitLost(t, rec); !errors.Is(lerr, ErrOverflow) {
-		t.Errorf("Err() = %v, want ErrOverflow", lerr)
-	}
-	rec.Close(context.Background())
 }
 
 func TestCloseWaitsForFinalAck(t *testing.T) {
@@ -644,4 +658,78 @@ func TestReadLine(t *testing.T) {
 	if _, err := readLine(br, 50); err == nil {
 		t.Fatal("a 100-byte line passed a 50-byte limit")
 	}
+}
+
+func TestConnectionDropWhileIdle(t *testing.T) {
+	// The recorder's connection goes away while the session is quiet:
+	// the loss must show at once, not after AckTimeout.
+	rr := startRecorder(t, false)
+	p := startProxy(t, rr.addr.String())
+	rec, err := (&Client{}).Start(context.Background(), []netip.AddrPort{p.addr}, asciicast.Header{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.Output([]byte("x"))
+	time.Sleep(100 * time.Millisecond)
+	p.cut()
+	select {
+	case <-rec.Lost():
+		if !strings.Contains(rec.Err().Error(), "connection to recorder") {
+			t.Errorf("Err() = %v", rec.Err())
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the dropped connection was not noticed")
+	}
+	rec.Close(context.Background())
+}
+
+// proxy forwards TCP connections to a backend until cut.
+type proxy struct {
+	ln    net.Listener
+	addr  netip.AddrPort
+	mu    sync.Mutex
+	conns []net.Conn
+	wg    sync.WaitGroup
+}
+
+func startProxy(t *testing.T, backend string) *proxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{ln: ln, addr: netip.MustParseAddrPort(ln.Addr().String())}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			b, err := net.Dial("tcp", backend)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, b)
+			p.wg.Add(2)
+			p.mu.Unlock()
+			go func() { defer p.wg.Done(); io.Copy(b, c); b.Close() }()
+			go func() { defer p.wg.Done(); io.Copy(c, b); c.Close() }()
+		}
+	}()
+	t.Cleanup(p.cut)
+	return p
+}
+
+func (p *proxy) cut() {
+	p.mu.Lock()
+	p.ln.Close()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.mu.Unlock()
+	p.wg.Wait()
 }
