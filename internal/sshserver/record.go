@@ -153,6 +153,7 @@ func (ss *session) header() asciicast.Header {
 		SSHUser:      c.sc.User(),
 		LocalUser:    c.user.Name,
 		ConnectionID: c.id,
+		Env:          map[string]string{},
 		Extra:        map[string]json.RawMessage{},
 	}
 	if ss.kind == "exec" {
@@ -164,7 +165,7 @@ func (ss *session) header() asciicast.Header {
 			h.Width, h.Height = int(ss.winCols), int(ss.winRows)
 		}
 		ss.mu.Unlock()
-		h.Env = map[string]string{"TERM": ss.pty.term}
+		h.Env["TERM"] = ss.pty.term
 	}
 	extra := map[string]any{
 		"srcAddr":           c.src.String(),

@@ -549,6 +549,11 @@ func (ss *session) kill(sig syscall.Signal, grace time.Duration) {
 	}
 	pid := ss.proc.Pid
 	syscall.Kill(-pid, sig)
+	if ss.master != nil {
+		// Hang up the terminal too: a process blocked reading it gets
+		// EOF even if it handles SIGHUP late (bash does, in "read").
+		ss.master.Close()
+	}
 	if ss.killer == nil {
 		ss.killer = time.AfterFunc(grace, func() {
 			ss.mu.Lock()
