@@ -275,9 +275,21 @@ func runPTY(cmd *exec.Cmd, in io.Reader, out io.Writer, resize <-chan remotecomm
 		return err
 	}
 	defer f.Close()
+	// Resizes stop before f closes: Setsize uses the raw descriptor.
+	stopResize, resized := make(chan struct{}), make(chan struct{})
+	defer func() { close(stopResize); <-resized }()
 	go func() {
-		for sz := range resize {
-			pty.Setsize(f, &pty.Winsize{Cols: sz.Width, Rows: sz.Height})
+		defer close(resized)
+		for {
+			select {
+			case sz, ok := <-resize:
+				if !ok {
+					return
+				}
+				pty.Setsize(f, &pty.Winsize{Cols: sz.Width, Rows: sz.Height})
+			case <-stopResize:
+				return
+			}
 		}
 	}()
 	if in != nil {

@@ -35,20 +35,7 @@ func TestMain(m *testing.M) {
 	if err := tailnettest.SetNodeEnv(); err != nil {
 		panic(err)
 	}
-	goleak.VerifyTestMain(m, leakOptions...)
-}
-
-// leakOptions ignore goroutines that tailscale.com starts once per process
-// and never stops (they are not per-node).
-var leakOptions = []goleak.Option{
-	goleak.IgnoreAnyFunction("tailscale.com/net/tstun.(*Wrapper).pumpEvents"),
-	goleak.IgnoreTopFunction("gvisor.dev/gvisor/pkg/sync.Gopark"),
-	goleak.IgnoreAnyFunction("tailscale.com/util/eventbus.(*Bus).pump"),
-	goleak.IgnoreAnyFunction("tailscale.com/net/dns/resolver.(*forwarder).logDNSStats"),
-	goleak.IgnoreAnyFunction("tailscale.com/ipn/ipnlocal.(*LocalBackend).readPoller"),
-	goleak.IgnoreAnyFunction("tailscale.com/syncs.(*Mutex).Lock"),
-	goleak.IgnoreAnyFunction("github.com/klauspost/compress/zstd.(*blockDec).startDecoder"),
-	goleak.IgnoreAnyFunction("internal/poll.runtime_pollWait"),
+	goleak.VerifyTestMain(m)
 }
 
 func startControl(t *testing.T, configure ...func(*testcontrol.Server)) *tailnettest.Control {
@@ -466,22 +453,4 @@ func TestKubeState(t *testing.T) {
 		t.Errorf("kube:reel-0 was taken for a file name (err %v)", err)
 	}
 	t.Logf("outside a pod: %v", err)
-}
-
-// TestListenTLSNeedsCertificates: without HTTPS certificates in the
-// tailnet (this control server hands out no certificate names), ListenTLS
-// says what to enable instead of serving a handshake that cannot succeed.
-func TestListenTLSNeedsCertificates(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	c := startControl(t)
-	n := join(t, ctx, c, tailnet.Config{Hostname: "ui"})
-	ln, err := n.ListenTLS("tcp", ":443")
-	if err == nil {
-		ln.Close()
-		t.Fatal("ListenTLS without certificates succeeded")
-	}
-	if !strings.Contains(err.Error(), "HTTPS") {
-		t.Errorf("error %q does not say to enable HTTPS certificates", err)
-	}
 }

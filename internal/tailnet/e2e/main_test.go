@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
 	"golang.org/x/sys/unix"
 
 	"github.com/reel-rec/reel/internal/tailnet/tailnettest"
@@ -38,7 +39,15 @@ func TestMain(m *testing.M) {
 			os.Exit(1)
 		}
 		setChildEnv()
-		os.Exit(m.Run())
+		code := m.Run()
+		if code == 0 {
+			// Leaks are checked once all tests ran, as goleak.VerifyTestMain does.
+			if err := goleak.Find(); err != nil {
+				fmt.Fprintf(os.Stderr, "e2e: goroutines left behind: %v\n", err)
+				code = 1
+			}
+		}
+		os.Exit(code)
 	}
 	if wantsNoTests() {
 		os.Exit(m.Run())
