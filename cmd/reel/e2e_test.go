@@ -71,12 +71,25 @@ type reelProc struct {
 	cmd  *exec.Cmd
 	addr string
 	logs *bytes.Buffer
-	done chan error
+	done chan struct{} // closed when the process has exited
+	err  error         // its exit status, once done is closed
+}
+
+// wait waits for the process to exit and returns its exit status; any
+// number of callers may wait.
+func (p *reelProc) wait() error {
+	<-p.done
+	return p.err
 }
 
 func startServe(t testing.TB, dst string, extra ...string) *reelProc {
 	t.Helper()
-	addr := freeAddr(t)
+	return startServeOn(t, freeAddr(t), dst, extra...)
+}
+
+// startServeOn starts "reel serve" on addr and waits until it listens.
+func startServeOn(t testing.TB, addr, dst string, extra ...string) *reelProc {
+	t.Helper()
 	args := append([]string{"serve", "--dst", dst, "--listen", addr, "--min-free", "0", "--ack-interval", "100ms"}, extra...)
 	cmd := exec.Command(buildReel(t), args...)
 	var logs bytes.Buffer
@@ -85,8 +98,8 @@ func startServe(t testing.TB, dst string, extra ...string) *reelProc {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &reelProc{cmd: cmd, addr: addr, logs: &logs, done: make(chan error, 1)}
-	go func() { p.done <- cmd.Wait() }()
+	p := &reelProc{cmd: cmd, addr: addr, logs: &logs, done: make(chan struct{})}
+	go func() { p.err = cmd.Wait(); close(p.done) }()
 	t.Cleanup(func() {
 		cmd.Process.Kill()
 		<-p.done
@@ -101,8 +114,8 @@ func startServe(t testing.TB, dst string, extra ...string) *reelProc {
 			return p
 		}
 		select {
-		case err := <-p.done:
-			t.Fatalf("reel serve exited: %v\n%s", err, logs.String())
+		case <-p.done:
+			t.Fatalf("reel serve exited: %v\n%s", p.err, logs.String())
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
@@ -236,7 +249,7 @@ func TestKill9KeepsEveryAckedByte(t *testing.T) {
 	// Restart: recovery closes out the 32 open recordings.
 	p2 := startServe(t, dst)
 	p2.cmd.Process.Signal(syscall.SIGTERM)
-	if err := <-p2.done; err != nil {
+	if err := p2.wait(); err != nil {
 		t.Fatalf("second reel serve: %v", err)
 	}
 	if n := strings.Count(p2.logs.String(), "closed out a recording interrupted by a crash"); n != 32 {

@@ -143,13 +143,8 @@ func serveLogs(p *reelProc) string {
 	return p.logs.String()
 }
 
-// waitExit waits for p to exit and leaves the result for the cleanup that
-// startServe registered.
-func waitExit(p *reelProc) error {
-	err := <-p.done
-	p.done <- err
-	return err
-}
+// waitExit waits for p to exit.
+func waitExit(p *reelProc) error { return p.wait() }
 
 func s3dial(ctx context.Context, network, addr string) (net.Conn, error) {
 	var d net.Dialer
