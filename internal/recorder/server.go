@@ -142,9 +142,9 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.init()
 	var err error
 	if s.TLSConfig != nil {
-		err = s.hs.ServeTLS(ln, "", "")
+		err = s.hs.ServeTLS(ln, "", "") // crypto/tls reads whole records already
 	} else {
-		err = s.hs.Serve(ln)
+		err = s.hs.Serve(bufListener{ln})
 	}
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
