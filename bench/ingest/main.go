@@ -18,6 +18,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -35,6 +36,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"tailscale.com/sessionrecording"
@@ -51,10 +54,15 @@ func main() {
 	dir := flag.String("dir", "", "scratch directory on the disk to measure (default: a temp dir)")
 	baselineServer := flag.String("baseline-server", "", "internal: run the baseline TCP->file server on this address")
 	baselineDst := flag.String("baseline-dst", "", "internal: baseline server's directory")
+	naiveServer := flag.String("naive-server", "", "internal: run the naive h2c recorder on this address")
 	flag.Parse()
 
 	if *baselineServer != "" {
 		runBaselineServer(*baselineServer, *baselineDst)
+		return
+	}
+	if *naiveServer != "" {
+		runNaiveServer(*naiveServer, *baselineDst)
 		return
 	}
 	log.SetFlags(0)
@@ -123,7 +131,8 @@ func startChild(name string, args ...string) *child {
 	return &child{cmd: cmd}
 }
 
-func (c *child) stop() {
+// stop ends the child and returns the CPU time it used.
+func (c *child) stop() time.Duration {
 	c.cmd.Process.Signal(os.Interrupt)
 	done := make(chan struct{})
 	go func() { c.cmd.Wait(); close(done) }()
@@ -133,6 +142,14 @@ func (c *child) stop() {
 		c.cmd.Process.Kill()
 		<-done
 	}
+	return c.cmd.ProcessState.UserTime() + c.cmd.ProcessState.SystemTime()
+}
+
+// selfCPU is the CPU time this process (the senders) has used.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func waitListen(addr string) {
@@ -173,7 +190,8 @@ func p1(reel, dir string, streams, mib, runs int) {
 		log.Fatal(err)
 	}
 	fmt.Printf("P1: %d streams x %d MiB (%.0f MiB total), %d runs each, dir %s\n", streams, mib, float64(total)/(1<<20), runs, dir)
-	var reelRates, baseRates []float64
+	var reelRates, baseRates, naiveRates []float64
+	var cpu [6]time.Duration // baseline server, senders; reel server, senders; naive server, senders
 	for run := range runs {
 		// Baseline: raw TCP -> file, fsync at the end of each stream.
 		bdst := filepath.Join(dir, fmt.Sprintf("base-%d", run))
@@ -181,24 +199,45 @@ func p1(reel, dir string, streams, mib, runs int) {
 		baddr := freeAddr()
 		b := startChild(self, "-baseline-server", baddr, "-baseline-dst", bdst)
 		waitListen(baddr)
+		c0 := selfCPU()
 		rate := measure(total, func() error { return sendRaw(baddr, bodies) })
-		b.stop()
+		cpu[1] += selfCPU() - c0
+		cpu[0] += b.stop()
 		os.RemoveAll(bdst)
 		baseRates = append(baseRates, rate)
+
+		// A naive recorder: the same protocol and client, no work.
+		ndst := filepath.Join(dir, fmt.Sprintf("naive-%d", run))
+		os.MkdirAll(ndst, 0o755)
+		naddr := freeAddr()
+		nv := startChild(self, "-naive-server", naddr, "-baseline-dst", ndst)
+		waitListen(naddr)
+		c0 = selfCPU()
+		rate = measure(total, func() error { return sendReel(naddr, bodies) })
+		cpu[5] += selfCPU() - c0
+		cpu[4] += nv.stop()
+		os.RemoveAll(ndst)
+		naiveRates = append(naiveRates, rate)
 
 		// reel serve with the real client.
 		rdst := filepath.Join(dir, fmt.Sprintf("reel-%d", run))
 		raddr := freeAddr()
 		r := startChild(reel, "serve", "--dst", rdst, "--listen", raddr, "--min-free", "0")
 		waitListen(raddr)
+		c0 = selfCPU()
 		rate = measure(total, func() error { return sendReel(raddr, bodies) })
-		r.stop()
+		cpu[3] += selfCPU() - c0
+		cpu[2] += r.stop()
 		os.RemoveAll(rdst)
 		reelRates = append(reelRates, rate)
-		fmt.Printf("  run %d: baseline %7.1f MiB/s   reel %7.1f MiB/s\n", run+1, baseRates[run], reelRates[run])
+		fmt.Printf("  run %d: baseline %7.1f MiB/s   naive h2c recorder %7.1f MiB/s   reel %7.1f MiB/s\n", run+1, baseRates[run], naiveRates[run], reelRates[run])
 	}
-	mb, mr := median(baseRates), median(reelRates)
-	fmt.Printf("P1 median: baseline %.1f MiB/s, reel %.1f MiB/s, ratio %.3f (goal >= 0.9)\n", mb, mr, mr/mb)
+	mb, mn, mr := median(baseRates), median(naiveRates), median(reelRates)
+	fmt.Printf("P1 median: baseline %.1f MiB/s, naive recorder %.1f MiB/s, reel %.1f MiB/s\n", mb, mn, mr)
+	fmt.Printf("P1 ratio reel/baseline %.3f (goal >= 0.9); naive/baseline %.3f; reel/naive %.3f\n", mr/mb, mn/mb, mr/mn)
+	gib := float64(total*runs) / (1 << 30)
+	fmt.Printf("CPU s per GiB (server + senders): baseline %.2f + %.2f; naive %.2f + %.2f; reel %.2f + %.2f\n",
+		cpu[0].Seconds()/gib, cpu[1].Seconds()/gib, cpu[4].Seconds()/gib, cpu[5].Seconds()/gib, cpu[2].Seconds()/gib, cpu[3].Seconds()/gib)
 }
 
 func median(v []float64) float64 {
@@ -229,7 +268,7 @@ func sendReel(addr string, bodies [][]byte) error {
 			}
 			// Senders write one event line at a time.
 			for len(body) > 0 {
-				i := strings.IndexByte(string(body[:min(len(body), 1<<16)]), '\n') + 1
+				i := bytes.IndexByte(body[:min(len(body), 1<<16)], '\n') + 1
 				if i == 0 {
 					i = min(len(body), 1<<16)
 				}
@@ -264,7 +303,7 @@ func sendRaw(addr string, bodies [][]byte) error {
 			}
 			defer c.Close()
 			for len(body) > 0 {
-				i := strings.IndexByte(string(body[:min(len(body), 1<<16)]), '\n') + 1
+				i := bytes.IndexByte(body[:min(len(body), 1<<16)], '\n') + 1
 				if i == 0 {
 					i = min(len(body), 1<<16)
 				}
@@ -324,13 +363,42 @@ func runBaselineServer(addr, dst string) {
 	}
 }
 
+// runNaiveServer is the least a v2 recorder can do: answer HEAD /v2/record,
+// copy each POST /v2/record body to a file, fsync it, end the response. No
+// acks while streaming, no checks, no crash safety.
+func runNaiveServer(addr, dst string) {
+	var n atomic.Int64
+	mux := http.NewServeMux()
+	mux.HandleFunc("HEAD /v2/record", func(w http.ResponseWriter, r *http.Request) {})
+	mux.HandleFunc("POST /v2/record", func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(200)
+		http.NewResponseController(w).Flush()
+		f, err := os.Create(filepath.Join(dst, strconv.FormatInt(n.Add(1), 10)+".cast"))
+		if err != nil {
+			log.Fatal(err)
+		}
+		c, err := io.Copy(f, r.Body)
+		if err != nil {
+			log.Fatal(err)
+		}
+		f.Sync()
+		f.Close()
+		fmt.Fprintf(w, "{\"ack\":%d}\n", c)
+	})
+	var p http.Protocols
+	p.SetHTTP1(true)
+	p.SetUnencryptedHTTP2(true)
+	srv := &http.Server{Addr: addr, Handler: mux, Protocols: &p}
+	log.Fatal(srv.ListenAndServe())
+}
+
 // idle holds many idle v2 sessions open and reports the recorder's RSS per
 // session and the worst gap between ack frames any session saw.
 func idle(reel, dir string, sessions int, hold time.Duration) {
 	dst := filepath.Join(dir, "idle")
 	addr := freeAddr()
 	r := startChild(reel, "serve", "--dst", dst, "--listen", addr, "--min-free", "0")
-	defer r.stop()
+	defer func() { r.stop() }()
 	defer os.RemoveAll(dst)
 	waitListen(addr)
 	time.Sleep(500 * time.Millisecond)
