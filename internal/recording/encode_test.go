@@ -98,7 +98,7 @@ func encodeChunks(t *testing.T, chunks []string) []asciicast.Event {
 	t.Helper()
 	r := newRecording(&Client{Now: func() time.Time { return time.Unix(0, 0) }}, time.Unix(0, 0), nil)
 	for _, c := range chunks {
-		r.encode(event{code: 'o', data: c})
+		r.encode(event{code: 'o', data: []byte(c)})
 	}
 	r.flushCarry()
 	var evs []asciicast.Event

@@ -2,6 +2,7 @@ package recording
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,9 +11,11 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/reel-rec/reel/internal/asciicast"
 )
@@ -45,9 +48,10 @@ type Recording struct {
 	done     chan struct{} // closed when the request is over
 
 	// The upload body's state, touched only by the transport's reader.
-	pend  []byte    // encoded bytes not yet read
-	off   int       // read position in pend
-	carry [2]string // incomplete UTF-8 at the end of the last o / i event
+	pend        []byte    // encoded bytes not yet read
+	off         int       // read position in pend
+	carry       [2]string // incomplete UTF-8 at the end of the last o / i event
+	gatherTimer *time.Timer
 
 	sent  atomic.Int64 // body bytes handed to the transport
 	acked atomic.Int64 // largest ack received
@@ -55,9 +59,33 @@ type Recording struct {
 
 // event is one queued event. Time is measured at the write.
 type event struct {
-	t    time.Duration
-	code byte // 'o', 'i' or 'r'
-	data string
+	t      time.Duration
+	code   byte // 'o', 'i' or 'r'
+	data   []byte
+	pooled *[]byte // data's buffer, to return to chunkPool once encoded
+}
+
+// chunkPool holds buffers for writes of up to chunkSize bytes (what a pty
+// or pipe read returns), so that a busy session does not allocate for
+// every write.
+const chunkSize = 32 << 10
+
+var chunkPool = sync.Pool{New: func() any { b := make([]byte, 0, chunkSize); return &b }}
+
+func newEvent(t time.Duration, code byte, p []byte) event {
+	if len(p) > chunkSize {
+		return event{t: t, code: code, data: bytes.Clone(p)}
+	}
+	bp := chunkPool.Get().(*[]byte)
+	return event{t: t, code: code, data: append((*bp)[:0], p...), pooled: bp}
+}
+
+func (ev *event) release() {
+	if ev.pooled != nil {
+		*ev.pooled = ev.data[:0]
+		chunkPool.Put(ev.pooled)
+		ev.pooled, ev.data = nil, nil
+	}
 }
 
 func newRecording(c *Client, start time.Time, head []byte) *Recording {
@@ -138,12 +166,27 @@ func (r *Recording) add(code byte, p []byte) error {
 	// even with concurrent writers.
 	t := max(r.c.now().Sub(r.start), r.last)
 	r.last = t
-	r.queue = append(r.queue, event{t: t, code: code, data: string(p)})
+	r.queue = append(r.queue, newEvent(t, code, p))
 	r.queued += len(p)
+	// Wake the upload for the first event, and when a batch is full; in
+	// between it gathers writes (see body.Read).
+	wake := len(r.queue) == 1 || r.queued >= coalesceBytes && r.queued-len(p) < coalesceBytes
 	r.mu.Unlock()
-	r.signal()
+	if wake {
+		r.signal()
+	}
 	return nil
 }
+
+// The upload gathers writes for up to coalesceDelay, or until
+// coalesceBytes are queued, before it sends them: a busy session then
+// costs one frame and one wake-up per batch rather than per write, on both
+// ends. Recording lags the terminal by at most the delay; the terminal
+// itself never waits.
+const (
+	coalesceDelay = 2 * time.Millisecond
+	coalesceBytes = 128 << 10
+)
 
 func (r *Recording) signal() {
 	select {
@@ -251,6 +294,12 @@ func (b *body) Read(p []byte) (int, error) {
 			r.mu.Unlock()
 			<-r.wake
 			r.mu.Lock()
+			if r.queued < coalesceBytes && r.err == nil && !r.closing && !r.bodyGone {
+				// A first write: let more come.
+				r.mu.Unlock()
+				r.gather()
+				r.mu.Lock()
+			}
 		}
 		if r.err != nil {
 			err := r.err
@@ -277,8 +326,9 @@ func (b *body) Read(p []byte) (int, error) {
 		r.queued -= n
 		drained := r.closing && len(r.queue) == 0
 		r.mu.Unlock()
-		for _, ev := range batch {
-			r.encode(ev)
+		for i := range batch {
+			r.encode(batch[i])
+			batch[i].release()
 		}
 		if drained {
 			r.flushCarry()
@@ -291,6 +341,21 @@ func (b *body) Read(p []byte) (int, error) {
 	r.off += n
 	r.sent.Add(int64(n))
 	return n, nil
+}
+
+// gather waits coalesceDelay, or less if a batch fills up or the
+// recording ends meanwhile.
+func (r *Recording) gather() {
+	if r.gatherTimer == nil {
+		r.gatherTimer = time.NewTimer(coalesceDelay)
+	} else {
+		r.gatherTimer.Reset(coalesceDelay)
+	}
+	select {
+	case <-r.wake:
+		r.gatherTimer.Stop()
+	case <-r.gatherTimer.C:
+	}
 }
 
 var errBodyClosed = errors.New("recording: upload body closed")
@@ -312,13 +377,14 @@ func (b *body) Close() error {
 // is held back and joined to the next write of the same stream, so it is
 // not replaced by U+FFFD.
 func (r *Recording) encode(ev event) {
-	data := ev.data
+	// The bytes are not changed until the event is released, after this.
+	data := unsafe.String(unsafe.SliceData(ev.data), len(ev.data))
 	if ci := carryIndex(ev.code); ci >= 0 {
 		if c := r.carry[ci]; c != "" {
 			data = c + data
 		}
 		cut := len(data) - incompleteSuffix(data)
-		r.carry[ci] = data[cut:]
+		r.carry[ci] = strings.Clone(data[cut:])
 		data = data[:cut]
 		if data == "" {
 			return

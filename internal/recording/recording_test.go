@@ -35,7 +35,7 @@ type realRecorder struct {
 	srv   *recorder.Server
 }
 
-func startRecorder(t *testing.T, disableV2 bool) *realRecorder {
+func startRecorder(t testing.TB, disableV2 bool) *realRecorder {
 	t.Helper()
 	st := memstore.New(memstore.Options{})
 	srv := &recorder.Server{Store: st, DisableV2: disableV2, AckInterval: 50 * time.Millisecond}
