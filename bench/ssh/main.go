@@ -56,6 +56,7 @@ func main() {
 	reel := flag.String("reel", "", "reel binary (default: built from ./cmd/reel)")
 	dir := flag.String("dir", "", "scratch directory (default: a temp dir); the recorder writes there")
 	noSSHD := flag.Bool("no-sshd", false, "p3: skip the OpenSSH sshd comparison")
+	cipher := flag.String("cipher", "", `p3: the client's cipher (ssh -c), e.g. aes128-gcm@openssh.com; default: OpenSSH's choice (chacha20-poly1305)`)
 	flag.Parse()
 	log.SetFlags(0)
 
@@ -77,6 +78,7 @@ func main() {
 	b := setup(*reel, *dir, !*noSSHD && *mode != "p4", *mode != "p3")
 	defer b.stop()
 	if *mode == "p3" || *mode == "all" {
+		b.cipher = *cipher
 		b.p3(*mib, *runs, *usePTY)
 	}
 	if *mode == "p4" || *mode == "all" {
@@ -95,6 +97,7 @@ type bench struct {
 	reelOff            string // reel ssh, not recorded
 	reelInput          string // reel ssh, recorded with input recording ("" unless p4)
 	sshd               string // OpenSSH sshd ("" if skipped)
+	cipher             string // p3: ssh -c
 	children           []*child
 }
 
@@ -208,12 +211,19 @@ func (b *bench) p3(mib, runs int, usePTY bool) {
 	if usePTY {
 		mode = "pty (ssh -tt)"
 	}
-	fmt.Printf("P3: cat of a %d MiB text file through ssh, %s, %d runs each, alternating\n", mib, mode, runs)
+	cipherNote := "default cipher"
+	if b.cipher != "" {
+		cipherNote = "cipher " + b.cipher
+	}
+	fmt.Printf("P3: cat of a %d MiB text file through ssh, %s, %s, %d runs each, alternating\n", mib, mode, cipherNote, runs)
 	size := float64(mib) * (1 << 20)
 	for i := range runs {
 		for _, t := range targets {
 			_, port, _ := net.SplitHostPort(t.addr)
 			args := append(b.clientOpts(), "-p", port)
+			if b.cipher != "" {
+				args = append(args, "-c", b.cipher)
+			}
 			if usePTY {
 				args = append(args, "-tt")
 			}
