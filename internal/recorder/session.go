@@ -35,7 +35,7 @@ type session struct {
 	// guards pending and writeErr; it is held only briefly, never across
 	// a sync, so a slow fsync does not stall the reader.
 	bufMu    sync.Mutex
-	pending  *[]byte // pooled; nil when there is nothing to write
+	pending  *[]byte // nil when there is nothing to write
 	writeErr error   // sticky: a store write failed
 
 	mu      sync.Mutex
@@ -84,13 +84,11 @@ func (ss *session) syncFailure() error {
 }
 
 // Coalescing: pending bytes are written to the store once flushAt have
-// gathered, and by the committer before every sync.
-const (
-	flushAt     = 48 << 10
-	pendingSize = flushAt + largeBuf
-)
-
-var pendingBufs = sync.Pool{New: func() any { b := make([]byte, 0, pendingSize); return &b }}
+// gathered, and by the committer before every sync. The buffer starts
+// small, grows only while a session streams, and is dropped (not pooled:
+// a pool would keep idle sessions' buffers alive) when the committer finds
+// the session quiet.
+const flushAt = 48 << 10
 
 // add takes bytes from the body; they reach the store by the time the
 // committer's next flush returns.
@@ -109,7 +107,8 @@ func (ss *session) add(p []byte) error {
 			ss.received.Add(int64(len(p)))
 			return nil
 		}
-		ss.pending = pendingBufs.Get().(*[]byte)
+		b := make([]byte, 0, max(4<<10, 2*len(p)))
+		ss.pending = &b
 	}
 	*ss.pending = append(*ss.pending, p...)
 	ss.received.Add(int64(len(p)))
@@ -120,7 +119,7 @@ func (ss *session) add(p []byte) error {
 }
 
 // flush writes pending bytes to the store and returns how many bytes the
-// store now holds; release returns an empty buffer to the pool.
+// store now holds; release drops the buffer.
 func (ss *session) flush(release bool) (int64, error) {
 	ss.bufMu.Lock()
 	defer ss.bufMu.Unlock()
@@ -143,7 +142,6 @@ func (ss *session) flushLocked(release bool) error {
 		*ss.pending = (*ss.pending)[:0]
 	}
 	if release {
-		pendingBufs.Put(ss.pending)
 		ss.pending = nil
 	}
 	return nil
