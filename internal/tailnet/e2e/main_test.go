@@ -52,15 +52,18 @@ func TestMain(m *testing.M) {
 	if wantsNoTests() {
 		os.Exit(m.Run())
 	}
-	prepareTools()
-	code, err := runIsolated()
-	if err != nil {
-		// No namespace (no privilege): run the tests here, where each
-		// skips (or fails under CI) rather than touch the network.
-		os.Setenv(envUnisolated, err.Error())
-		os.Exit(m.Run())
+	err := canIsolate()
+	if err == nil {
+		prepareTools()
+		var code int
+		if code, err = runIsolated(); err == nil {
+			os.Exit(code)
+		}
 	}
-	os.Exit(code)
+	// No namespace (no privilege): run the tests here, where each skips
+	// (or fails under CI) rather than touch the network.
+	os.Setenv(envUnisolated, err.Error())
+	os.Exit(m.Run())
 }
 
 // wantsNoTests reports whether the run only lists tests or selects none
@@ -75,10 +78,18 @@ func wantsNoTests() bool {
 	return false
 }
 
-func runIsolated() (int, error) {
-	cmd := exec.Command(os.Args[0], os.Args[1:]...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	cmd.Env = append(os.Environ(), envIsolated+"=1")
+// canIsolate tries making a network namespace with a trivial command, so
+// that nothing is built when the tests could only skip.
+func canIsolate() error {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.SysProcAttr = isolatedAttr()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("cannot make a network namespace: %v: %s", err, out)
+	}
+	return nil
+}
+
+func isolatedAttr() *syscall.SysProcAttr {
 	attr := &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET, Pdeathsig: syscall.SIGKILL}
 	if os.Geteuid() != 0 {
 		// Unprivileged: a user namespace in which we are root gives the
@@ -87,7 +98,14 @@ func runIsolated() (int, error) {
 		attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Geteuid(), Size: 1}}
 		attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getegid(), Size: 1}}
 	}
-	cmd.SysProcAttr = attr
+	return attr
+}
+
+func runIsolated() (int, error) {
+	cmd := exec.Command(os.Args[0], os.Args[1:]...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.Env = append(os.Environ(), envIsolated+"=1")
+	cmd.SysProcAttr = isolatedAttr()
 	if err := cmd.Start(); err != nil {
 		return 0, fmt.Errorf("cannot make a network namespace: %w", err)
 	}
