@@ -359,9 +359,9 @@ func storeS3(srv *s3test.Server, spool, bucket string, bodies [][]byte, total in
 // benchTB lets s3test run outside a test.
 type benchTB struct {
 	testing.TB // nil: only the methods below are called
-	dir    string
-	n      int
-	failed string
+	dir        string
+	n          int
+	failed     string
 }
 
 func (b *benchTB) Helper()                   {}
