@@ -252,8 +252,8 @@ func TestKill9KeepsEveryAckedByte(t *testing.T) {
 	if err := p2.wait(); err != nil {
 		t.Fatalf("second reel serve: %v", err)
 	}
-	if n := strings.Count(p2.logs.String(), "closed out a recording interrupted by a crash"); n != 32 {
-		t.Errorf("restart logged %d recoveries, want 32:\n%s", n, p2.logs.String())
+	if n := strings.Count(serveLogs(p2), "closed out a recording interrupted by a crash"); n != 32 {
+		t.Errorf("restart logged %d recoveries, want 32:\n%s", n, serveLogs(p2))
 	}
 
 	files, _ := filepath.Glob(filepath.Join(dst, "127.0.0.1", "*.cast"))

@@ -44,8 +44,8 @@ func TestServeAllowFrom(t *testing.T) {
 		t.Errorf("a refused sender left %d files", len(ents))
 	}
 	time.Sleep(100 * time.Millisecond)
-	if !strings.Contains(p.logs.String(), "not in --allow-from") {
-		t.Errorf("refusal not logged:\n%s", p.logs.String())
+	if !strings.Contains(serveLogs(p), "not in --allow-from") {
+		t.Errorf("refusal not logged:\n%s", serveLogs(p))
 	}
 }
 
@@ -176,8 +176,8 @@ func TestServeDebugEndpointsAndSIGTERM(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("reel serve did not exit after SIGTERM")
 	}
-	if !strings.Contains(p.logs.String(), "stopped") {
-		t.Errorf("no 'stopped' log line:\n%s", p.logs.String())
+	if !strings.Contains(serveLogs(p), "stopped") {
+		t.Errorf("no 'stopped' log line:\n%s", serveLogs(p))
 	}
 }
 

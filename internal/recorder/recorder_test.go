@@ -459,13 +459,17 @@ func TestHugeLineBoundedMemory(t *testing.T) {
 	stop := make(chan struct{})
 	peak := make(chan uint64)
 	go func() {
+		// Live heap, after a collection: garbage waiting for the next GC
+		// (plentiful under -race, where sync.Pool drops items) is not
+		// what this test is about.
 		var maxHeap uint64
 		var ms runtime.MemStats
-		tick := time.NewTicker(5 * time.Millisecond)
+		tick := time.NewTicker(20 * time.Millisecond)
 		defer tick.Stop()
 		for {
+			runtime.GC()
 			runtime.ReadMemStats(&ms)
-			maxHeap = max(maxHeap, ms.HeapInuse)
+			maxHeap = max(maxHeap, ms.HeapAlloc)
 			select {
 			case <-stop:
 				peak <- maxHeap
@@ -489,8 +493,8 @@ func TestHugeLineBoundedMemory(t *testing.T) {
 	if want := int64(len(castHeader(t)) + 10 + size); info.Size != want || info.Status != store.StatusMalformed {
 		t.Errorf("stored %d bytes with status %s, want %d bytes, malformed", info.Size, info.Status, want)
 	}
-	if maxHeap > 48<<20 {
-		t.Errorf("heap peaked at %d MiB while a 100 MiB line streamed through: not bounded", maxHeap>>20)
+	if maxHeap > 32<<20 {
+		t.Errorf("live heap peaked at %d MiB while a 100 MiB line streamed through: not bounded", maxHeap>>20)
 	}
-	t.Logf("heap peak %d MiB for a 100 MiB line", maxHeap>>20)
+	t.Logf("live heap peak %d MiB for a 100 MiB line", maxHeap>>20)
 }
