@@ -63,16 +63,17 @@ func main() {
 	if *dir == "" {
 		d, err := os.MkdirTemp("", "reel-bench-ssh")
 		if err != nil {
-			log.Fatal(err)
+			die("%v", err)
 		}
 		defer os.RemoveAll(d)
+		atExit = append(atExit, func() { os.RemoveAll(d) })
 		*dir = d
 	}
 	if *reel == "" {
 		*reel = filepath.Join(*dir, "reel")
 		out, err := exec.Command("go", "build", "-o", *reel, "./cmd/reel").CombinedOutput()
 		if err != nil {
-			log.Fatalf("building reel (run from the repository root): %v\n%s", err, out)
+			die("building reel (run from the repository root): %v\n%s", err, out)
 		}
 	}
 	b := setup(*reel, *dir, !*noSSHD && *mode != "p4", *mode != "p3")
@@ -104,9 +105,10 @@ type bench struct {
 func setup(reel, dir string, withSSHD, withInput bool) *bench {
 	u, err := user.Current()
 	if err != nil {
-		log.Fatal(err)
+		die("%v", err)
 	}
 	b := &bench{dir: dir, user: u.Username, recDst: filepath.Join(dir, "recordings"), pids: map[string]int{}}
+	atExit = append(atExit, b.stop)
 	_, priv, _ := ed25519.GenerateKey(rand.Reader)
 	block, _ := ssh.MarshalPrivateKey(priv, "")
 	b.keyPath = filepath.Join(dir, "id_ed25519")
@@ -155,13 +157,13 @@ func (b *bench) startSSHD(pub string) string {
 		sshd = "/usr/sbin/sshd"
 	}
 	if _, err := os.Stat(sshd); err != nil {
-		log.Fatalf("sshd not found (apt-get install openssh-server, or -no-sshd): %v", err)
+		die("sshd not found (apt-get install openssh-server, or -no-sshd): %v", err)
 	}
 	d := filepath.Join(b.dir, "sshd")
 	must(os.MkdirAll(d, 0o700))
 	hostKey := filepath.Join(d, "host_ed25519")
 	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", hostKey).CombinedOutput(); err != nil {
-		log.Fatalf("ssh-keygen: %v\n%s", err, out)
+		die("ssh-keygen: %v\n%s", err, out)
 	}
 	ak := filepath.Join(d, "authorized_keys")
 	must(os.WriteFile(ak, []byte(pub+"\n"), 0o600))
@@ -240,7 +242,7 @@ func (b *bench) p3(mib, runs int, usePTY bool) {
 			err := cmd.Run()
 			d := time.Since(t0).Seconds()
 			if err != nil {
-				log.Fatalf("%s: run %d: %v\n%s", t.name, i+1, err, stderr.String())
+				die("%s: run %d: %v\n%s", t.name, i+1, err, stderr.String())
 			}
 			t.secs = append(t.secs, d)
 			note := ""
@@ -290,15 +292,15 @@ func (b *bench) checkRecording(want int64) string {
 		st.Close()
 		if newest.Status == store.StatusComplete {
 			if newest.Size < want {
-				log.Fatalf("recording %s holds %d bytes, less than the %d sent", newest.Key, newest.Size, want)
+				die("recording %s holds %d bytes, less than the %d sent", newest.Key, newest.Size, want)
 			}
 			return fmt.Sprintf("  (recording complete, %.0f MiB)", float64(newest.Size)/(1<<20))
 		}
 		if newest.Status != store.StatusLive && newest.Status != "" {
-			log.Fatalf("recording %s is %s: %s", newest.Key, newest.Status, newest.Reason)
+			die("recording %s is %s: %s", newest.Key, newest.Status, newest.Reason)
 		}
 		if time.Now().After(deadline) {
-			log.Fatalf("recording %s still %q after 60 s", newest.Key, newest.Status)
+			die("recording %s still %q after 60 s", newest.Key, newest.Status)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -483,7 +485,7 @@ func waitListen(addr string) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	log.Fatalf("nothing listens on %s", addr)
+	die("nothing listens on %s", addr)
 }
 
 func freeAddr() string {
@@ -513,6 +515,17 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 
 func must(err error) {
 	if err != nil {
-		log.Fatal(err)
+		die("%v", err)
 	}
+}
+
+// atExit runs before a fatal exit: it stops the servers and removes the
+// scratch directory, which deferred calls would not do.
+var atExit []func()
+
+func die(format string, args ...any) {
+	for _, f := range slices.Backward(atExit) {
+		f()
+	}
+	log.Fatalf(format, args...)
 }
