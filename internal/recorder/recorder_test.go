@@ -493,7 +493,10 @@ func TestHugeLineBoundedMemory(t *testing.T) {
 	if want := int64(len(castHeader(t)) + 10 + size); info.Size != want || info.Status != store.StatusMalformed {
 		t.Errorf("stored %d bytes with status %s, want %d bytes, malformed", info.Size, info.Status, want)
 	}
-	if maxHeap > 32<<20 {
+	// A buffered line would need over 100 MiB; flow-control windows and
+	// the client's side of the pipe take a few MiB (tens under -race on a
+	// busy machine).
+	if maxHeap > 64<<20 {
 		t.Errorf("live heap peaked at %d MiB while a 100 MiB line streamed through: not bounded", maxHeap>>20)
 	}
 	t.Logf("live heap peak %d MiB for a 100 MiB line", maxHeap>>20)
