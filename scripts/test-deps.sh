@@ -11,6 +11,8 @@ command -v asciinema >/dev/null || need_pkgs+=(asciinema)
 [ -x /usr/lib/openssh/sftp-server ] || need_pkgs+=(openssh-sftp-server)
 command -v ssh >/dev/null || need_pkgs+=(openssh-client)
 command -v script >/dev/null || need_pkgs+=(bsdutils)
+command -v useradd >/dev/null || need_pkgs+=(passwd)   # reel ssh's run-as-user test (root only)
+command -v unshare >/dev/null || need_pkgs+=(util-linux)   # tailnet e2e: a loopback-only netns
 
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "test-deps: installing Debian packages: ${need_pkgs[*]}"
