@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/reel-rec/reel/internal/store"
+	"github.com/reel-rec/reel/internal/store/durable"
 )
 
 // Events are appended to one file per node per UTC day,
@@ -38,7 +39,7 @@ type segment struct {
 	f    *os.File
 	size int64
 
-	sync syncGroup
+	sync durable.SyncGroup
 }
 
 func (seg *segment) close() error {
@@ -93,7 +94,7 @@ func (s *Store) PutEvent(ctx context.Context, node string, at time.Time, data []
 	if err != nil {
 		return "", fmt.Errorf("fsstore: put event: %w", err)
 	}
-	if err := seg.sync.do(func() error { return f.Sync() }); err != nil {
+	if err := seg.sync.Do(func() error { return f.Sync() }); err != nil {
 		return "", fmt.Errorf("fsstore: put event: sync: %w", err)
 	}
 	return fmt.Sprintf("%s/events/%s.jsonl:%d", node, seg.day, off), nil
@@ -111,7 +112,7 @@ func (s *Store) segment(node, day string) (*segment, error) {
 		delete(s.events, node)
 	}
 	dir := filepath.Join(s.dir, node, "events")
-	if err := mkdirSynced(dir); err != nil {
+	if err := durable.MkdirAll(dir); err != nil {
 		return nil, err
 	}
 	p := filepath.Join(dir, day+".jsonl")
@@ -130,7 +131,7 @@ func (s *Store) segment(node, day string) (*segment, error) {
 		// event starts a line of its own.
 		rf, err := os.Open(p)
 		if err == nil {
-			nl, ferr := findLastNewline(rf, size)
+			nl, ferr := durable.LastNewline(rf, size)
 			rf.Close()
 			if ferr == nil && nl < size {
 				if err := f.Truncate(nl); err == nil {
@@ -139,7 +140,7 @@ func (s *Store) segment(node, day string) (*segment, error) {
 			}
 		}
 	}
-	if err := syncDir(dir); err != nil {
+	if err := durable.SyncDir(dir); err != nil {
 		f.Close()
 		return nil, err
 	}
@@ -271,44 +272,4 @@ func (s *Store) scanSegment(ctx context.Context, node, day, p string, since, unt
 			return false
 		}
 	}
-}
-
-// syncGroup shares one sync among all callers that arrive while another is
-// running: a caller waits for a sync that started after it called, so its
-// write is covered, but N callers cost at most two syncs, not N.
-type syncGroup struct {
-	mu      sync.Mutex
-	cond    *sync.Cond
-	running bool
-	started uint64 // syncs started
-	done    uint64 // syncs finished
-	err     error  // sticky: a failed sync poisons the file
-}
-
-func (g *syncGroup) do(syncFn func() error) error {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.cond == nil {
-		g.cond = sync.NewCond(&g.mu)
-	}
-	target := g.started + 1 // a running sync may have missed our write: wait for the next
-	for g.done < target && g.err == nil {
-		if g.running {
-			g.cond.Wait()
-			continue
-		}
-		g.running = true
-		g.started++
-		gen := g.started
-		g.mu.Unlock()
-		err := syncFn()
-		g.mu.Lock()
-		g.running = false
-		g.done = gen
-		if err != nil {
-			g.err = err
-		}
-		g.cond.Broadcast()
-	}
-	return g.err
 }

@@ -31,6 +31,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/reel-rec/reel/internal/store"
+	"github.com/reel-rec/reel/internal/store/durable"
 )
 
 var _ store.Store = (*Store)(nil)
@@ -171,10 +172,10 @@ func (s *Store) Create(ctx context.Context, node string, start time.Time) (store
 	if err := s.CheckSpace(); err != nil {
 		return nil, err
 	}
-	if err := mkdirSynced(s.nodeDir(node)); err != nil {
+	if err := durable.MkdirAll(s.nodeDir(node)); err != nil {
 		return nil, err
 	}
-	if err := mkdirSynced(filepath.Join(s.dir, ".reel", "open", node)); err != nil {
+	if err := durable.MkdirAll(filepath.Join(s.dir, ".reel", "open", node)); err != nil {
 		return nil, err
 	}
 	// Names are unique: O_EXCL, and on a clash the next nanosecond. The
@@ -262,7 +263,7 @@ func (w *writer) syncLocked() error {
 	}
 	if !w.dirSynced {
 		// The first sync also makes the new names durable.
-		if err := errors.Join(syncDir(filepath.Dir(w.f.Name())), syncDir(filepath.Dir(w.s.marker(w.key)))); err != nil {
+		if err := errors.Join(durable.SyncDir(filepath.Dir(w.f.Name())), durable.SyncDir(filepath.Dir(w.s.marker(w.key)))); err != nil {
 			w.err = fmt.Errorf("fsstore: sync %s: %w", w.key, err)
 			return w.err
 		}
@@ -333,7 +334,7 @@ func (w *writer) Close(status store.Status, reason string) error {
 	if err := os.Remove(w.s.marker(w.key)); err != nil {
 		errs = append(errs, fmt.Errorf("fsstore: remove marker: %w", err))
 	} else {
-		errs = append(errs, syncDir(filepath.Dir(w.s.marker(w.key))))
+		errs = append(errs, durable.SyncDir(filepath.Dir(w.s.marker(w.key))))
 	}
 	return errors.Join(errs...)
 }
@@ -350,7 +351,7 @@ func cutAtLastLine(f *os.File, lastNL, size int64, marker string) (newSize int64
 	if _, err := f.ReadAt(tail, lastNL); err != nil {
 		return size, 0, fmt.Errorf("fsstore: read cut-off bytes: %w", err)
 	}
-	if err := writeFileSynced(tailPath(f.Name()), tail); err != nil {
+	if err := durable.WriteFile(tailPath(f.Name()), tail); err != nil {
 		if serr := stashTail(marker, tail); serr != nil {
 			return size, 0, fmt.Errorf("fsstore: not cut at the last line: cannot keep the cut-off bytes: %w", errors.Join(err, serr))
 		}
@@ -380,7 +381,7 @@ func writeStatus(castPath string, st statusFile) error {
 	if err != nil {
 		return err
 	}
-	return writeFileSynced(statusPath(castPath), append(b, '\n'))
+	return durable.WriteFile(statusPath(castPath), append(b, '\n'))
 }
 
 func readStatus(castPath string) (statusFile, error) {
@@ -486,7 +487,7 @@ func unstashTail(marker, castPath string, st statusFile) error {
 	if _, err := m.ReadAt(tail, markerStatusSize); err != nil {
 		return err
 	}
-	return writeFileSynced(tailPath(castPath), tail)
+	return durable.WriteFile(tailPath(castPath), tail)
 }
 
 // Recover implements store.Store.
@@ -540,12 +541,12 @@ func (s *Store) recoverOne(key string) (store.Info, error) {
 		if err := writeStatus(p, st); err != nil {
 			return store.Info{}, fmt.Errorf("fsstore: recover %s: %w", key, err)
 		}
-		return store.Info{}, removeSynced(s.marker(key))
+		return store.Info{}, durable.Remove(s.marker(key))
 	}
 	f, err := os.OpenFile(p, os.O_RDWR, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		// Crashed between marker and file: nothing was ever stored.
-		return store.Info{}, removeSynced(s.marker(key))
+		return store.Info{}, durable.Remove(s.marker(key))
 	}
 	if err != nil {
 		return store.Info{}, fmt.Errorf("fsstore: recover %s: %w", key, err)
@@ -555,7 +556,7 @@ func (s *Store) recoverOne(key string) (store.Info, error) {
 	if err != nil {
 		return store.Info{}, err
 	}
-	lastNL, err := findLastNewline(f, fi.Size())
+	lastNL, err := durable.LastNewline(f, fi.Size())
 	if err != nil {
 		return store.Info{}, fmt.Errorf("fsstore: recover %s: %w", key, err)
 	}
@@ -576,29 +577,11 @@ func (s *Store) recoverOne(key string) (store.Info, error) {
 	if err := writeStatus(p, st); err != nil {
 		return store.Info{}, fmt.Errorf("fsstore: recover %s: %w", key, err)
 	}
-	if err := removeSynced(s.marker(key)); err != nil {
+	if err := durable.Remove(s.marker(key)); err != nil {
 		return store.Info{}, err
 	}
 	s.log.Warn("recovered interrupted recording", "key", key, "size", size, "cut", fi.Size()-size)
 	return store.Info{Key: key, Node: node, Start: start, Size: size, Status: store.StatusInterrupted, Reason: reason}, nil
-}
-
-// findLastNewline returns the offset just after the last '\n' in f's first
-// size bytes, or 0.
-func findLastNewline(f *os.File, size int64) (int64, error) {
-	buf := make([]byte, 64<<10)
-	for end := size; end > 0; {
-		start := max(0, end-int64(len(buf)))
-		b := buf[:end-start]
-		if _, err := f.ReadAt(b, start); err != nil {
-			return 0, err
-		}
-		if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
-			return start + int64(i) + 1, nil
-		}
-		end = start
-	}
-	return 0, nil
 }
 
 // Open implements store.Store.
@@ -743,66 +726,6 @@ func (s *Store) List(ctx context.Context, f store.Filter) iter.Seq2[store.Info, 
 			}
 		}
 	}
-}
-
-// mkdirSynced creates dir (and parents) if missing, syncing each parent
-// whose entries changed.
-func mkdirSynced(dir string) error {
-	if _, err := os.Stat(dir); err == nil {
-		return nil
-	}
-	parent := filepath.Dir(dir)
-	if err := mkdirSynced(parent); err != nil {
-		return err
-	}
-	if err := os.Mkdir(dir, 0o750); err != nil && !errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("fsstore: mkdir %s: %w", dir, err)
-	}
-	return syncDir(parent)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("fsstore: sync dir %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("fsstore: sync dir %s: %w", dir, err)
-	}
-	return nil
-}
-
-func removeSynced(p string) error {
-	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("fsstore: remove %s: %w", p, err)
-	}
-	return syncDir(filepath.Dir(p))
-}
-
-// writeFileSynced writes p atomically: a temp file, synced, renamed over p,
-// and the directory synced.
-func writeFileSynced(p string, data []byte) error {
-	tmp := p + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
-	if err != nil {
-		return fmt.Errorf("fsstore: write %s: %w", p, err)
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, p)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("fsstore: write %s: %w", p, err)
-	}
-	return syncDir(filepath.Dir(p))
 }
 
 // SyncAll makes every writer in ws durable with one file-system-wide sync

@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/reel-rec/reel/internal/store"
+	"github.com/reel-rec/reel/internal/store/durable"
 )
 
 // Events are appended to a spool segment per node and UTC day (of the
@@ -60,7 +61,7 @@ type segment struct {
 	sealed   bool
 	inflight sync.WaitGroup // appends whose sync has not returned
 
-	sync syncGroup
+	sync durable.SyncGroup
 	sc   sched // guarded by runner.mu
 }
 
@@ -120,7 +121,7 @@ func (s *Store) PutEvent(ctx context.Context, node string, at time.Time, data []
 		f := seg.f
 		seg.inflight.Add(1)
 		seg.mu.Unlock()
-		err = seg.sync.do(func() error { return unix.Fdatasync(int(f.Fd())) })
+		err = seg.sync.Do(func() error { return unix.Fdatasync(int(f.Fd())) })
 		seg.inflight.Done()
 		if full {
 			sp.sealSegment(seg)
@@ -161,14 +162,14 @@ func (sp *spool) activeSegment(node, day string) (*segment, error) {
 		sp.sealSegment(old)
 	}
 
-	if err := mkdirSynced(filepath.Dir(seg.path)); err != nil {
+	if err := durable.MkdirAll(filepath.Dir(seg.path)); err != nil {
 		return nil, err
 	}
 	f, err := os.OpenFile(seg.path, os.O_RDWR|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o640)
 	if err != nil {
 		return nil, fmt.Errorf("s3store: event segment: %w", err)
 	}
-	if err := syncDir(filepath.Dir(seg.path)); err != nil {
+	if err := durable.SyncDir(filepath.Dir(seg.path)); err != nil {
 		f.Close()
 		os.Remove(seg.path)
 		return nil, err
@@ -284,7 +285,7 @@ func (seg *segment) forget(size int64) error {
 	if err := sp.alive(); err != nil {
 		return err
 	}
-	if err := removeSynced(seg.path); err != nil {
+	if err := durable.Remove(seg.path); err != nil {
 		return err
 	}
 	os.Remove(filepath.Dir(seg.path)) // the day's folder, if now empty
@@ -332,7 +333,7 @@ func (sp *spool) loadSegments() error {
 			return fmt.Errorf("s3store: spool: %w", err)
 		}
 		size := fi.Size()
-		if nl, err := findLastNewline(f, size); err == nil && nl < size {
+		if nl, err := durable.LastNewline(f, size); err == nil && nl < size {
 			if err := f.Truncate(nl); err == nil && f.Sync() == nil {
 				size = nl
 			}
@@ -533,44 +534,4 @@ func (s *Store) readSegment(ctx context.Context, key string, seg *segment) ([]by
 		return nil, fmt.Errorf("s3store: events %s: %w", key, err)
 	}
 	return b, nil
-}
-
-// syncGroup shares one sync among all callers that arrive while another
-// is running: a caller waits for a sync that started after it called, so
-// its write is covered, but N callers cost at most two syncs, not N.
-type syncGroup struct {
-	mu      sync.Mutex
-	cond    *sync.Cond
-	running bool
-	started uint64
-	done    uint64
-	err     error // sticky: a failed sync poisons the file
-}
-
-func (g *syncGroup) do(syncFn func() error) error {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.cond == nil {
-		g.cond = sync.NewCond(&g.mu)
-	}
-	target := g.started + 1
-	for g.done < target && g.err == nil {
-		if g.running {
-			g.cond.Wait()
-			continue
-		}
-		g.running = true
-		g.started++
-		gen := g.started
-		g.mu.Unlock()
-		err := syncFn()
-		g.mu.Lock()
-		g.running = false
-		g.done = gen
-		if err != nil {
-			g.err = err
-		}
-		g.cond.Broadcast()
-	}
-	return g.err
 }

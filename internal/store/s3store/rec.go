@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/reel-rec/reel/internal/store"
+	"github.com/reel-rec/reel/internal/store/durable"
 )
 
 // rec is one recording in the spool: live (a writer appends to it) or
@@ -92,7 +93,7 @@ func (r *rec) saveState(st recState) error {
 	if err != nil {
 		return err
 	}
-	return writeFileSynced(r.statePath(), append(b, '\n'))
+	return durable.WriteFile(r.statePath(), append(b, '\n'))
 }
 
 // info describes r as Stat does.
@@ -119,7 +120,7 @@ func (s *Store) Create(ctx context.Context, node string, start time.Time) (store
 		return nil, err
 	}
 	dir := filepath.Join(sp.dir, "rec", node)
-	if err := mkdirSynced(dir); err != nil {
+	if err := durable.MkdirAll(dir); err != nil {
 		return nil, err
 	}
 	for i := range 1000 {
@@ -241,7 +242,7 @@ func (w *writer) synced(size, nl int64, err error) error {
 		return w.err
 	}
 	if !w.dirSynced {
-		if err := syncDir(filepath.Dir(w.r.path)); err != nil {
+		if err := durable.SyncDir(filepath.Dir(w.r.path)); err != nil {
 			w.err = err
 			return err
 		}
@@ -370,7 +371,7 @@ func (r *rec) recover() (store.Info, error) {
 	if err != nil {
 		return store.Info{}, fmt.Errorf("s3store: recover %s: %w", r.key, err)
 	}
-	nl, err := findLastNewline(f, fi.Size())
+	nl, err := durable.LastNewline(f, fi.Size())
 	if err != nil {
 		return store.Info{}, fmt.Errorf("s3store: recover %s: %w", r.key, err)
 	}
@@ -467,7 +468,7 @@ func (r *rec) partEnd(from, readyTo int64) (int64, error) {
 	}
 	defer f.Close()
 	lo, hi := from+ps, from+maxPartFactor*ps
-	nl, err := findLastNewline(f, hi)
+	nl, err := durable.LastNewline(f, hi)
 	if err != nil {
 		return 0, fmt.Errorf("spool %s: %w", r.key, err)
 	}
@@ -602,10 +603,10 @@ func (r *rec) forget() error {
 	if err := sp.alive(); err != nil {
 		return err
 	}
-	if err := removeSynced(r.path); err != nil {
+	if err := durable.Remove(r.path); err != nil {
 		return err
 	}
-	if err := removeSynced(r.statePath()); err != nil {
+	if err := durable.Remove(r.statePath()); err != nil {
 		return err
 	}
 	sp.mu.Lock()

@@ -1,7 +1,6 @@
 package s3store
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/reel-rec/reel/internal/store"
+	"github.com/reel-rec/reel/internal/store/durable"
 )
 
 // The spool directory:
@@ -78,7 +78,7 @@ func openSpool(s *Store) (*spool, error) {
 		return nil, fmt.Errorf("s3store: spool: %w", err)
 	}
 	for _, d := range []string{dir, filepath.Join(dir, "rec"), filepath.Join(dir, "ev")} {
-		if err := mkdirSynced(d); err != nil {
+		if err := durable.MkdirAll(d); err != nil {
 			return nil, err
 		}
 	}
@@ -137,7 +137,7 @@ func (sp *spool) checkID() error {
 		return fmt.Errorf("s3store: %w", err)
 	}
 	b, _ = json.Marshal(want)
-	return writeFileSynced(p, append(b, '\n'))
+	return durable.WriteFile(p, append(b, '\n'))
 }
 
 // empty reports whether the spool holds no recordings and no events.
@@ -398,85 +398,4 @@ func (sp *spool) metrics(m *Metrics) {
 	m.UploadsPending = len(sp.recs) + len(sp.segs)
 	sp.mu.Unlock()
 	m.UploadsFailing = sp.run.failing()
-}
-
-// mkdirSynced creates dir (and parents) if missing, syncing each parent
-// whose entries changed.
-func mkdirSynced(dir string) error {
-	if _, err := os.Stat(dir); err == nil {
-		return nil
-	}
-	parent := filepath.Dir(dir)
-	if parent != dir {
-		if err := mkdirSynced(parent); err != nil {
-			return err
-		}
-	}
-	if err := os.Mkdir(dir, 0o750); err != nil && !errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("s3store: mkdir %s: %w", dir, err)
-	}
-	return syncDir(parent)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("s3store: sync dir %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("s3store: sync dir %s: %w", dir, err)
-	}
-	return nil
-}
-
-// writeFileSynced writes p atomically: a temp file, synced, renamed over p,
-// and the directory synced.
-func writeFileSynced(p string, data []byte) error {
-	tmp := p + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
-	if err != nil {
-		return fmt.Errorf("s3store: write %s: %w", p, err)
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = unix.Fdatasync(int(f.Fd()))
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, p)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("s3store: write %s: %w", p, err)
-	}
-	return syncDir(filepath.Dir(p))
-}
-
-// removeSynced removes p (missing is fine) and syncs its directory.
-func removeSynced(p string) error {
-	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("s3store: remove %s: %w", p, err)
-	}
-	return syncDir(filepath.Dir(p))
-}
-
-// findLastNewline returns the offset just after the last '\n' in f's first
-// size bytes, or 0.
-func findLastNewline(f *os.File, size int64) (int64, error) {
-	buf := make([]byte, 64<<10)
-	for end := size; end > 0; {
-		start := max(0, end-int64(len(buf)))
-		b := buf[:end-start]
-		if _, err := f.ReadAt(b, start); err != nil {
-			return 0, err
-		}
-		if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
-			return start + int64(i) + 1, nil
-		}
-		end = start
-	}
-	return 0, nil
 }
