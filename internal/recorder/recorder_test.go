@@ -501,3 +501,30 @@ func TestHugeLineBoundedMemory(t *testing.T) {
 	}
 	t.Logf("live heap peak %d MiB for a 100 MiB line", maxHeap>>20)
 }
+
+// TestConcurrentShutdowns: two Shutdowns at once (a signal handler and a
+// deferred cleanup, say) both return once the live recording is closed.
+func TestConcurrentShutdowns(t *testing.T) {
+	h := start(t, nil)
+	wc, _, errc, err := sessionrecording.ConnectToRecorder(context.Background(), []netip.AddrPort{h.addr}, dial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wc.Close()
+	wc.Write(castHeader(t))
+	time.Sleep(200 * time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // no grace: end the live recording at once
+	done := make(chan error, 2)
+	for range 2 {
+		go func() { done <- h.srv.Shutdown(ctx) }()
+	}
+	for range 2 {
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("a concurrent Shutdown never returned")
+		}
+	}
+	<-errc
+}

@@ -71,7 +71,8 @@ type Server struct {
 	mu       sync.Mutex
 	sessions map[*session]struct{}
 	drained  chan struct{} // closed when sessions becomes empty while shutting down
-	stopped  chan struct{}
+	stopped  chan struct{} // closed once Shutdown is done: stops the committer
+	stopOnce sync.Once
 }
 
 func (s *Server) init() {
@@ -164,7 +165,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 	s.mu.Lock()
 	live := len(s.sessions)
-	if live > 0 {
+	if live > 0 && s.drained == nil {
+		// Made once: a second Shutdown must wait on the same channel.
 		s.drained = make(chan struct{})
 	}
 	drained := s.drained
@@ -197,11 +199,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			err = s.hs.Close()
 		}
 	}
-	select {
-	case <-s.stopped:
-	default:
-		close(s.stopped)
-	}
+	s.stopOnce.Do(func() { close(s.stopped) })
 	return err
 }
 
