@@ -18,21 +18,18 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
+	"github.com/reel-rec/reel/bench/internal/load"
 	"io"
 	"log"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -89,30 +86,6 @@ func main() {
 	}
 }
 
-// payload builds one upload: a Tailscale-style header and output events of
-// mixed sizes, about mib MiB.
-func payload(mib int, seed uint64) []byte {
-	r := rand.New(rand.NewPCG(seed, 1))
-	var b strings.Builder
-	b.WriteString(`{"version":2,"width":200,"height":50,"timestamp":1700000000,"srcNode":"bench","srcNodeID":"nBENCH","sshUser":"alice","localUser":"root","connectionID":"c","env":{"TERM":"xterm"}}` + "\n")
-	t := 0.0
-	for b.Len() < mib<<20 {
-		t += r.Float64() * 0.01
-		n := 40 + r.IntN(4000)
-		data := make([]byte, n)
-		for i := range data {
-			data[i] = byte('a' + r.IntN(26))
-			if r.IntN(60) == 0 {
-				data[i] = '\n'
-			}
-		}
-		ev, _ := json.Marshal([]any{float64(int(t*1e6)) / 1e6, "o", string(data)})
-		b.Write(ev)
-		b.WriteByte('\n')
-	}
-	return []byte(b.String())
-}
-
 type child struct {
 	cmd  *exec.Cmd
 	addr string
@@ -163,27 +136,13 @@ func waitListen(addr string) {
 	log.Fatalf("nothing listens on %s", addr)
 }
 
-func freeAddr() string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-func dial(ctx context.Context, network, addr string) (net.Conn, error) {
-	var d net.Dialer
-	return d.DialContext(ctx, network, addr)
-}
-
 // p1 alternates reel and baseline runs and prints throughputs and ratio.
 func p1(reel, dir string, streams, mib, runs int) {
-	bodies := make([][]byte, streams)
+	bodies := make([][][]byte, streams)
 	total := 0
 	for i := range bodies {
-		bodies[i] = payload(mib, uint64(i))
-		total += len(bodies[i])
+		bodies[i] = load.Lines(mib, uint64(i))
+		total += load.Size(bodies[i])
 	}
 	self, err := os.Executable()
 	if err != nil {
@@ -196,7 +155,7 @@ func p1(reel, dir string, streams, mib, runs int) {
 		// Baseline: raw TCP -> file, fsync at the end of each stream.
 		bdst := filepath.Join(dir, fmt.Sprintf("base-%d", run))
 		os.MkdirAll(bdst, 0o755)
-		baddr := freeAddr()
+		baddr := load.FreeAddr()
 		b := startChild(self, "-baseline-server", baddr, "-baseline-dst", bdst)
 		waitListen(baddr)
 		c0 := selfCPU()
@@ -209,7 +168,7 @@ func p1(reel, dir string, streams, mib, runs int) {
 		// A naive recorder: the same protocol and client, no work.
 		ndst := filepath.Join(dir, fmt.Sprintf("naive-%d", run))
 		os.MkdirAll(ndst, 0o755)
-		naddr := freeAddr()
+		naddr := load.FreeAddr()
 		nv := startChild(self, "-naive-server", naddr, "-baseline-dst", ndst)
 		waitListen(naddr)
 		c0 = selfCPU()
@@ -221,7 +180,7 @@ func p1(reel, dir string, streams, mib, runs int) {
 
 		// reel serve with the real client.
 		rdst := filepath.Join(dir, fmt.Sprintf("reel-%d", run))
-		raddr := freeAddr()
+		raddr := load.FreeAddr()
 		r := startChild(reel, "serve", "--dst", rdst, "--listen", raddr, "--min-free", "0")
 		waitListen(raddr)
 		c0 = selfCPU()
@@ -232,18 +191,12 @@ func p1(reel, dir string, streams, mib, runs int) {
 		reelRates = append(reelRates, rate)
 		fmt.Printf("  run %d: baseline %7.1f MiB/s   naive h2c recorder %7.1f MiB/s   reel %7.1f MiB/s\n", run+1, baseRates[run], naiveRates[run], reelRates[run])
 	}
-	mb, mn, mr := median(baseRates), median(naiveRates), median(reelRates)
+	mb, mn, mr := load.Median(baseRates), load.Median(naiveRates), load.Median(reelRates)
 	fmt.Printf("P1 median: baseline %.1f MiB/s, naive recorder %.1f MiB/s, reel %.1f MiB/s\n", mb, mn, mr)
 	fmt.Printf("P1 ratio reel/baseline %.3f (goal >= 0.9); naive/baseline %.3f; reel/naive %.3f\n", mr/mb, mn/mb, mr/mn)
 	gib := float64(total*runs) / (1 << 30)
 	fmt.Printf("CPU s per GiB (server + senders): baseline %.2f + %.2f; naive %.2f + %.2f; reel %.2f + %.2f\n",
 		cpu[0].Seconds()/gib, cpu[1].Seconds()/gib, cpu[4].Seconds()/gib, cpu[5].Seconds()/gib, cpu[2].Seconds()/gib, cpu[3].Seconds()/gib)
-}
-
-func median(v []float64) float64 {
-	s := slices.Clone(v)
-	slices.Sort(s)
-	return s[len(s)/2]
 }
 
 func measure(total int, f func() error) float64 {
@@ -256,27 +209,22 @@ func measure(total int, f func() error) float64 {
 
 // sendReel uploads every body concurrently with Tailscale's client and
 // waits until the recorder has confirmed each upload.
-func sendReel(addr string, bodies [][]byte) error {
+func sendReel(addr string, bodies [][][]byte) error {
 	ap := netip.MustParseAddrPort(addr)
 	errs := make(chan error, len(bodies))
 	for _, body := range bodies {
 		go func() {
-			wc, _, errc, err := sessionrecording.ConnectToRecorder(context.Background(), []netip.AddrPort{ap}, dial)
+			wc, _, errc, err := sessionrecording.ConnectToRecorder(context.Background(), []netip.AddrPort{ap}, load.Dial)
 			if err != nil {
 				errs <- err
 				return
 			}
-			// Senders write one event line at a time.
-			for len(body) > 0 {
-				i := bytes.IndexByte(body[:min(len(body), 1<<16)], '\n') + 1
-				if i == 0 {
-					i = min(len(body), 1<<16)
-				}
-				if _, err := wc.Write(body[:i]); err != nil {
+			// Senders write one event line at a time, as Tailscale's do.
+			for _, line := range body {
+				if _, err := wc.Write(line); err != nil {
 					errs <- err
 					return
 				}
-				body = body[i:]
 			}
 			wc.Close()
 			errs <- <-errc
@@ -292,7 +240,7 @@ func sendReel(addr string, bodies [][]byte) error {
 
 // sendRaw streams each body over its own TCP connection, half-closes, and
 // waits for the server's one-byte "synced".
-func sendRaw(addr string, bodies [][]byte) error {
+func sendRaw(addr string, bodies [][][]byte) error {
 	errs := make(chan error, len(bodies))
 	for _, body := range bodies {
 		go func() {
@@ -302,16 +250,11 @@ func sendRaw(addr string, bodies [][]byte) error {
 				return
 			}
 			defer c.Close()
-			for len(body) > 0 {
-				i := bytes.IndexByte(body[:min(len(body), 1<<16)], '\n') + 1
-				if i == 0 {
-					i = min(len(body), 1<<16)
-				}
-				if _, err := c.Write(body[:i]); err != nil {
+			for _, line := range body {
+				if _, err := c.Write(line); err != nil {
 					errs <- err
 					return
 				}
-				body = body[i:]
 			}
 			c.(*net.TCPConn).CloseWrite()
 			var ok [1]byte
@@ -396,13 +339,13 @@ func runNaiveServer(addr, dst string) {
 // session and the worst gap between ack frames any session saw.
 func idle(reel, dir string, sessions int, hold time.Duration) {
 	dst := filepath.Join(dir, "idle")
-	addr := freeAddr()
+	addr := load.FreeAddr()
 	r := startChild(reel, "serve", "--dst", dst, "--listen", addr, "--min-free", "0")
 	defer func() { r.stop() }()
 	defer os.RemoveAll(dst)
 	waitListen(addr)
 	time.Sleep(500 * time.Millisecond)
-	before := rss(r.cmd.Process.Pid)
+	before := mustRSS(r.cmd.Process.Pid)
 
 	type sess struct {
 		pw      *io.PipeWriter
@@ -462,7 +405,7 @@ func idle(reel, dir string, sessions int, hold time.Duration) {
 	}
 	fmt.Printf("idle: %d sessions open in %s\n", sessions, time.Since(start).Round(time.Millisecond))
 	time.Sleep(hold / 2)
-	during := rss(r.cmd.Process.Pid)
+	during := mustRSS(r.cmd.Process.Pid)
 	time.Sleep(hold - hold/2)
 	mu.Lock()
 	var worst time.Duration
@@ -483,18 +426,10 @@ func idle(reel, dir string, sessions int, hold time.Duration) {
 	wg.Wait()
 }
 
-// rss is a process's resident set size in bytes, from /proc.
-func rss(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+func mustRSS(pid int) int64 {
+	n, err := load.RSS(pid)
 	if err != nil {
 		log.Fatal(err)
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, _ := strconv.ParseInt(strings.Fields(v)[0], 10, 64)
-			return kb << 10
-		}
-	}
-	log.Fatal("no VmRSS")
-	return 0
+	return n
 }

@@ -22,19 +22,17 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
+	"github.com/reel-rec/reel/bench/internal/load"
 	"io"
 	"log"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -69,11 +67,11 @@ func main() {
 	srv := startVersitygw(*dir)
 	defer srv.Stop()
 
-	bodies := make([][]byte, *streams)
+	bodies := make([][][]byte, *streams)
 	total := 0
 	for i := range bodies {
-		bodies[i] = payload(*mib, uint64(i))
-		total += len(bodies[i])
+		bodies[i] = load.Lines(*mib, uint64(i))
+		total += load.Size(bodies[i])
 	}
 	fmt.Printf("P8 (%s level): %d streams x %d MiB (%.0f MiB total), %d runs each, dir %s, versitygw %s\n",
 		*level, *streams, *mib, float64(total)/(1<<20), *runs, *dir, srv.Addr)
@@ -100,7 +98,7 @@ func main() {
 		disk, acked, landed = append(disk, d), append(acked, a), append(landed, l)
 		fmt.Printf("  run %d: disk %7.1f MiB/s   s3 acked %7.1f MiB/s   s3 landed %7.1f MiB/s\n", run+1, d, a, l)
 	}
-	md, ma, ml := median(disk), median(acked), median(landed)
+	md, ma, ml := load.Median(disk), load.Median(acked), load.Median(landed)
 	fmt.Printf("P8 median: disk %.1f MiB/s, s3 acked %.1f MiB/s (ratio %.3f, goal >= 0.8), s3 landed %.1f MiB/s (ratio %.3f)\n",
 		md, ma, ma/md, ml, ml/md)
 }
@@ -117,37 +115,7 @@ func startVersitygw(dir string) *s3test.Server {
 	return s3test.Start(t, "versitygw")
 }
 
-// payload builds one upload, as bench/ingest does: a Tailscale-style header
-// and output events of mixed sizes, about mib MiB.
-func payload(mib int, seed uint64) []byte {
-	r := rand.New(rand.NewPCG(seed, 1))
-	var b strings.Builder
-	b.WriteString(`{"version":2,"width":200,"height":50,"timestamp":1700000000,"srcNode":"bench","srcNodeID":"nBENCH","sshUser":"alice","localUser":"root","connectionID":"c","env":{"TERM":"xterm"}}` + "\n")
-	t := 0.0
-	for b.Len() < mib<<20 {
-		t += r.Float64() * 0.01
-		n := 40 + r.IntN(4000)
-		data := make([]byte, n)
-		for i := range data {
-			data[i] = byte('a' + r.IntN(26))
-			if r.IntN(60) == 0 {
-				data[i] = '\n'
-			}
-		}
-		ev, _ := json.Marshal([]any{float64(int(t*1e6)) / 1e6, "o", string(data)})
-		b.Write(ev)
-		b.WriteByte('\n')
-	}
-	return []byte(b.String())
-}
-
 func rate(total int, d time.Duration) float64 { return float64(total) / (1 << 20) / d.Seconds() }
-
-func median(v []float64) float64 {
-	s := slices.Clone(v)
-	slices.Sort(s)
-	return s[len(s)/2]
-}
 
 // --- serve level ---
 
@@ -159,8 +127,8 @@ type child struct {
 }
 
 func startServe(reel string, args ...string) *child {
-	addr := freeAddr()
-	debug := freeAddr()
+	addr := load.FreeAddr()
+	debug := load.FreeAddr()
 	cmd := exec.Command(reel, append([]string{"serve", "--listen", addr, "--debug-listen", debug, "--min-free", "0"}, args...)...)
 	cmd.Stdout = io.Discard
 	cmd.Stderr = io.Discard
@@ -213,42 +181,23 @@ func (c *child) metric(name string) string {
 	return ""
 }
 
-func freeAddr() string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-func dial(ctx context.Context, network, addr string) (net.Conn, error) {
-	var d net.Dialer
-	return d.DialContext(ctx, network, addr)
-}
-
 // sendReel uploads every body concurrently with Tailscale's client, one
 // event line per write, and waits until each upload is fully acknowledged.
-func sendReel(addr string, bodies [][]byte) {
+func sendReel(addr string, bodies [][][]byte) {
 	ap := netip.MustParseAddrPort(addr)
 	errs := make(chan error, len(bodies))
 	for _, body := range bodies {
 		go func() {
-			wc, _, errc, err := sessionrecording.ConnectToRecorder(context.Background(), []netip.AddrPort{ap}, dial)
+			wc, _, errc, err := sessionrecording.ConnectToRecorder(context.Background(), []netip.AddrPort{ap}, load.Dial)
 			if err != nil {
 				errs <- err
 				return
 			}
-			for len(body) > 0 {
-				i := strings.IndexByte(string(body[:min(len(body), 1<<16)]), '\n') + 1
-				if i == 0 {
-					i = min(len(body), 1<<16)
-				}
-				if _, err := wc.Write(body[:i]); err != nil {
+			for _, line := range body {
+				if _, err := wc.Write(line); err != nil {
 					errs <- err
 					return
 				}
-				body = body[i:]
 			}
 			wc.Close()
 			errs <- <-errc
@@ -261,7 +210,7 @@ func sendReel(addr string, bodies [][]byte) {
 	}
 }
 
-func serveDisk(reel, dst string, bodies [][]byte, total int) float64 {
+func serveDisk(reel, dst string, bodies [][][]byte, total int) float64 {
 	c := startServe(reel, "--dst", dst)
 	defer os.RemoveAll(dst)
 	defer c.stop()
@@ -270,7 +219,7 @@ func serveDisk(reel, dst string, bodies [][]byte, total int) float64 {
 	return rate(total, time.Since(start))
 }
 
-func serveS3(reel string, srv *s3test.Server, stateDir, bucket string, bodies [][]byte, total int) (acked, landed float64) {
+func serveS3(reel string, srv *s3test.Server, stateDir, bucket string, bodies [][][]byte, total int) (acked, landed float64) {
 	c := startServe(reel, "--dst", "s3+http://"+srv.Addr, "--bucket", bucket, "--s3-create-bucket",
 		"--statedir", stateDir, "--access-key", srv.AccessKey, "--secret-key", srv.SecretKey)
 	defer os.RemoveAll(stateDir)
@@ -290,7 +239,7 @@ func serveS3(reel string, srv *s3test.Server, stateDir, bucket string, bodies []
 
 // ingest drives st as the recorder does: one writer goroutine per stream
 // writing event lines, a Sync at least every 100 ms, Close at the end.
-func ingest(st store.Store, bodies [][]byte) {
+func ingest(st store.Store, bodies [][][]byte) {
 	var wg sync.WaitGroup
 	for i, body := range bodies {
 		wg.Go(func() {
@@ -299,15 +248,10 @@ func ingest(st store.Store, bodies [][]byte) {
 				log.Fatal(err)
 			}
 			last := time.Now()
-			for len(body) > 0 {
-				j := strings.IndexByte(string(body[:min(len(body), 1<<16)]), '\n') + 1
-				if j == 0 {
-					j = min(len(body), 1<<16)
-				}
-				if _, err := w.Write(body[:j]); err != nil {
+			for _, line := range body {
+				if _, err := w.Write(line); err != nil {
 					log.Fatal(err)
 				}
-				body = body[j:]
 				if time.Since(last) > 100*time.Millisecond {
 					if err := w.Sync(); err != nil {
 						log.Fatal(err)
@@ -323,7 +267,7 @@ func ingest(st store.Store, bodies [][]byte) {
 	wg.Wait()
 }
 
-func storeDisk(dir string, bodies [][]byte, total int) float64 {
+func storeDisk(dir string, bodies [][][]byte, total int) float64 {
 	st, err := fsstore.Open(dir, fsstore.Options{MinFree: -1})
 	if err != nil {
 		log.Fatal(err)
@@ -335,7 +279,7 @@ func storeDisk(dir string, bodies [][]byte, total int) float64 {
 	return rate(total, time.Since(start))
 }
 
-func storeS3(srv *s3test.Server, spool, bucket string, bodies [][]byte, total int) (acked, landed float64) {
+func storeS3(srv *s3test.Server, spool, bucket string, bodies [][][]byte, total int) (acked, landed float64) {
 	st, err := s3store.Open(context.Background(), s3store.Config{
 		Endpoint: srv.Addr, Insecure: true, Bucket: bucket, CreateBucket: true,
 		AccessKey: srv.AccessKey, SecretKey: srv.SecretKey, SpoolDir: spool,

@@ -23,12 +23,11 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
+	"github.com/reel-rec/reel/bench/internal/load"
 	"io"
 	"log"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/netip"
@@ -36,8 +35,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -138,7 +135,7 @@ func (b *bench) start(onTailnet bool, dst string) *recorder {
 		args = []string{"serve", "--tailnet", "--hostname", fmt.Sprintf("recorder-%d", b.n), "--statedir", filepath.Join(b.dir, fmt.Sprintf("state-%d", b.n)), "--dst", dst, "--min-free", "0"}
 		dial = b.sender.Dial
 	} else {
-		args = []string{"serve", "--listen", freeAddr(), "--dst", dst, "--min-free", "0"}
+		args = []string{"serve", "--listen", load.FreeAddr(), "--dst", dst, "--min-free", "0"}
 		dial = (&net.Dialer{}).DialContext
 	}
 	cmd := exec.Command(b.reel, args...)
@@ -174,44 +171,13 @@ func (b *bench) start(onTailnet bool, dst string) *recorder {
 	return nil
 }
 
-func freeAddr() string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// payload is one upload: a Tailscale-style header, then output events of
-// mixed sizes, about mib MiB, split into the lines a sender writes.
-func payload(mib int, seed uint64) [][]byte {
-	r := rand.New(rand.NewPCG(seed, 7))
-	lines := [][]byte{[]byte(`{"version":2,"width":200,"height":50,"timestamp":1700000000,"srcNode":"bench","srcNodeID":"nBENCH","sshUser":"alice","localUser":"root","connectionID":"c","env":{"TERM":"xterm"}}` + "\n")}
-	size, at := 0, 0.0
-	for size < mib<<20 {
-		at += r.Float64() / 100
-		text := make([]byte, 40+r.IntN(4000))
-		for i := range text {
-			text[i] = 'a' + byte(r.IntN(26))
-			if r.IntN(60) == 0 {
-				text[i] = '\n'
-			}
-		}
-		ev, _ := json.Marshal([]any{float64(int(at*1e6)) / 1e6, "o", string(text)})
-		lines = append(lines, append(ev, '\n'))
-		size += len(ev) + 1
-	}
-	return lines
-}
-
 // p1 alternates loopback and tailnet runs and prints throughputs and the
 // ratio of the medians.
 func (b *bench) p1(streams, mib, runs int) {
 	bodies := make([][][]byte, streams)
 	total := 0
 	for i := range bodies {
-		bodies[i] = payload(mib, uint64(i))
+		bodies[i] = load.Lines(mib, uint64(i))
 		for _, l := range bodies[i] {
 			total += len(l)
 		}
@@ -237,14 +203,8 @@ func (b *bench) p1(streams, mib, runs int) {
 		}
 		fmt.Printf("  run %d: loopback %7.1f MiB/s   tailnet %7.1f MiB/s\n", run+1, plain[run], overTailnet[run])
 	}
-	mp, mt := median(plain), median(overTailnet)
+	mp, mt := load.Median(plain), load.Median(overTailnet)
 	fmt.Printf("P1 median: loopback %.1f MiB/s, tailnet %.1f MiB/s, ratio tailnet/loopback %.3f\n", mp, mt, mt/mp)
-}
-
-func median(v []float64) float64 {
-	s := slices.Clone(v)
-	slices.Sort(s)
-	return s[len(s)/2]
 }
 
 // send uploads every body concurrently with Tailscale's client and waits
@@ -375,18 +335,10 @@ func holdIdle(r *recorder, sessions int, hold time.Duration) (int64, time.Durati
 	return during, worst, ended
 }
 
-// rss is a process's resident set size in bytes, from /proc.
 func rss(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	n, err := load.RSS(pid)
 	if err != nil {
 		log.Fatal(err)
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, _ := strconv.ParseInt(strings.Fields(v)[0], 10, 64)
-			return kb << 10
-		}
-	}
-	log.Fatal("no VmRSS")
-	return 0
+	return n
 }
