@@ -253,15 +253,17 @@ func (c *Client) Start(ctx context.Context, recorders []netip.AddrPort, h asciic
 	var attempts []Attempt
 	for _, ap := range recorders {
 		r := newRecording(c, start, head)
+		r.header = &h // before connect: its goroutines may report at once
 		proto, err := c.connect(ctx, r, ap)
 		attempts = append(attempts, Attempt{Recorder: ap, Protocol: proto, Err: err})
 		if err != nil {
 			c.log().Debug("recording: attempt failed", "recorder", ap, "proto", proto, "err", err)
 			continue
 		}
+		r.mu.Lock()
 		r.attempts = attempts
+		r.mu.Unlock()
 		c.report(Outcome{Kind: Started, Header: &h, Attempts: attempts, Recorder: ap, Protocol: proto})
-		r.header = &h
 		return r, nil
 	}
 	err = &StartError{Attempts: attempts}

@@ -102,7 +102,11 @@ func newRecording(c *Client, start time.Time, head []byte) *Recording {
 
 // Attempts returns the attempts Start made, the last one being the
 // recorder in use.
-func (r *Recording) Attempts() []Attempt { return r.attempts }
+func (r *Recording) Attempts() []Attempt {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.attempts
+}
 
 // Recorder returns the address of the recorder in use.
 func (r *Recording) Recorder() netip.AddrPort { return r.recorder }
@@ -243,9 +247,15 @@ func (r *Recording) finish(err error) {
 	close(r.done)
 }
 
+// outcome describes the recording; r.mu must not be held. Attempts are set
+// by Start once connect returns, so a loss reported while Start is still
+// returning may carry none.
 func (r *Recording) outcome(kind OutcomeKind, err error) Outcome {
+	r.mu.Lock()
+	attempts := r.attempts
+	r.mu.Unlock()
 	return Outcome{
-		Kind: kind, Header: r.header, Attempts: r.attempts,
+		Kind: kind, Header: r.header, Attempts: attempts,
 		Recorder: r.recorder, Protocol: r.proto, Err: err,
 		Sent: r.sent.Load(), Acked: r.acked.Load(),
 	}
