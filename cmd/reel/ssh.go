@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/reel-rec/reel/internal/policy"
-	recclient "github.com/reel-rec/reel/internal/recording"
+	recclient "github.com/reel-rec/reel/internal/sender"
 	"github.com/reel-rec/reel/internal/sshserver"
 )
 

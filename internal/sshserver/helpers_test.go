@@ -29,7 +29,7 @@ import (
 	"github.com/reel-rec/reel/internal/asciicast"
 	"github.com/reel-rec/reel/internal/policy"
 	"github.com/reel-rec/reel/internal/recorder"
-	"github.com/reel-rec/reel/internal/recording"
+	"github.com/reel-rec/reel/internal/sender"
 	"github.com/reel-rec/reel/internal/store"
 	"github.com/reel-rec/reel/internal/store/memstore"
 )
@@ -310,7 +310,7 @@ func newEnv(t *testing.T, policyText string, mods ...func(*Server)) *testEnv {
 		AuthorizedKeysFile: keys,
 		NoUserKeys:         true, // never read real users' files in tests
 		Hostname:           "testhost",
-		Recording:          &recording.Client{AckTimeout: 2 * time.Second},
+		Recording:          &sender.Client{AckTimeout: 2 * time.Second},
 		Log:                slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		FinishTimeout:      5 * time.Second,
 	}

@@ -12,13 +12,13 @@ import (
 
 	"github.com/reel-rec/reel/internal/asciicast"
 	"github.com/reel-rec/reel/internal/policy"
-	"github.com/reel-rec/reel/internal/recording"
+	"github.com/reel-rec/reel/internal/sender"
 )
 
 // sessionRecording is the recording side of one session.
 type sessionRecording struct {
-	rec         *recording.Recording                // the recording started, nil if none
-	active      atomic.Pointer[recording.Recording] // rec until it is lost
+	rec         *sender.Recording                // the recording started, nil if none
+	active      atomic.Pointer[sender.Recording] // rec until it is lost
 	enforce     bool                                // fail closed
 	recordInput bool                                // record input (pty sessions, policy opt-in)
 	watch       chan struct{}                       // closed when the session is over
@@ -36,7 +36,7 @@ func (ss *session) startRecording(d policy.SSHDecision) string {
 	rec, err := ss.s.rec.Start(ss.c.ctx, d.Recorders, h)
 	if err != nil {
 		var lines []string
-		if se, ok := err.(*recording.StartError); ok {
+		if se, ok := err.(*sender.StartError); ok {
 			for _, a := range se.Attempts {
 				lines = append(lines, "  "+a.String())
 			}
@@ -70,7 +70,7 @@ func (ss *session) startRecording(d policy.SSHDecision) string {
 
 // lost handles the loss of rec, once: under fail closed the session is
 // ended; under fail open it goes on unrecorded, loudly.
-func (r *sessionRecording) lost(ss *session, rec *recording.Recording, err error) {
+func (r *sessionRecording) lost(ss *session, rec *sender.Recording, err error) {
 	if !r.active.CompareAndSwap(rec, nil) {
 		return
 	}
@@ -285,7 +285,7 @@ func (p pendingGaps) addTo(h *asciicast.Header) {
 }
 
 // reportOutcome logs what the recording client reports.
-func (s *Server) reportOutcome(o recording.Outcome) {
+func (s *Server) reportOutcome(o sender.Outcome) {
 	attrs := []any{"outcome", o.Kind.String()}
 	if o.Header != nil {
 		attrs = append(attrs, "connection", o.Header.ConnectionID, "user", o.Header.SSHUser)
@@ -294,7 +294,7 @@ func (s *Server) reportOutcome(o recording.Outcome) {
 		attrs = append(attrs, "recorder", o.Recorder, "proto", o.Protocol)
 	}
 	switch o.Kind {
-	case recording.Started:
+	case sender.Started:
 		if len(o.Attempts) > 1 {
 			var failed []string
 			for _, a := range o.Attempts[:len(o.Attempts)-1] {
@@ -305,7 +305,7 @@ func (s *Server) reportOutcome(o recording.Outcome) {
 			return
 		}
 		s.Log.Info("recording started", attrs...)
-	case recording.Finished:
+	case sender.Finished:
 		s.Log.Info("recording finished", append(attrs, "bytes", o.Sent, "acked", o.Acked)...)
 	default:
 		// The session logs failures with what they mean for it.

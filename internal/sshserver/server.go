@@ -13,7 +13,7 @@
 //
 // A recorded session streams its terminal output (and window sizes, and
 // with the policy's inputRecording what is typed while the terminal
-// echoes) through internal/recording. Under enforceRecorder (fail closed)
+// echoes) through internal/sender. Under enforceRecorder (fail closed)
 // a session is refused if no recorder can be reached and ended if its
 // recorder is lost; otherwise (fail open) it goes on unrecorded, the
 // server logs it loudly and the next recording's header notes the gap.
@@ -37,7 +37,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/reel-rec/reel/internal/policy"
-	"github.com/reel-rec/reel/internal/recording"
+	"github.com/reel-rec/reel/internal/sender"
 )
 
 // Defaults for the Server's zero fields.
@@ -68,9 +68,9 @@ type Server struct {
 	Hostname string
 	// HostTags are this host's tags ("tag:prod"), for the policy's dst.
 	HostTags []string
-	// Recording connects to recorders. Nil means a zero recording.Client.
+	// Recording connects to recorders. Nil means a zero sender.Client.
 	// Its Report field is replaced by the server's.
-	Recording *recording.Client
+	Recording *sender.Client
 	// SFTPServer is the sftp-server program for the sftp subsystem. ""
 	// looks in the usual places; "-" disables the subsystem.
 	SFTPServer string
@@ -89,7 +89,7 @@ type Server struct {
 	initOnce sync.Once
 	initErr  error
 	cfg      *ssh.ServerConfig
-	rec      *recording.Client
+	rec      *sender.Client
 	keys     *keysFile
 	self     *localUser // set when not root: the only user served
 	sftpPath string
@@ -128,7 +128,7 @@ func (s *Server) doInit() error {
 		}
 		s.Hostname = h
 	}
-	rc := recording.Client{}
+	rc := sender.Client{}
 	if s.Recording != nil {
 		rc = *s.Recording
 	}

@@ -1,4 +1,4 @@
-// Package recording is the sender side of the recording API: it streams one
+// Package sender is the sender side of the recording API: it streams one
 // terminal session, as asciicast v2, to the first reachable recorder of an
 // ordered list. Every sender in reel uses it (reel ssh, reel kube-proxy).
 //
@@ -15,7 +15,7 @@
 // bounded buffer that a background upload drains. When the buffer is full
 // the recording fails with ErrOverflow; the caller decides whether the
 // session goes on (fail open) or ends (fail closed).
-package recording
+package sender
 
 import (
 	"context"
