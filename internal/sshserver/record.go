@@ -19,9 +19,9 @@ import (
 type sessionRecording struct {
 	rec         *sender.Recording                // the recording started, nil if none
 	active      atomic.Pointer[sender.Recording] // rec until it is lost
-	enforce     bool                                // fail closed
-	recordInput bool                                // record input (pty sessions, policy opt-in)
-	watch       chan struct{}                       // closed when the session is over
+	enforce     bool                             // fail closed
+	recordInput bool                             // record input (pty sessions, policy opt-in)
+	watch       chan struct{}                    // closed when the session is over
 }
 
 // startRecording starts the session's recording as the decision d says.
