@@ -6,10 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -21,118 +19,6 @@ import (
 	"github.com/reel-rec/reel/internal/asciicast"
 	"github.com/reel-rec/reel/internal/store"
 )
-
-// reelBinary is built once per test binary by buildReel.
-var (
-	reelOnce sync.Once
-	reelPath string
-	reelErr  error
-)
-
-// buildReel builds cmd/reel into a temporary directory (once) and returns
-// its path.
-func buildReel(t testing.TB) string {
-	t.Helper()
-	reelOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "reel-e2e-bin")
-		if err != nil {
-			reelErr = err
-			return
-		}
-		reelPath = filepath.Join(dir, "reel")
-		args := []string{"build", "-o", reelPath}
-		if raceEnabled {
-			args = append(args, "-race")
-		}
-		out, err := exec.Command("go", append(args, ".")...).CombinedOutput()
-		if err != nil {
-			reelErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if reelErr != nil {
-		t.Fatal(reelErr)
-	}
-	return reelPath
-}
-
-// freeAddr returns a loopback address nobody listens on right now.
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// reelProc is a running "reel serve".
-type reelProc struct {
-	cmd  *exec.Cmd
-	addr string
-	logs *bytes.Buffer
-	done chan struct{} // closed when the process has exited
-	err  error         // its exit status, once done is closed
-}
-
-// wait waits for the process to exit and returns its exit status; any
-// number of callers may wait.
-func (p *reelProc) wait() error {
-	<-p.done
-	return p.err
-}
-
-func startServe(t testing.TB, dst string, extra ...string) *reelProc {
-	t.Helper()
-	return startServeOn(t, freeAddr(t), dst, extra...)
-}
-
-// startServeOn starts "reel serve" on addr and waits until it listens.
-func startServeOn(t testing.TB, addr, dst string, extra ...string) *reelProc {
-	t.Helper()
-	args := append([]string{"serve", "--dst", dst, "--listen", addr, "--min-free", "0", "--ack-interval", "100ms"}, extra...)
-	cmd := exec.Command(buildReel(t), args...)
-	var logs bytes.Buffer
-	sw := &syncWriter{w: &logs}
-	cmd.Stdout, cmd.Stderr = sw, sw
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &reelProc{cmd: cmd, addr: addr, logs: &logs, done: make(chan struct{})}
-	go func() { p.err = cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-p.done
-		if t.Failed() {
-			t.Logf("reel serve logs:\n%s", logs.String())
-		}
-	})
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			return p
-		}
-		select {
-		case <-p.done:
-			t.Fatalf("reel serve exited: %v\n%s", p.err, logs.String())
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	t.Fatalf("reel serve did not listen on %s", addr)
-	return nil
-}
-
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
-}
 
 // ackStream is a v2 upload that exposes the acks it receives, which the
 // real client keeps to itself.

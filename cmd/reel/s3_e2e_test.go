@@ -134,18 +134,6 @@ func (r *s3Recorder) metric(t *testing.T, name string) string {
 	return ""
 }
 
-// serveLogs returns what p has logged so far, under the lock its output
-// is written with.
-func serveLogs(p *reelProc) string {
-	sw := p.cmd.Stderr.(*syncWriter)
-	sw.mu.Lock()
-	defer sw.mu.Unlock()
-	return p.logs.String()
-}
-
-// waitExit waits for p to exit.
-func waitExit(p *reelProc) error { return p.wait() }
-
 func s3dial(ctx context.Context, network, addr string) (net.Conn, error) {
 	var d net.Dialer
 	return d.DialContext(ctx, network, addr)
@@ -247,7 +235,7 @@ func TestS3RealClient(t *testing.T) {
 			}
 
 			// reel ls reads the same bucket from another process.
-			cmd := exec.Command(buildReel(t), "ls", "--dst", r.dst()+"/"+r.bucket)
+			cmd := exec.Command(reelExe(t), "ls", "--dst", r.dst()+"/"+r.bucket)
 			cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+r.srv.AccessKey, "AWS_SECRET_ACCESS_KEY="+r.srv.SecretKey)
 			out, err := cmd.CombinedOutput()
 			if err != nil {
@@ -261,7 +249,7 @@ func TestS3RealClient(t *testing.T) {
 
 			// Stopping drains the spool: the event lands too.
 			p.cmd.Process.Signal(syscall.SIGTERM)
-			if err := waitExit(p); err != nil {
+			if err := p.wait(); err != nil {
 				t.Fatalf("reel serve: %v", err)
 			}
 			var n int
@@ -337,7 +325,7 @@ func TestS3Kill9KeepsEveryAckedByte(t *testing.T) {
 	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	waitExit(p)
+	p.wait()
 	close(stop)
 	for _, s := range streams {
 		s.pw.CloseWithError(io.ErrClosedPipe)

@@ -115,7 +115,7 @@ func startReelSSH(t *testing.T, policyText, loginUser string, extra ...string) *
 	args := append([]string{"ssh", "--listen", e.addr, "--policy", e.policy, "--state-dir", filepath.Join(dir, "state"),
 		"--authorized-keys", e.keysFile, "--no-user-keys", "--hostname", "e2ehost", "--policy-interval", "100ms",
 		"--log-level", "debug"}, extra...)
-	e.cmd = exec.Command(buildReel(t), args...)
+	e.cmd = exec.Command(reelExe(t), args...)
 	e.cmd.Stdout, e.cmd.Stderr = e.logs, e.logs
 	if err := e.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -482,7 +482,7 @@ func TestSSHFailClosed(t *testing.T) {
 		t.Error("the command ran although no recorder was reachable")
 	}
 
-	srv := startServeAt(t, dst, addr)
+	srv := startServeOn(t, addr, dst)
 	after := filepath.Join(e.dir, "after")
 	c := e.startPTY(80, 24, e.sshArgs("-tt", e.target(), "echo running; read x; touch "+after)...)
 	c.expect("running")
@@ -509,7 +509,7 @@ func TestSSHFailOpen(t *testing.T) {
 		t.Fatalf("recorder down: exit %d, out %q; want the session to run", code, out)
 	}
 
-	srv := startServeAt(t, dst, addr)
+	srv := startServeOn(t, addr, dst)
 	c := e.startPTY(80, 24, e.sshArgs("-tt", e.target(), "echo part-one; read x; echo part-two")...)
 	c.expect("part-one")
 	srv.cmd.Process.Signal(syscall.SIGKILL)
@@ -528,7 +528,7 @@ func TestSSHFailOpen(t *testing.T) {
 
 	// Each gap is noted in the header of the next recording that starts:
 	// the refused start in the one the kill cut, the loss in the next.
-	startServeAt(t, dst, addr)
+	startServeOn(t, addr, dst)
 	if _, _, code := e.run(e.sshArgs(e.target(), "echo recorded-again")...); code != 0 {
 		t.Fatal("session after the recorder came back failed")
 	}
@@ -602,46 +602,6 @@ func TestSSHPolicyReload(t *testing.T) {
 	}
 }
 
-// serveProc is a "reel serve" started by startServeAt.
-type serveProc struct {
-	cmd  *exec.Cmd
-	done chan struct{} // closed when the process has exited
-}
-
-// startServeAt starts "reel serve" on a given address (startServe picks
-// its own), for tests where the recorder comes up after the sender.
-func startServeAt(t *testing.T, dst, addr string) *serveProc {
-	t.Helper()
-	cmd := exec.Command(buildReel(t), "serve", "--dst", dst, "--listen", addr, "--min-free", "0", "--ack-interval", "100ms")
-	var logs syncBuffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &serveProc{cmd: cmd, done: make(chan struct{})}
-	go func() {
-		cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-p.done
-		if t.Failed() {
-			t.Logf("reel serve (%s) logs:\n%s", addr, logs.String())
-		}
-	})
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			return p
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("reel serve did not listen on %s", addr)
-	return nil
-}
-
 func waitLog(t *testing.T, e *sshE2E, s string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
@@ -708,7 +668,7 @@ func startReelSSHWithKey(t *testing.T, e *sshE2E, policyText string) *sshE2E {
 	e2.policy = filepath.Join(e.dir, "policy2.hujson")
 	os.WriteFile(e2.policy, []byte(policyText), 0o644)
 	e2.addr = freeAddr(t)
-	e2.cmd = exec.Command(buildReel(t), "ssh", "--listen", e2.addr, "--policy", e2.policy, "--state-dir", filepath.Join(e.dir, "state2"))
+	e2.cmd = exec.Command(reelExe(t), "ssh", "--listen", e2.addr, "--policy", e2.policy, "--state-dir", filepath.Join(e.dir, "state2"))
 	e2.cmd.Stdout, e2.cmd.Stderr = e2.logs, e2.logs
 	if err := e2.cmd.Start(); err != nil {
 		t.Fatal(err)
