@@ -123,9 +123,11 @@ func (t *Terminal) appendScreen(dst []byte, s *screen) []byte {
 	pen := style{}
 	cont := false // the previous row was printed to its end and wraps
 	for y, l := range s.lines {
-		end := len(l.cells)
+		end := l.used
 		wraps := l.wrapped && y+1 < len(s.lines)
-		if !wraps {
+		if wraps {
+			end = len(l.cells)
+		} else {
 			for end > 0 && l.cells[end-1] == (cell{}) {
 				end--
 			}

@@ -1,6 +1,7 @@
 package vt
 
 import (
+	"strings"
 	"unicode/utf8"
 )
 
@@ -14,7 +15,8 @@ const (
 
 // Line is one row of the screen, as text.
 type Line struct {
-	// Text is the row's characters, UTF-8, without trailing blanks. Wide
+	// Text is the row's characters, UTF-8, without trailing blanks unless
+	// the row is Wrapped (then a blank at its end separates words). Wide
 	// characters appear once. In a callback it is valid until the callback
 	// returns.
 	Text []byte
@@ -110,6 +112,7 @@ const (
 
 type line struct {
 	cells   []cell
+	used    int // cells[used:] are all zero (blank, default colours)
 	wrapped bool
 	stamp   int64
 }
@@ -202,9 +205,16 @@ func (t *Terminal) Cursor() (x, y int) { return t.cur.x, t.cur.y }
 func (t *Terminal) CursorVisible() bool { return !t.hidden }
 
 // AppendRow appends the text of row y (0 at the top) of the screen showing
-// to dst, without trailing blanks, and returns the extended slice.
+// to dst, as Line.Text has it, and returns the extended slice.
 func (t *Terminal) AppendRow(dst []byte, y int) []byte {
 	return appendText(dst, t.scr.lines[y])
+}
+
+// RowInfo returns whether row y (0 at the top) of the screen showing
+// continues on the next row, and its stamp; see Line.
+func (t *Terminal) RowInfo(y int) (wrapped bool, stamp int64) {
+	l := t.scr.lines[y]
+	return l.wrapped, l.stamp
 }
 
 // Row returns row y (0 at the top) of the screen showing. Its Text is a new
@@ -222,7 +232,7 @@ func (t *Terminal) Lines() []string {
 	var buf []byte
 	for y := range t.rows {
 		buf = t.AppendRow(buf[:0], y)
-		out = append(out, string(buf))
+		out = append(out, strings.TrimRight(string(buf), " "))
 	}
 	for len(out) > 0 && out[len(out)-1] == "" {
 		out = out[:len(out)-1]
@@ -231,8 +241,11 @@ func (t *Terminal) Lines() []string {
 }
 
 func appendText(dst []byte, l *line) []byte {
-	n := len(l.cells)
-	for n > 0 && l.cells[n-1].ch == 0 || n > 0 && l.cells[n-1].ch == ' ' {
+	n := l.used
+	if l.wrapped {
+		n = len(l.cells)
+	}
+	for !l.wrapped && n > 0 && (l.cells[n-1].ch == 0 || l.cells[n-1].ch == ' ') {
 		n--
 	}
 	for _, c := range l.cells[:n] {
@@ -289,6 +302,7 @@ func (t *Terminal) Resize(cols, rows int) {
 		for _, l := range s.lines {
 			if len(l.cells) > cols {
 				l.cells = l.cells[:cols]
+				l.used = min(l.used, cols)
 				l.wrapped = false
 				fixWide(l.cells)
 			} else if len(l.cells) < cols {
@@ -329,6 +343,13 @@ func (t *Terminal) clearCells(l *line, from, to int) {
 	b := t.blank()
 	cs := l.cells
 	from, to = max(from, 0), min(to, len(cs))
+	if b == (cell{}) {
+		if to >= l.used {
+			to, l.used = l.used, min(l.used, from)
+		}
+	} else {
+		l.used = max(l.used, to)
+	}
 	for i := from; i < to; i++ {
 		cs[i] = b
 	}
@@ -378,6 +399,7 @@ func (t *Terminal) put(r rune, w int) {
 	if w == 2 {
 		cs[x+1] = cell{ch: wideTail, style: t.cur.pen}
 	}
+	l.used = max(l.used, x+w)
 	if e := x + w; e < len(cs) && cs[e].ch == wideTail {
 		cs[e].ch = 0
 	}
@@ -418,6 +440,7 @@ func (t *Terminal) putASCII(s []byte) {
 		if e := x + n; e < len(cs) && cs[e].ch == wideTail {
 			cs[e].ch = 0
 		}
+		l.used = max(l.used, x+n)
 		l.stamp = t.stamp
 		t.last = rune(s[n-1])
 		s = s[n:]
@@ -534,6 +557,7 @@ func (t *Terminal) insertCells(l *line, x, n int) {
 		cs[i] = b
 	}
 	fixWide(cs)
+	l.used = len(cs)
 	l.stamp = t.stamp
 }
 
@@ -547,6 +571,7 @@ func (t *Terminal) deleteCells(l *line, x, n int) {
 		cs[i] = b
 	}
 	fixWide(cs)
+	l.used = len(cs)
 	l.stamp = t.stamp
 }
 
@@ -734,6 +759,7 @@ func (t *Terminal) alignment() {
 		for i := range l.cells {
 			l.cells[i] = cell{ch: 'E'}
 		}
+		l.used = len(l.cells)
 		l.wrapped = false
 		l.stamp = t.stamp
 	}
