@@ -75,7 +75,7 @@ type Extractor struct {
 	partStamp int64
 
 	seed     maphash.Seed
-	onScreen map[uint64]int      // main screen: lines taken by a capture and still shown
+	onScreen map[uint64]int      // main screen: keys of lines taken by the last capture
 	next     map[uint64]int      // scratch for the next onScreen
 	altSeen  map[uint64]struct{} // alternate screen: lines taken in this session
 	line     []byte              // scratch
@@ -196,9 +196,9 @@ func (x *Extractor) lineOff(l vt.Line) {
 	if len(text) == 0 {
 		return
 	}
-	h := maphash.Bytes(x.seed, text)
-	if n := x.onScreen[h]; n > 0 {
-		x.onScreen[h] = n - 1 // taken already, by a capture
+	k := x.key(text, stamp)
+	if n := x.onScreen[k]; n > 0 {
+		x.onScreen[k] = n - 1 // taken already, by a capture, unchanged since
 		return
 	}
 	x.add(text, stamp)
@@ -212,13 +212,21 @@ func (x *Extractor) captureScreen() {
 	}
 	clear(x.next)
 	x.screenLines(x.part, x.partStamp, func(text []byte, stamp int64) {
-		h := maphash.Bytes(x.seed, text)
-		x.next[h]++
-		if x.next[h] > x.onScreen[h] {
+		k := x.key(text, stamp)
+		x.next[k]++
+		if x.next[k] > x.onScreen[k] {
 			x.add(text, stamp)
 		}
 	})
 	x.onScreen, x.next = x.next, x.onScreen
+}
+
+// key identifies a line of the main screen: its text and when it last
+// changed. A line taken by a capture and left unchanged has the same key
+// when it scrolls off; a line that changed, or a new line with the same
+// text, does not.
+func (x *Extractor) key(text []byte, stamp int64) uint64 {
+	return maphash.Bytes(x.seed, text) ^ uint64(stamp)*0x9e3779b97f4a7c15
 }
 
 // captureAlt takes the lines of the alternate screen not taken yet in this
