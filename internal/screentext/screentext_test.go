@@ -111,7 +111,7 @@ func TestShellLinesCountOnce(t *testing.T) {
 func TestWrappedLinesJoined(t *testing.T) {
 	long := "alpha beta gamma delta epsilon"
 	got := lines(run(t, 10, 3, Options{}, []ev{
-		{1, "o", long + "\r\n"},   // 3 rows: scrolls one row off the top
+		{1, "o", long + "\r\n"},     // 3 rows: scrolls one row off the top
 		{2, "o", "x\r\ny\r\nz\r\n"}, // the rest scrolls off
 	}))
 	want := []line{{1, long}, {2, "x"}, {2, "y"}, {2, "z"}}
