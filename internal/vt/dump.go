@@ -13,8 +13,14 @@ import (
 // insert, origin, newline), cursor visibility, the pen, and the cursor's
 // position, including a pending wrap at the right edge.
 //
+// When output stopped in the middle of an escape sequence or a character,
+// the dump ends with that unfinished part, so output that goes on with it
+// lands as it would have (unless the sequence has grown past 256 bytes
+// before its parameters ended, which no real program writes).
+//
 // This is what opens each snapshot segment of a recording for the player,
-// and what a viewer who joins a live session late receives first.
+// and what a viewer who joins a live session late receives first. The one
+// thing it leaves out is the character that REP would repeat.
 func (t *Terminal) Dump() []byte { return t.AppendDump(nil) }
 
 // AppendDump appends Dump's output to dst and returns the extended slice.
@@ -56,7 +62,10 @@ func (t *Terminal) AppendDump(dst []byte) []byte {
 	if t.hidden {
 		dst = append(dst, "\x1b[?25l"...)
 	}
-	return dst
+	if t.state != ground && !t.seqLost {
+		dst = append(dst, t.seq...)
+	}
+	return append(dst, t.utf[:t.nutf]...)
 }
 
 func (t *Terminal) defaultTabs() bool {

@@ -112,10 +112,12 @@ func (t *Terminal) advance(b byte) {
 		case b == 0x1b:
 			if t.state == str {
 				t.strDone = true
+				t.keep(b)
 				return
 			}
 			t.state = escape
 			t.inter = 0
+			t.seq, t.seqLost = append(t.seq[:0], b), false
 		case b == 0x18 || b == 0x1a: // CAN, SUB
 			t.state = ground
 		case t.state == str:
@@ -126,6 +128,9 @@ func (t *Terminal) advance(b byte) {
 			t.control(b)
 		}
 		return
+	}
+	if t.state != str {
+		t.keep(b)
 	}
 	switch t.state {
 	case ground:
@@ -205,8 +210,24 @@ func (t *Terminal) advance(b byte) {
 			// escape sequence starts.
 			t.state = escape
 			t.inter = 0
+			t.seq, t.seqLost = append(t.seq[:0], 0x1b), false
 			t.advance(b)
 		}
+	}
+}
+
+// maxSeq bounds the bytes of an unfinished sequence kept for Dump.
+const maxSeq = 256
+
+// keep records a byte of the sequence being read, so that Dump can put a
+// fresh terminal in the middle of the same sequence. Of a control string
+// only its opening (ESC ] and the like) and a final ESC are kept: the rest
+// is skipped anyway.
+func (t *Terminal) keep(b byte) {
+	if len(t.seq) < maxSeq {
+		t.seq = append(t.seq, b)
+	} else {
+		t.seqLost = true
 	}
 }
 

@@ -69,6 +69,8 @@ type Terminal struct {
 	utf     [utf8.UTFMax]byte
 	nutf    int
 	strDone bool // in a string, the last byte was ESC (maybe ST follows)
+	seq     []byte // the unfinished sequence's bytes, for Dump (see keep)
+	seqLost bool   // seq outgrew maxSeq
 
 	text []byte  // scratch for LineOff
 	tmp  []*line // scratch for scrolling
@@ -200,6 +202,10 @@ func (t *Terminal) AltScreen() bool { return t.scr == &t.alt }
 
 // Cursor returns the cursor's column and row, from 0.
 func (t *Terminal) Cursor() (x, y int) { return t.cur.x, t.cur.y }
+
+// Ground reports whether the terminal is between sequences: not inside an
+// escape sequence, a control string or a multi-byte character.
+func (t *Terminal) Ground() bool { return t.state == ground && t.nutf == 0 }
 
 // CursorVisible reports whether the cursor is shown (DECTCEM).
 func (t *Terminal) CursorVisible() bool { return !t.hidden }
