@@ -16,7 +16,7 @@
 // -size, it writes copies of the recordings with varied text (letters and
 // digits outside escape sequences shifted per copy, so no two copies index
 // alike; sizes, timing and escape sequences unchanged) until the corpus
-// holds that many bytes. The copies are deterministic for a given -seed;
+// holds that many bytes, an equal share for each kind. The copies are deterministic for a given -seed;
 // the base recordings are as deterministic as the programs are.
 //
 //	go run ./bench/corpus -out /tmp/corpus               # base recordings

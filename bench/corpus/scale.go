@@ -12,31 +12,29 @@ import (
 	"github.com/reel-rec/reel/internal/asciicast"
 )
 
-// scale writes varied copies of the base recordings, round after round,
-// until the corpus holds at least target bytes.
+// scale writes varied copies of each base recording until each kind holds
+// an equal share of target bytes, so that small recordings (a shell
+// session, vim) weigh as much in the corpus as bulk output does.
 func scale(base []string, target int64, seed int64) error {
+	share := target / int64(len(base))
 	var total int64
+	copies := 0
 	for _, f := range base {
 		st, err := os.Stat(f)
 		if err != nil {
 			return err
 		}
-		total += st.Size()
-	}
-	copies := 0
-	for round := 1; total < target; round++ {
-		for _, f := range base {
-			if total >= target {
-				break
-			}
+		size := st.Size()
+		for round := 1; size < share; round++ {
 			out := filepath.Join(filepath.Dir(f), fmt.Sprintf("%04d.cast", round))
 			n, err := varyFile(f, out, rand.New(rand.NewPCG(uint64(seed), uint64(round))), round)
 			if err != nil {
 				return err
 			}
-			total += n
+			size += n
 			copies++
 		}
+		total += size
 	}
 	fmt.Printf("corpus: %d copies, %d bytes in all (%.2f GiB)\n", copies, total, float64(total)/(1<<30))
 	return nil

@@ -313,3 +313,23 @@ func FuzzExtract(f *testing.F) {
 		checkChunks(t, chunks, Options{MaxBytes: 64})
 	})
 }
+
+// BenchmarkExtract measures Extract on the real recordings in
+// internal/vt/testdata, in MB of cast per second. bench/indexing measures
+// the same on a full corpus.
+func BenchmarkExtract(b *testing.B) {
+	files, _ := filepath.Glob(filepath.Join("..", "vt", "testdata", "*.cast"))
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(strings.TrimSuffix(filepath.Base(file), ".cast"), func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			b.ReportAllocs()
+			for b.Loop() {
+				Extract(bytes.NewReader(data), Options{}, func(Chunk) {})
+			}
+		})
+	}
+}
