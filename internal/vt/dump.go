@@ -104,12 +104,12 @@ func (t *Terminal) appendCursor(dst []byte, c cursor, s *screen) []byte {
 		// with the wrap pending, as it was.
 		l := s.lines[c.y]
 		x := c.x
-		if l.cells[x].ch == wideTail && x > 0 {
+		if l.at(x).ch == wideTail && x > 0 {
 			x--
 		}
 		dst = csi(dst, 'H', y+1, x+1)
-		dst = appendSGR(dst, l.cells[x].style)
-		dst = appendCell(dst, l.cells, x)
+		dst = appendSGR(dst, l.at(x).style)
+		dst = appendCell(dst, l, x)
 	} else {
 		dst = csi(dst, 'H', y+1, c.x+1)
 	}
@@ -134,6 +134,7 @@ func (t *Terminal) appendScreen(dst []byte, s *screen) []byte {
 	for y, l := range s.lines {
 		end := l.used
 		wraps := l.wrapped && y+1 < len(s.lines)
+		fill := !wraps && l.used < len(l.cells) && l.fill != (cell{})
 		if wraps {
 			end = len(l.cells)
 		} else {
@@ -141,22 +142,30 @@ func (t *Terminal) appendScreen(dst []byte, s *screen) []byte {
 				end--
 			}
 		}
-		if end == 0 && !cont {
+		if end == 0 && !cont && !fill {
 			continue
 		}
 		if !cont {
 			dst = csi(dst, 'H', y+1, 1)
 		}
 		for x := 0; x < end; x++ {
-			c := l.cells[x]
-			if c.ch == wideTail && x > 0 && l.cells[x-1].ch != wideTail && isWide(l.cells[x-1].ch) {
+			c := l.at(x)
+			if c.ch == wideTail && x > 0 && l.at(x-1).ch != wideTail && isWide(l.at(x-1).ch) {
 				continue
 			}
 			if c.style != pen {
 				dst = appendSGR(dst, c.style)
 				pen = c.style
 			}
-			dst = appendCell(dst, l.cells, x)
+			dst = appendCell(dst, l, x)
+		}
+		if fill {
+			// The rest of the row is blank with a background: erase it
+			// with that background (xterm's background colour erase).
+			dst = csi(dst, 'H', y+1, l.used+1)
+			dst = appendSGR(dst, l.fill.style)
+			pen = l.fill.style
+			dst = append(dst, "\x1b[K"...)
 		}
 		cont = wraps
 	}
@@ -168,17 +177,17 @@ func (t *Terminal) appendScreen(dst []byte, s *screen) []byte {
 
 func isWide(r rune) bool { return r > 0x1000 && runeWidth(r) == 2 }
 
-// appendCell appends the character of cells[x]: a blank for an empty cell,
+// appendCell appends the character of cell x: a blank for an empty cell,
 // an orphaned half of a wide character, or a wide character with no room
 // for its right half.
-func appendCell(dst []byte, cells []cell, x int) []byte {
-	r := cells[x].ch
+func appendCell(dst []byte, l *line, x int) []byte {
+	r := l.at(x).ch
 	switch {
 	case r <= 0 || r == ' ':
 		return append(dst, ' ')
 	case r < utf8.RuneSelf:
 		return append(dst, byte(r))
-	case isWide(r) && (x+1 >= len(cells) || cells[x+1].ch != wideTail):
+	case isWide(r) && (x+1 >= len(l.cells) || l.at(x+1).ch != wideTail):
 		return append(dst, ' ')
 	}
 	return utf8.AppendRune(dst, r)

@@ -284,10 +284,9 @@ func (t *Terminal) escInterDispatch(inter, b byte) {
 			cs = csGraphics
 		}
 		t.cur.g[inter-'('] = cs
-	case '#':
-		if b == '8' {
-			t.alignment()
-		}
+		// ESC # 8 (DECALN, the screen filled with E for alignment) is left
+		// out: a test pattern no program draws, and the one sequence that
+		// would cost a full screen of work for three bytes.
 	}
 }
 
@@ -367,10 +366,10 @@ func (t *Terminal) csiDispatch(final byte) {
 		t.cur.wrapNext = false
 	case 'Z': // CBT
 		t.backTab(n)
-	case 'b': // REP
+	case 'b': // REP, at most a row's worth (programs repeat within a row)
 		if t.last != 0 {
 			w := runeWidth(t.last)
-			for range min(n, t.cols*t.rows) {
+			for range min(n, t.cols) {
 				t.put(t.last, w)
 			}
 		}

@@ -68,7 +68,7 @@ type Terminal struct {
 	sub     uint32 // bit i: params[i] followed a ':' (a sub-parameter)
 	utf     [utf8.UTFMax]byte
 	nutf    int
-	strDone bool // in a string, the last byte was ESC (maybe ST follows)
+	strDone bool   // in a string, the last byte was ESC (maybe ST follows)
 	seq     []byte // the unfinished sequence's bytes, for Dump (see keep)
 	seqLost bool   // seq outgrew maxSeq
 
@@ -112,11 +112,32 @@ const (
 	attrStrike
 )
 
+// line is a row. Only cells[:used] are stored; every cell from used on is
+// fill, a blank that may have a background colour. Clearing the end of a
+// row therefore costs nothing however wide the row is, which bounds the
+// work any input can cause per byte.
 type line struct {
 	cells   []cell
-	used    int // cells[used:] are all zero (blank, default colours)
+	used    int
+	fill    cell
 	wrapped bool
 	stamp   int64
+}
+
+// upTo stores cells[:n], writing fill into the cells not stored yet.
+func (l *line) upTo(n int) {
+	for i := l.used; i < n; i++ {
+		l.cells[i] = l.fill
+	}
+	l.used = max(l.used, n)
+}
+
+// at returns cell x.
+func (l *line) at(x int) cell {
+	if x < l.used {
+		return l.cells[x]
+	}
+	return l.fill
 }
 
 type charset uint8
@@ -248,13 +269,20 @@ func (t *Terminal) Lines() []string {
 
 func appendText(dst []byte, l *line) []byte {
 	n := l.used
-	if l.wrapped {
-		n = len(l.cells)
-	}
-	for !l.wrapped && n > 0 && (l.cells[n-1].ch == 0 || l.cells[n-1].ch == ' ') {
+	for n > 0 && (l.cells[n-1].ch == 0 || l.cells[n-1].ch == ' ') {
 		n--
 	}
-	for _, c := range l.cells[:n] {
+	dst = appendCells(dst, l.cells[:n])
+	if l.wrapped { // a full row: its blanks at the end count
+		for range len(l.cells) - n {
+			dst = append(dst, ' ')
+		}
+	}
+	return dst
+}
+
+func appendCells(dst []byte, cells []cell) []byte {
+	for _, c := range cells {
 		switch {
 		case c.ch == 0:
 			dst = append(dst, ' ')
@@ -306,6 +334,11 @@ func (t *Terminal) Resize(cols, rows int) {
 			s.lines = append(s.lines, &line{stamp: t.stamp})
 		}
 		for _, l := range s.lines {
+			if len(l.cells) < cols && l.fill != (cell{}) {
+				// New columns are blank, whatever the fill.
+				l.upTo(len(l.cells))
+				l.fill = cell{}
+			}
 			if len(l.cells) > cols {
 				l.cells = l.cells[:cols]
 				l.used = min(l.used, cols)
@@ -349,23 +382,25 @@ func (t *Terminal) clearCells(l *line, from, to int) {
 	b := t.blank()
 	cs := l.cells
 	from, to = max(from, 0), min(to, len(cs))
-	if b == (cell{}) {
-		if to >= l.used {
-			to, l.used = l.used, min(l.used, from)
-		}
-	} else {
-		l.used = max(l.used, to)
+	if from >= to {
+		return
 	}
+	l.stamp = t.stamp
+	if from < l.used && cs[from].ch == wideTail && from > 0 {
+		cs[from-1].ch = 0 // the left half of a wide character cut in two
+	}
+	if to == len(cs) { // to the end of the row: no cell to store
+		l.upTo(from)
+		l.used, l.fill = from, b
+		return
+	}
+	l.upTo(to)
 	for i := from; i < to; i++ {
 		cs[i] = b
 	}
-	if from > 0 && from < len(cs) && cs[from-1].ch != 0 && runeWidth(cs[from-1].ch) == 2 && cs[from-1].ch != wideTail {
-		cs[from-1].ch = 0
-	}
-	if to < len(cs) && cs[to].ch == wideTail {
+	if to < l.used && cs[to].ch == wideTail {
 		cs[to].ch = 0
 	}
-	l.stamp = t.stamp
 }
 
 func (t *Terminal) clearLine(l *line) {
@@ -398,6 +433,7 @@ func (t *Terminal) put(r rune, w int) {
 	}
 	cs := l.cells
 	x := t.cur.x
+	l.upTo(x + w)
 	if cs[x].ch == wideTail && x > 0 {
 		cs[x-1].ch = 0
 	}
@@ -405,8 +441,7 @@ func (t *Terminal) put(r rune, w int) {
 	if w == 2 {
 		cs[x+1] = cell{ch: wideTail, style: t.cur.pen}
 	}
-	l.used = max(l.used, x+w)
-	if e := x + w; e < len(cs) && cs[e].ch == wideTail {
+	if e := x + w; e < l.used && cs[e].ch == wideTail {
 		cs[e].ch = 0
 	}
 	l.stamp = t.stamp
@@ -436,15 +471,16 @@ func (t *Terminal) putASCII(s []byte) {
 		cs := l.cells
 		x := t.cur.x
 		n := min(len(s), t.cols-x)
-		if cs[x].ch == wideTail && x > 0 {
+		if x < l.used && cs[x].ch == wideTail && x > 0 {
 			cs[x-1].ch = 0
 		}
+		if e := x + n; e < l.used && cs[e].ch == wideTail {
+			cs[e].ch = 0
+		}
+		l.upTo(x)
 		row := cs[x : x+n]
 		for i, b := range s[:n] {
 			row[i] = cell{ch: rune(b), style: pen}
-		}
-		if e := x + n; e < len(cs) && cs[e].ch == wideTail {
-			cs[e].ch = 0
 		}
 		l.used = max(l.used, x+n)
 		l.stamp = t.stamp
@@ -556,6 +592,7 @@ func (t *Terminal) insertLines(y, n int) {
 // insertCells shifts the row right by n cells from x, blanking the gap.
 func (t *Terminal) insertCells(l *line, x, n int) {
 	cs := l.cells
+	l.upTo(len(cs))
 	n = min(n, len(cs)-x)
 	copy(cs[x+n:], cs[x:len(cs)-n])
 	b := t.blank()
@@ -563,13 +600,13 @@ func (t *Terminal) insertCells(l *line, x, n int) {
 		cs[i] = b
 	}
 	fixWide(cs)
-	l.used = len(cs)
 	l.stamp = t.stamp
 }
 
 // deleteCells shifts the row left by n cells at x, blanking the end.
 func (t *Terminal) deleteCells(l *line, x, n int) {
 	cs := l.cells
+	l.upTo(len(cs))
 	n = min(n, len(cs)-x)
 	copy(cs[x:], cs[x+n:])
 	b := t.blank()
@@ -577,7 +614,6 @@ func (t *Terminal) deleteCells(l *line, x, n int) {
 		cs[i] = b
 	}
 	fixWide(cs)
-	l.used = len(cs)
 	l.stamp = t.stamp
 }
 
@@ -757,18 +793,4 @@ func (t *Terminal) softReset() {
 	t.top, t.bot = 0, t.rows-1
 	t.insert, t.hidden, t.autowrap = false, false, true
 	t.scr.hasSaved = false
-}
-
-// alignment is DECALN: the screen filled with E.
-func (t *Terminal) alignment() {
-	for _, l := range t.scr.lines {
-		for i := range l.cells {
-			l.cells[i] = cell{ch: 'E'}
-		}
-		l.used = len(l.cells)
-		l.wrapped = false
-		l.stamp = t.stamp
-	}
-	t.top, t.bot = 0, t.rows-1
-	t.moveTo(0, 0)
 }

@@ -2,6 +2,7 @@ package vt
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -45,7 +46,7 @@ func TestScreen(t *testing.T) {
 		{"save and restore cursor", 10, 2, "ab\x1b7\x1b[2;5Hcd\x1b8e", []string{"abe", "    cd"}, 3, 0},
 		{"invalid UTF-8", 5, 1, "a\xffb", []string{"a\ufffdb"}, 3, 0},
 		{"CAN aborts a sequence", 5, 1, "\x1b[3\x18x", []string{"x"}, 1, 0},
-		{"DECALN", 3, 2, "\x1b#8", []string{"EEE", "EEE"}, 0, 0},
+		{"DECALN is ignored", 3, 2, "a\x1b#8", []string{"a"}, 1, 0},
 		{"RIS clears", 5, 2, "abc\x1b[31m\x1bcx", []string{"x"}, 1, 0},
 	}
 	for _, tt := range tests {
@@ -231,5 +232,25 @@ func BenchmarkWrite(b *testing.B) {
 				term.WriteString(in.data)
 			}
 		})
+	}
+}
+
+// BenchmarkHostile measures the worst work per byte: sequences that each
+// touch a whole screen of the largest size (scroll by 65535 rows, clear,
+// reset, repeat, insert), mixed with text. A recording made of them
+// should not stall indexing.
+func BenchmarkHostile(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 2))
+	alpha := []string{"\x1b[", "65535", ";", "b", "@", "S", "T", "L", "M", "\x1b[?1049h", "\x1b[?1049l", "\x1b#8",
+		"\x1b[2J", "x", "日", "\r\n", "\x1b]0;", "\x07", "\x1bc", "\x1b[1;1r", "\x1b[?6h", "\x1b[4h", "\t", "\x1b[99I", "\x1b[41m", "\x1b[K"}
+	var in []byte
+	for len(in) < 1<<20 {
+		in = append(in, alpha[r.IntN(len(alpha))]...)
+	}
+	term := New(MaxCols, MaxRows)
+	term.LineOff = func(Line) {}
+	b.SetBytes(int64(len(in)))
+	for b.Loop() {
+		term.Write(in)
 	}
 }
