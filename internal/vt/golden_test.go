@@ -123,7 +123,7 @@ func writeGolden(t *testing.T, rec recording, golden string) {
 		return string(out)
 	}
 	var script strings.Builder
-	script.WriteString("stty -echo\n") // tmux answers queries; the answers are input, not output
+	script.WriteString("stty -echo -opost\n") // no echo of the answers tmux gives to queries; output as it is
 	done := 0
 	for i, cp := range checkpoints(len(rec.outputs)) {
 		part := filepath.Join(dir, fmt.Sprintf("part%d", i))

@@ -3,6 +3,8 @@ package vt
 import (
 	"strings"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // Size limits. A recording may ask for any size; the emulator keeps at most
@@ -411,7 +413,8 @@ func (t *Terminal) clearLine(l *line) {
 // put prints one character of width w at the cursor.
 func (t *Terminal) put(r rune, w int) {
 	if w == 0 {
-		return // combining marks and other zero-width characters are dropped
+		t.combine(r)
+		return
 	}
 	if w > t.cols {
 		r, w = ' ', 1
@@ -450,6 +453,37 @@ func (t *Terminal) put(r rune, w int) {
 	if t.cur.x >= t.cols {
 		t.cur.x = t.cols - 1
 		t.cur.wrapNext = t.autowrap
+	}
+}
+
+// combine puts a zero-width character on the character before the cursor:
+// a combining mark that composes with it (e and U+0301 make é) replaces it
+// with the composed character; anything else (a mark with no precomposed
+// form, a joiner, a variation selector) is dropped, so a cell holds one
+// character.
+func (t *Terminal) combine(r rune) {
+	x := t.cur.x
+	if !t.cur.wrapNext {
+		x--
+	}
+	l := t.scr.lines[t.cur.y]
+	if x < 0 || x >= l.used {
+		return
+	}
+	if l.cells[x].ch == wideTail && x > 0 {
+		x--
+	}
+	prev := l.cells[x].ch
+	if prev <= 0 {
+		return
+	}
+	var buf [2 * utf8.UTFMax]byte
+	pair := utf8.AppendRune(utf8.AppendRune(buf[:0], prev), r)
+	composed := norm.NFC.Append(nil, pair...)
+	c, n := utf8.DecodeRune(composed)
+	if n == len(composed) && c != utf8.RuneError && runeWidth(c) == runeWidth(prev) {
+		l.cells[x].ch = c
+		l.stamp = t.stamp
 	}
 }
 
