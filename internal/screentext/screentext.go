@@ -66,6 +66,7 @@ type Extractor struct {
 	maxBytes int
 	emit     func(Chunk)
 	term     *vt.Terminal
+	k8s      bool // resizes are "ROWSxCOLS" (Tailscale's Kubernetes recorder)
 
 	now    float64 // time of the current event
 	bucket int64   // bucket of the current event
@@ -84,8 +85,10 @@ type Extractor struct {
 	times []float64
 }
 
-// New returns an Extractor for a recording whose header is h (its Width
-// and Height, 80x24 when missing). emit is called with each chunk as it
+// New returns an Extractor for a recording whose header is h: its Width and
+// Height (80x24 when missing), and whether it comes from Tailscale's
+// Kubernetes recorder, whose resizes read "ROWSxCOLS"
+// (asciicast.Header.IsKubernetes). emit is called with each chunk as it
 // closes, never with an empty one.
 func New(h asciicast.Header, opt Options, emit func(Chunk)) *Extractor {
 	cols, rows := h.Width, h.Height
@@ -95,6 +98,7 @@ func New(h asciicast.Header, opt Options, emit func(Chunk)) *Extractor {
 	x := &Extractor{
 		span: opt.Span, maxBytes: opt.MaxBytes, emit: emit,
 		term:     vt.New(cols, rows),
+		k8s:      h.IsKubernetes(),
 		seed:     maphash.MakeSeed(),
 		onScreen: map[uint64]int{}, next: map[uint64]int{}, altSeen: map[uint64]struct{}{},
 	}
@@ -110,16 +114,14 @@ func New(h asciicast.Header, opt Options, emit func(Chunk)) *Extractor {
 }
 
 // Event feeds one event: output ("o") and resizes ("r") change the screen;
-// input, markers and the rest are ignored. kubernetes says the recording
-// comes from Tailscale's Kubernetes proxy, whose resizes are "ROWSxCOLS"
-// (asciicast.Header.IsKubernetes). A resize it cannot read is an error and
-// changes nothing.
-func (x *Extractor) Event(ev asciicast.Event, kubernetes bool) error {
+// input, markers and the rest are ignored. A resize it cannot read is an
+// error and changes nothing.
+func (x *Extractor) Event(ev asciicast.Event) error {
 	switch ev.Code {
 	case asciicast.Output:
 		x.OutputString(ev.Time, ev.Data)
 	case asciicast.Resize:
-		cols, rows, err := asciicast.ParseResize(ev.Data, kubernetes)
+		cols, rows, err := asciicast.ParseResize(ev.Data, x.k8s)
 		if err != nil {
 			return fmt.Errorf("screentext: at %gs: %w", ev.Time, err)
 		}
@@ -300,7 +302,6 @@ func Extract(r io.Reader, opt Options, emit func(Chunk)) error {
 		return fmt.Errorf("screentext: %w", err)
 	}
 	x := New(h, opt, emit)
-	k8s := h.IsKubernetes()
 	var last error
 	for {
 		ev, err := dec.NextRaw()
@@ -320,7 +321,7 @@ func Extract(r io.Reader, opt Options, emit func(Chunk)) error {
 			x.Output(ev.Time, ev.Data)
 		case asciicast.Resize:
 			// An unreadable resize changes nothing.
-			x.Event(asciicast.Event{Time: ev.Time, Code: asciicast.Resize, Data: string(ev.Data)}, k8s)
+			x.Event(asciicast.Event{Time: ev.Time, Code: asciicast.Resize, Data: string(ev.Data)})
 		}
 	}
 	x.Close()
