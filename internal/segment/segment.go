@@ -14,7 +14,8 @@
 // the duration.
 //
 // What the player gets differs from the stored recording only where the
-// player would misread it: times that step back (Tailscale's senders write
+// player would misread it: times are given to the microsecond, as the
+// events are written; times that step back (Tailscale's senders write
 // a few slightly out of order) are raised to the previous time; resizes of
 // recordings from Tailscale's Kubernetes proxy ("ROWSxCOLS") are written
 // "COLSxROWS"; input ("i") and exit ("x") events are left out.
@@ -25,6 +26,7 @@
 package segment
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -134,6 +136,7 @@ type Cutter struct {
 	pending *Segment // complete, emitted once cur holds an event after its start
 	bytes   int
 	last    float64
+	buf     []byte
 	err     error
 }
 
@@ -181,6 +184,7 @@ func (c *Cutter) Event(ev asciicast.Event) error {
 	if ev.Time < c.last || ev.Time != ev.Time {
 		ev.Time = c.last
 	}
+	ev.Time = c.round(ev.Time)
 	cur := c.cur
 	// Cut only where time moves on, so every event of a segment comes
 	// before the next one's start. (A cut may fall inside an escape
@@ -216,6 +220,18 @@ func (c *Cutter) Event(ev asciicast.Event) error {
 		c.index.Markers = append(c.index.Markers, Marker{Time: ev.Time, Label: ev.Data})
 	}
 	return nil
+}
+
+// round returns t as the events are written: to the microsecond. Every
+// time in the index is rounded so, or the player, which compares a
+// segment's start with its first event's time, would refuse it.
+func (c *Cutter) round(t float64) float64 {
+	c.buf = asciicast.AppendEvent(c.buf[:0], asciicast.Event{Time: t})
+	r, err := strconv.ParseFloat(string(c.buf[1:bytes.IndexByte(c.buf, ',')]), 64)
+	if err != nil {
+		return t // cannot happen: AppendEvent writes a plain number
+	}
+	return r
 }
 
 // flush emits the pending segment, if any, and records it in the index.

@@ -294,3 +294,22 @@ func FuzzCut(f *testing.F) {
 		checkReplay(t, docs)
 	})
 }
+
+// Times with more than six decimals (Go's json.Marshal of a time.Duration
+// in seconds writes them) are given to the microsecond everywhere, so a
+// segment's start equals its first event's time as the player reads both.
+func TestTimesToTheMicrosecond(t *testing.T) {
+	rec := `{"version":2,"width":10,"height":3}
+[0.123456789,"o","a"]
+[1.000000499,"m","mark"]
+[2.718281828,"o","b"]
+[3.141592653,"o","c"]
+`
+	idx, docs := cut(t, []byte(rec), Options{Span: 1})
+	if len(docs) != 3 {
+		t.Fatalf("%d segments, want 3", len(docs))
+	}
+	if idx.Segments[2].Start != 2.718282 || idx.Duration != 3.141593 || idx.Markers[0].Time != 1 {
+		t.Errorf("index %+v", idx)
+	}
+}
