@@ -171,7 +171,7 @@ func New(cols, rows int) *Terminal {
 	t := &Terminal{}
 	t.cols, t.rows = clampSize(cols, rows)
 	t.main.lines = newLines(t.cols, t.rows)
-	t.alt.lines = newLines(t.cols, t.rows)
+	// The alternate screen is made when a program first asks for it.
 	t.scr = &t.main
 	t.reset()
 	return t
@@ -318,6 +318,9 @@ func (t *Terminal) Resize(cols, rows int) {
 		return
 	}
 	for _, s := range []*screen{&t.main, &t.alt} {
+		if s.lines == nil {
+			continue
+		}
 		if s == t.scr {
 			if n := t.cur.y - (rows - 1); n > 0 {
 				for _, l := range s.lines[:n] {
@@ -787,6 +790,9 @@ func (t *Terminal) setAlt(on, clear, save bool) {
 			t.saveCursor()
 		}
 		t.scr = &t.alt
+		if t.alt.lines == nil {
+			t.alt.lines = newLines(t.cols, t.rows)
+		}
 		if clear {
 			for _, l := range t.alt.lines {
 				t.clearLine(l)
