@@ -16,8 +16,9 @@
 // unchanged.
 //
 // An Extractor works incrementally: feed it events as they arrive (Event,
-// Output, Resize) and it emits each chunk as it closes; Close flushes the
-// rest. Extract runs one over a whole recording.
+// Output, Resize), and the time now and then while a live session is idle
+// (Tick); it emits each chunk as it closes, and Close flushes the rest.
+// Extract runs one over a whole recording.
 package screentext
 
 import (
@@ -149,6 +150,12 @@ func (x *Extractor) Resize(t float64, cols, rows int) {
 	x.advance(t)
 	x.term.Resize(cols, rows)
 }
+
+// Tick tells the Extractor that time t has come without output, as a live
+// recording's indexer does now and then: when t is in a later bucket, the
+// screen is taken and the chunk emitted, so an idle session's last lines
+// become searchable without waiting for its next output.
+func (x *Extractor) Tick(t float64) { x.advance(t) }
 
 // Close takes what is still on the screen and emits the last chunk.
 func (x *Extractor) Close() {

@@ -169,6 +169,26 @@ func TestKubernetesResize(t *testing.T) {
 	}
 }
 
+// A live session that goes idle: Tick closes the bucket.
+func TestTick(t *testing.T) {
+	var chunks []Chunk
+	x := New(asciicast.Header{Width: 20, Height: 3}, Options{}, func(c Chunk) { chunks = append(chunks, c) })
+	x.OutputString(1, "$ make\r\nbuilding\r\n")
+	x.Tick(29)
+	if len(chunks) != 0 {
+		t.Fatalf("chunk before the bucket ended: %+v", chunks)
+	}
+	x.Tick(31)
+	if diff := cmp.Diff([]line{{1, "$ make"}, {1, "building"}}, lines(chunks)); diff != "" {
+		t.Errorf("after the bucket ended (-want +got):\n%s", diff)
+	}
+	x.OutputString(32, "done\r\n")
+	x.Close()
+	if diff := cmp.Diff([]line{{1, "$ make"}, {1, "building"}, {32, "done"}}, lines(chunks)); diff != "" {
+		t.Errorf("at the end (-want +got):\n%s", diff)
+	}
+}
+
 // A malformed line is skipped; what follows it is read.
 func TestMalformedLine(t *testing.T) {
 	rec := `{"version":2,"width":20,"height":3}
