@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // FuzzChecker checks that the Checker's verdict does not depend on how the
@@ -225,6 +227,9 @@ func FuzzDecoder(f *testing.F) {
 	f.Add([]byte("{\"version\":2,\"x\":\"\xff\",\"\xfe\":[1e999]}\n"), uint8(0))
 	f.Fuzz(func(t *testing.T, in []byte, maxLine uint8) {
 		ml := int(maxLine)
+		if want, got := decodeAll(string(in), ml), rawAll(string(in), ml); !cmp.Equal(want, got) {
+			t.Fatalf("NextRaw differs from Next (-Next +NextRaw):\n%s", cmp.Diff(want, got))
+		}
 		dec := NewDecoder(bytes.NewReader(in))
 		dec.MaxLine = ml
 		h, herr := dec.Header()
