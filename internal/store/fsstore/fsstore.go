@@ -47,8 +47,26 @@ type Store struct {
 	log     *slog.Logger
 	lock    *os.File // nil when read-only
 
+	// sys makes data durable; tests replace it to inject faults or to
+	// watch what each sync covered.
+	sys sys
+
 	mu     sync.Mutex
 	events map[string]*segment // node -> today's open event segment
+}
+
+// sys holds the system calls through which recordings are made durable.
+type sys struct {
+	fdatasync func(f *os.File) error
+	syncfs    func(fd int) error // nil: not used (see syncfsReportsErrors)
+}
+
+func realSys() sys {
+	s := sys{fdatasync: func(f *os.File) error { return unix.Fdatasync(int(f.Fd())) }}
+	if syncfsReportsErrors() {
+		s.syncfs = unix.Syncfs
+	}
+	return s
 }
 
 // Options configure a Store.
@@ -85,7 +103,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		lock.Close()
 		return nil, fmt.Errorf("fsstore: %s is in use by another reel process (lock %s): %w", dir, lock.Name(), err)
 	}
-	return &Store{dir: dir, minFree: opts.MinFree, log: opts.Log, lock: lock, events: map[string]*segment{}}, nil
+	return &Store{dir: dir, minFree: opts.MinFree, log: opts.Log, lock: lock, sys: realSys(), events: map[string]*segment{}}, nil
 }
 
 // OpenReadOnly opens the store in dir for reading only, without the lock, so
@@ -257,7 +275,7 @@ func (w *writer) syncLocked() error {
 	if w.err != nil {
 		return w.err
 	}
-	if err := unix.Fdatasync(int(w.f.Fd())); err != nil {
+	if err := w.s.sys.fdatasync(w.f); err != nil {
 		w.err = fmt.Errorf("fsstore: sync %s: %w", w.key, err)
 		return w.err
 	}
@@ -272,18 +290,15 @@ func (w *writer) syncLocked() error {
 	return nil
 }
 
-// markSynced records that a file-system-wide sync (syncfs) covered w.
-func (w *writer) markSynced(err error) error {
+// markSynced records that a file-system-wide sync (syncfs) that reported
+// no error covered w.
+func (w *writer) markSynced() error {
 	w.syncMu.Lock()
 	defer w.syncMu.Unlock()
 	if w.closed {
 		return fmt.Errorf("fsstore: sync %s: already closed", w.key)
 	}
 	if w.err != nil {
-		return w.err
-	}
-	if err != nil {
-		w.err = fmt.Errorf("fsstore: sync %s: %w", w.key, err)
 		return w.err
 	}
 	w.dirSynced = true // syncfs covers directories as well
@@ -730,27 +745,60 @@ func (s *Store) List(ctx context.Context, f store.Filter) iter.Seq2[store.Info, 
 
 // SyncAll makes every writer in ws durable with one file-system-wide sync
 // (syncfs) instead of one fdatasync each: the group commit the recorder uses
-// when many recordings are dirty at once. Writers not from this store are
-// synced one by one.
-func (s *Store) SyncAll(ws []store.Writer) error {
-	var mine []*writer
-	var errs []error
-	for _, w := range ws {
-		if fw, ok := w.(*writer); ok && fw.s == s {
-			mine = append(mine, fw)
+// when many recordings are dirty at once. It returns one error per writer:
+// nil where the writer's bytes are durable.
+//
+// syncfs reports a write-back error of any file on the file system, other
+// programs' too, and only once. So when it fails, SyncAll does not fail
+// every writer: it falls back to one fdatasync per writer, which reports
+// exactly the errors of that writer's file, and only the writers whose own
+// data was lost fail. Writers not from this store are synced one by one.
+func (s *Store) SyncAll(ws []store.Writer) []error {
+	errs := make([]error, len(ws))
+	var mine []int
+	for i, w := range ws {
+		if fw, ok := w.(*writer); ok && fw.s == s && s.lock != nil && s.sys.syncfs != nil {
+			mine = append(mine, i)
 		} else {
-			errs = append(errs, w.Sync())
+			errs[i] = w.Sync()
 		}
 	}
-	if len(mine) == 0 || s.lock == nil {
-		return errors.Join(errs...)
+	if len(mine) == 0 {
+		return errs
 	}
-	err := unix.Syncfs(int(s.lock.Fd()))
-	if err != nil {
-		err = fmt.Errorf("syncfs %s: %w", s.dir, err)
+	err := s.sys.syncfs(int(s.lock.Fd()))
+	if err == nil {
+		for _, i := range mine {
+			errs[i] = ws[i].(*writer).markSynced()
+		}
+		return errs
 	}
-	for _, w := range mine {
-		errs = append(errs, w.markSynced(err))
+	s.log.Warn("syncfs failed: syncing each recording on its own to find which lost data", "dir", s.dir, "recordings", len(mine), "err", err)
+	// In parallel: the file system batches concurrent commits.
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 8)
+	for _, i := range mine {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			errs[i] = ws[i].Sync()
+		})
 	}
-	return errors.Join(errs...)
+	wg.Wait()
+	return errs
+}
+
+// syncfsReportsErrors reports whether syncfs(2) returns write-back errors:
+// only since Linux 5.8. Before, it could report success for data that was
+// lost, so it is not used and every recording is synced on its own.
+func syncfsReportsErrors() bool {
+	var u unix.Utsname
+	if unix.Uname(&u) != nil {
+		return false
+	}
+	var major, minor int
+	if _, err := fmt.Sscanf(unix.ByteSliceToString(u.Release[:]), "%d.%d", &major, &minor); err != nil {
+		return false
+	}
+	return major > 5 || major == 5 && minor >= 8
 }

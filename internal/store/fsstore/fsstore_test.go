@@ -8,10 +8,15 @@ import (
 	"path/filepath"
 	"testing"
 
+	"go.uber.org/goleak"
+
 	"github.com/reel-rec/reel/internal/store"
 	"github.com/reel-rec/reel/internal/store/fsstore"
 	"github.com/reel-rec/reel/internal/store/storetest"
 )
+
+// TestMain checks for leaked goroutines: some tests run the recorder.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestConformance(t *testing.T) {
 	storetest.Run(t, storetest.Harness{

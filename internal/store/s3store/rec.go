@@ -315,13 +315,13 @@ func (sp *spool) alive() error {
 // each spool file rather than the whole file system, which may hold other
 // programs' data (a local S3 server's, for one); on a journalling file
 // system the first fdatasync commits the journal for all of them, so the
-// rest are cheap.
-func (s *Store) SyncAll(ws []store.Writer) error {
-	var errs []error
-	for _, w := range ws {
-		errs = append(errs, w.Sync())
+// rest are cheap. It returns one error per writer.
+func (s *Store) SyncAll(ws []store.Writer) []error {
+	errs := make([]error, len(ws))
+	for i, w := range ws {
+		errs[i] = w.Sync()
 	}
-	return errors.Join(errs...)
+	return errs
 }
 
 // Recover implements store.Store: recordings the spool holds that were
