@@ -358,19 +358,21 @@ func (w *writer) Close(status store.Status, reason string) error {
 // to size) into the .tail file beside f, or, when that cannot be written
 // (full disk), into the marker's reserved space; then it truncates f to
 // lastNL. It returns f's new size and how many bytes went to the marker.
+//
+// The cut-off bytes may be gigabytes (a sender that streamed without a
+// newline): they are copied a chunk at a time, never held in memory. They
+// are durable in their new place before f is truncated, so a crash at any
+// point loses none of them (Recover then cuts again).
 func cutAtLastLine(f *os.File, lastNL, size int64, marker string) (newSize int64, inMarker int, err error) {
 	if lastNL >= size {
 		return size, 0, nil
 	}
-	tail := make([]byte, size-lastNL)
-	if _, err := f.ReadAt(tail, lastNL); err != nil {
-		return size, 0, fmt.Errorf("fsstore: read cut-off bytes: %w", err)
-	}
-	if err := durable.WriteFile(tailPath(f.Name()), tail); err != nil {
-		if serr := stashTail(marker, tail); serr != nil {
+	n := size - lastNL
+	if err := durable.CopyRange(tailPath(f.Name()), f, lastNL, n); err != nil {
+		if serr := stashTail(marker, f, lastNL, n); serr != nil {
 			return size, 0, fmt.Errorf("fsstore: not cut at the last line: cannot keep the cut-off bytes: %w", errors.Join(err, serr))
 		}
-		inMarker = len(tail)
+		inMarker = int(n)
 	}
 	if err := f.Truncate(lastNL); err != nil {
 		return size, inMarker, fmt.Errorf("fsstore: cut at last line: %w", err)
@@ -471,21 +473,28 @@ func readMarkerStatus(marker string) (statusFile, bool) {
 	return st, true
 }
 
-// stashTail keeps bytes cut off a recording in its marker's reserved space,
-// when the disk is too full for a .tail file.
-func stashTail(marker string, tail []byte) error {
-	if len(tail) > markerSize-markerStatusSize {
-		return fmt.Errorf("%d bytes after the last line: too many to keep on a full disk", len(tail))
+// maxStash is how many cut-off bytes a marker can keep.
+const maxStash = markerSize - markerStatusSize
+
+// stashTail keeps the n bytes of f at off, cut off a recording, in its
+// marker's reserved space, when the disk is too full for a .tail file.
+func stashTail(marker string, f *os.File, off, n int64) error {
+	if n > maxStash {
+		return fmt.Errorf("%d bytes after the last line: too many to keep on a full disk", n)
 	}
-	f, err := os.OpenFile(marker, os.O_WRONLY, 0)
+	tail := make([]byte, n)
+	if _, err := f.ReadAt(tail, off); err != nil {
+		return err
+	}
+	m, err := os.OpenFile(marker, os.O_WRONLY, 0)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	if _, err := f.WriteAt(tail, markerStatusSize); err != nil {
+	defer m.Close()
+	if _, err := m.WriteAt(tail, markerStatusSize); err != nil {
 		return err
 	}
-	return f.Sync()
+	return m.Sync()
 }
 
 // unstashTail moves cut-off bytes kept in a marker to the .tail file.
@@ -493,16 +502,15 @@ func unstashTail(marker, castPath string, st statusFile) error {
 	if st.TailInMarker == 0 {
 		return nil
 	}
+	if st.TailInMarker < 0 || st.TailInMarker > maxStash {
+		return fmt.Errorf("marker %s: says it keeps %d cut-off bytes; it has room for %d", marker, st.TailInMarker, maxStash)
+	}
 	m, err := os.Open(marker)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	tail := make([]byte, st.TailInMarker)
-	if _, err := m.ReadAt(tail, markerStatusSize); err != nil {
-		return err
-	}
-	return durable.WriteFile(tailPath(castPath), tail)
+	return durable.CopyRange(tailPath(castPath), m, markerStatusSize, int64(st.TailInMarker))
 }
 
 // Recover implements store.Store.
