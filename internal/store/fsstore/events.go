@@ -59,12 +59,16 @@ type eventLine struct {
 }
 
 // PutEvent implements store.Store.
-func (s *Store) PutEvent(ctx context.Context, node string, at time.Time, data []byte) (string, error) {
+func (s *Store) PutEvent(ctx context.Context, sender string, at time.Time, data []byte) (string, error) {
 	if s.lock == nil {
 		return "", errReadOnly
 	}
-	if !store.ValidNode(node) {
-		return "", fmt.Errorf("fsstore: put event: %w: node %q", store.ErrInvalidKey, node)
+	node, err := store.CheckSender(sender)
+	if err != nil {
+		return "", fmt.Errorf("fsstore: put event: %w", err)
+	}
+	if err := s.claim(node, sender); err != nil {
+		return "", err
 	}
 	line, err := json.Marshal(eventLine{At: at.UTC(), Event: data}) // Marshal compacts RawMessage
 	if err != nil {

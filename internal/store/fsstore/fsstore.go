@@ -4,6 +4,7 @@
 //	<dir>/<node>/<timestamp>.cast.status   only when it did not end normally: JSON {status, reason, ...}
 //	<dir>/<node>/<timestamp>.cast.tail     bytes cut off after the last complete line, if any
 //	<dir>/<node>/events/<YYYY-MM-DD>.jsonl events, one JSON line each
+//	<dir>/<node>/.sender                   the sender's identity, when the node is not it unchanged (store.SenderKey)
 //	<dir>/.reel/open/<node>/<timestamp>.cast  marker: this recording is live
 //	<dir>/.reel/lock                       held (flock) by the one process using dir
 //
@@ -51,8 +52,11 @@ type Store struct {
 	// watch what each sync covered.
 	sys sys
 
-	mu     sync.Mutex
-	events map[string]*segment // node -> today's open event segment
+	mu      sync.Mutex
+	events  map[string]*segment // node -> today's open event segment
+	senders map[string]string   // node -> its sender's identity, as checked or read
+
+	claimMu sync.Mutex // held while a node's .sender is checked and written
 }
 
 // sys holds the system calls through which recordings are made durable.
@@ -103,7 +107,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		lock.Close()
 		return nil, fmt.Errorf("fsstore: %s is in use by another reel process (lock %s): %w", dir, lock.Name(), err)
 	}
-	return &Store{dir: dir, minFree: opts.MinFree, log: opts.Log, lock: lock, sys: realSys(), events: map[string]*segment{}}, nil
+	return &Store{dir: dir, minFree: opts.MinFree, log: opts.Log, lock: lock, sys: realSys(), events: map[string]*segment{}, senders: map[string]string{}}, nil
 }
 
 // OpenReadOnly opens the store in dir for reading only, without the lock, so
@@ -121,7 +125,7 @@ func OpenReadOnly(dir string) (*Store, error) {
 	if !fi.IsDir() {
 		return nil, fmt.Errorf("fsstore: %s is not a directory", dir)
 	}
-	return &Store{dir: dir, log: slog.New(slog.DiscardHandler), events: map[string]*segment{}}, nil
+	return &Store{dir: dir, log: slog.New(slog.DiscardHandler), events: map[string]*segment{}, senders: map[string]string{}}, nil
 }
 
 var errReadOnly = errors.New("fsstore: store opened read-only")
@@ -180,14 +184,18 @@ func isCast(name string) bool               { return strings.HasSuffix(name, ".c
 func (s *Store) nodeDir(node string) string { return filepath.Join(s.dir, node) }
 
 // Create implements store.Store.
-func (s *Store) Create(ctx context.Context, node string, start time.Time) (store.Writer, error) {
+func (s *Store) Create(ctx context.Context, sender string, start time.Time) (store.Writer, error) {
 	if s.lock == nil {
 		return nil, errReadOnly
 	}
-	if !store.ValidNode(node) {
-		return nil, fmt.Errorf("fsstore: create: %w: node %q", store.ErrInvalidKey, node)
+	node, err := store.CheckSender(sender)
+	if err != nil {
+		return nil, fmt.Errorf("fsstore: create: %w", err)
 	}
 	if err := s.CheckSpace(); err != nil {
+		return nil, err
+	}
+	if err := s.claim(node, sender); err != nil {
 		return nil, err
 	}
 	if err := durable.MkdirAll(s.nodeDir(node)); err != nil {
@@ -230,6 +238,84 @@ func (s *Store) Create(ctx context.Context, node string, start time.Time) (store
 		return &writer{s: s, key: key, f: f}, nil
 	}
 	return nil, fmt.Errorf("fsstore: create: no free name near %s", start)
+}
+
+// claim makes sure node is sender's, creating node's directory and, for a
+// node that is not the sender's identity unchanged, keeping the identity in
+// its .sender file (durably, before anything is filed there).
+func (s *Store) claim(node, sender string) error {
+	s.mu.Lock()
+	owner, ok := s.senders[node]
+	s.mu.Unlock()
+	if ok {
+		if owner != sender {
+			return store.NodeTaken(node, sender, owner)
+		}
+		return nil
+	}
+	s.claimMu.Lock()
+	defer s.claimMu.Unlock()
+	if err := durable.MkdirAll(s.nodeDir(node)); err != nil {
+		return err
+	}
+	owner, err := s.readSender(node)
+	if err != nil {
+		return err
+	}
+	if key, kept := store.SenderKey(node); kept && owner == node {
+		// A new node for this identity.
+		if err := durable.WriteFile(s.path(key), []byte(sender)); err != nil {
+			return fmt.Errorf("fsstore: keep the sender's identity: %w", err)
+		}
+		owner = sender
+	}
+	if owner != sender {
+		return store.NodeTaken(node, sender, owner)
+	}
+	s.mu.Lock()
+	s.senders[node] = sender
+	s.mu.Unlock()
+	return nil
+}
+
+// senderOf returns the identity of node's sender.
+func (s *Store) senderOf(node string) (string, error) {
+	s.mu.Lock()
+	owner, ok := s.senders[node]
+	s.mu.Unlock()
+	if ok {
+		return owner, nil
+	}
+	owner, err := s.readSender(node)
+	if err != nil {
+		return "", err
+	}
+	s.mu.Lock()
+	s.senders[node] = owner
+	s.mu.Unlock()
+	return owner, nil
+}
+
+// readSender reads node's .sender file; a node without one is its
+// sender's identity.
+func (s *Store) readSender(node string) (string, error) {
+	key, kept := store.SenderKey(node)
+	if !kept {
+		return node, nil
+	}
+	f, err := os.Open(s.path(key))
+	if errors.Is(err, fs.ErrNotExist) {
+		return node, nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("fsstore: sender of %s: %w", node, err)
+	}
+	defer f.Close()
+	sender, err := store.ReadSender(f)
+	if err != nil {
+		return "", fmt.Errorf("fsstore: sender of %s: %s: %w", node, f.Name(), err)
+	}
+	return sender, nil
 }
 
 // writer is one live recording.
@@ -604,7 +690,11 @@ func (s *Store) recoverOne(key string) (store.Info, error) {
 		return store.Info{}, err
 	}
 	s.log.Warn("recovered interrupted recording", "key", key, "size", size, "cut", fi.Size()-size)
-	return store.Info{Key: key, Node: node, Start: start, Size: size, Status: store.StatusInterrupted, Reason: reason}, nil
+	sender, err := s.senderOf(node)
+	if err != nil {
+		return store.Info{}, err
+	}
+	return store.Info{Key: key, Node: node, Sender: sender, Start: start, Size: size, Status: store.StatusInterrupted, Reason: reason}, nil
 }
 
 // Open implements store.Store.
@@ -654,7 +744,11 @@ func (s *Store) info(node string, start time.Time, key string, names, live map[s
 	if err != nil {
 		return store.Info{}, fmt.Errorf("fsstore: %w", err)
 	}
-	info := store.Info{Key: key, Node: node, Start: start, Size: fi.Size(), Status: store.StatusComplete}
+	sender, err := s.senderOf(node)
+	if err != nil {
+		return store.Info{}, err
+	}
+	info := store.Info{Key: key, Node: node, Sender: sender, Start: start, Size: fi.Size(), Status: store.StatusComplete}
 	name := filepath.Base(p)
 	hasStatus := names == nil || names[name+".status"]
 	isLive := live == nil || live[name]

@@ -45,6 +45,8 @@ type spool struct {
 
 	openedAt time.Time
 
+	claimMu sync.Mutex // held while a node's sender is checked and kept
+
 	mu     sync.Mutex
 	recs   map[string]*rec      // by key: every recording in the spool
 	landed map[string]time.Time // keys this process landed, with their start (for unique names)
@@ -207,7 +209,11 @@ func (sp *spool) loadRec(key string) (*rec, error) {
 	if err != nil {
 		return nil, fmt.Errorf("s3store: spool: stray file %s: %w", sp.recPath(key), err)
 	}
-	r := &rec{sp: sp, key: key, node: node, start: start, path: sp.recPath(key), loaded: true}
+	sender, err := sp.spooledSender(node)
+	if err != nil {
+		return nil, err
+	}
+	r := &rec{sp: sp, key: key, node: node, sender: sender, start: start, path: sp.recPath(key), loaded: true}
 	fi, err := os.Stat(r.path)
 	if err != nil {
 		return nil, fmt.Errorf("s3store: spool: %w", err)
