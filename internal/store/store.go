@@ -16,6 +16,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"iter"
 	"time"
@@ -50,7 +51,27 @@ var (
 	ErrInsufficientSpace = errors.New("insufficient storage space")
 	// ErrInvalidKey: a key or node id that is not well formed.
 	ErrInvalidKey = errors.New("invalid key")
+	// ErrInUse: another process is using the store (its directory, or an
+	// S3 store's spool). The error is an *InUseError.
+	ErrInUse = errors.New("in use by another reel process")
 )
+
+// InUseError is the error opening a store that another reel process is
+// using returns. errors.Is(err, ErrInUse) reports it.
+type InUseError struct {
+	Dir string // the directory it holds
+	PID int    // its process id; 0 when not known
+}
+
+func (e *InUseError) Error() string {
+	if e.PID > 0 {
+		return fmt.Sprintf("another reel process (pid %d) is using %s", e.PID, e.Dir)
+	}
+	return fmt.Sprintf("another reel process is using %s", e.Dir)
+}
+
+// Is makes errors.Is(err, ErrInUse) true.
+func (e *InUseError) Is(target error) bool { return target == ErrInUse }
 
 // Info describes one stored recording.
 type Info struct {

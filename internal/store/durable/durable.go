@@ -13,10 +13,48 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/reel-rec/reel/internal/store"
 )
+
+// Lock takes the lock file p that keeps dir to one process: an exclusive
+// flock, released when the returned file is closed or the process ends. It
+// writes the process id into the file, so that a second process can say
+// who holds it: it fails with a *store.InUseError.
+func Lock(p, dir string) (*os.File, error) {
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", dir, err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		defer f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, &store.InUseError{Dir: dir, PID: readPID(f)}
+		}
+		return nil, fmt.Errorf("lock %s: %w", dir, err)
+	}
+	pid := strconv.Itoa(os.Getpid()) + "\n"
+	if err := f.Truncate(0); err == nil {
+		f.WriteAt([]byte(pid), 0) // only for the message above: no sync
+	}
+	return f, nil
+}
+
+// readPID reads the process id a lock file holds; 0 if none.
+func readPID(f *os.File) int {
+	b := make([]byte, 24)
+	n, _ := f.ReadAt(b, 0)
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b[:n])))
+	if err != nil || pid <= 0 {
+		return 0
+	}
+	return pid
+}
 
 // MkdirAll creates dir and any missing parents, syncing each parent whose
 // entries changed, so the new directories survive a crash.

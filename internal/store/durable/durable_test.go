@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/sys/unix"
 
+	"github.com/reel-rec/reel/internal/store"
 	"github.com/reel-rec/reel/internal/testutil"
 )
 
@@ -211,4 +212,29 @@ func TestCopyRange(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestLock: a second Lock fails with a *store.InUseError naming the holder;
+// once it lets go, the lock can be taken.
+func TestLock(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "lock")
+	f, err := Lock(p, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Lock(p, dir)
+	var iu *store.InUseError
+	if !errors.Is(err, store.ErrInUse) || !errors.As(err, &iu) {
+		t.Fatalf("second Lock: %v; want a *store.InUseError", err)
+	}
+	if diff := cmp.Diff(&store.InUseError{Dir: dir, PID: os.Getpid()}, iu); diff != "" {
+		t.Errorf("second Lock (-want +got):\n%s", diff)
+	}
+	f.Close()
+	f, err = Lock(p, dir)
+	if err != nil {
+		t.Fatalf("Lock after the holder let go: %v", err)
+	}
+	f.Close()
 }

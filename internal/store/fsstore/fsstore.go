@@ -94,18 +94,15 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	dir, err := filepath.Abs(dir)
 	if err != nil {
-		return nil, fmt.Errorf("fsstore: %w", err)
+		return nil, fmt.Errorf("recordings directory %s: %w", dir, err)
 	}
 	if err := os.MkdirAll(filepath.Join(dir, ".reel", "open"), 0o750); err != nil {
-		return nil, fmt.Errorf("fsstore: create %s: %w", dir, err)
+		return nil, dirError(dir, err)
 	}
-	lock, err := os.OpenFile(filepath.Join(dir, ".reel", "lock"), os.O_RDWR|os.O_CREATE, 0o640)
+	// Fails with a *store.InUseError naming the other process.
+	lock, err := durable.Lock(filepath.Join(dir, ".reel", "lock"), dir)
 	if err != nil {
-		return nil, fmt.Errorf("fsstore: %w", err)
-	}
-	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		lock.Close()
-		return nil, fmt.Errorf("fsstore: %s is in use by another reel process (lock %s): %w", dir, lock.Name(), err)
+		return nil, err
 	}
 	return &Store{dir: dir, minFree: opts.MinFree, log: opts.Log, lock: lock, sys: realSys(), events: map[string]*segment{}, senders: map[string]string{}}, nil
 }
@@ -116,19 +113,35 @@ func Open(dir string, opts Options) (*Store, error) {
 func OpenReadOnly(dir string) (*Store, error) {
 	dir, err := filepath.Abs(dir)
 	if err != nil {
-		return nil, fmt.Errorf("fsstore: %w", err)
+		return nil, fmt.Errorf("recordings directory %s: %w", dir, err)
 	}
 	fi, err := os.Stat(dir)
 	if err != nil {
-		return nil, fmt.Errorf("fsstore: %w", err)
+		return nil, dirError(dir, err)
 	}
 	if !fi.IsDir() {
-		return nil, fmt.Errorf("fsstore: %s is not a directory", dir)
+		return nil, fmt.Errorf("%s is not a directory", dir)
 	}
 	return &Store{dir: dir, log: slog.New(slog.DiscardHandler), events: map[string]*segment{}, senders: map[string]string{}}, nil
 }
 
-var errReadOnly = errors.New("fsstore: store opened read-only")
+// dirError says, in the user's words, why dir cannot be the store's
+// directory.
+func dirError(dir string, err error) error {
+	if fi, serr := os.Stat(dir); serr == nil && !fi.IsDir() {
+		return fmt.Errorf("%s is not a directory", dir)
+	}
+	var pe *fs.PathError
+	switch {
+	case errors.Is(err, fs.ErrNotExist) && errors.As(err, &pe) && pe.Path == dir:
+		return fmt.Errorf("no such directory: %s", dir)
+	case errors.Is(err, unix.ENOTDIR):
+		return fmt.Errorf("%s: a part of the path is not a directory", dir)
+	}
+	return fmt.Errorf("recordings directory %s: %w", dir, err)
+}
+
+var errReadOnly = errors.New("the store is open read-only")
 
 // Dir is the store's root directory.
 func (s *Store) Dir() string { return s.dir }
@@ -153,7 +166,7 @@ func (s *Store) Close() error {
 func (s *Store) Space() (free, total, reserve int64, err error) {
 	var st unix.Statfs_t
 	if err := unix.Statfs(s.dir, &st); err != nil {
-		return 0, 0, s.minFree, fmt.Errorf("fsstore: statfs %s: %w", s.dir, err)
+		return 0, 0, s.minFree, fmt.Errorf("free space in %s: %w", s.dir, err)
 	}
 	return int64(st.Bavail) * st.Bsize, int64(st.Blocks) * st.Bsize, s.minFree, nil
 }
@@ -169,7 +182,7 @@ func (s *Store) CheckSpace() error {
 		return err
 	}
 	if free < s.minFree {
-		return fmt.Errorf("fsstore: %w: %d MiB free, reserve is %d MiB", store.ErrInsufficientSpace, free>>20, s.minFree>>20)
+		return fmt.Errorf("%w in %s: %d MiB free, below the %d MiB reserve", store.ErrInsufficientSpace, s.dir, free>>20, s.minFree>>20)
 	}
 	return nil
 }
@@ -190,7 +203,7 @@ func (s *Store) Create(ctx context.Context, sender string, start time.Time) (sto
 	}
 	node, err := store.CheckSender(sender)
 	if err != nil {
-		return nil, fmt.Errorf("fsstore: create: %w", err)
+		return nil, fmt.Errorf("create: %w", err)
 	}
 	if err := s.CheckSpace(); err != nil {
 		return nil, err
@@ -216,13 +229,13 @@ func (s *Store) Create(ctx context.Context, sender string, start time.Time) (sto
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("fsstore: create marker for %s: %w", key, err)
+			return nil, fmt.Errorf("create marker for %s: %w", key, err)
 		}
 		err = reserveMarker(m)
 		m.Close()
 		if err != nil {
 			os.Remove(s.marker(key))
-			return nil, fmt.Errorf("fsstore: create marker for %s: %w", key, err)
+			return nil, fmt.Errorf("create marker for %s: %w", key, err)
 		}
 		// O_RDWR, not O_WRONLY: Close reads back the bytes it cuts off.
 		f, err := os.OpenFile(s.path(key), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o640)
@@ -233,11 +246,11 @@ func (s *Store) Create(ctx context.Context, sender string, start time.Time) (sto
 		}
 		if err != nil {
 			os.Remove(s.marker(key))
-			return nil, fmt.Errorf("fsstore: create %s: %w", key, err)
+			return nil, fmt.Errorf("create %s: %w", key, err)
 		}
 		return &writer{s: s, key: key, f: f}, nil
 	}
-	return nil, fmt.Errorf("fsstore: create: no free name near %s", start)
+	return nil, fmt.Errorf("create: no free name near %s", start)
 }
 
 // claim makes sure node is sender's, creating node's directory and, for a
@@ -265,7 +278,7 @@ func (s *Store) claim(node, sender string) error {
 	if key, kept := store.SenderKey(node); kept && owner == node {
 		// A new node for this identity.
 		if err := durable.WriteFile(s.path(key), []byte(sender)); err != nil {
-			return fmt.Errorf("fsstore: keep the sender's identity: %w", err)
+			return fmt.Errorf("keep the sender's identity: %w", err)
 		}
 		owner = sender
 	}
@@ -308,12 +321,12 @@ func (s *Store) readSender(node string) (string, error) {
 		return node, nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("fsstore: sender of %s: %w", node, err)
+		return "", fmt.Errorf("sender of %s: %w", node, err)
 	}
 	defer f.Close()
 	sender, err := store.ReadSender(f)
 	if err != nil {
-		return "", fmt.Errorf("fsstore: sender of %s: %s: %w", node, f.Name(), err)
+		return "", fmt.Errorf("sender of %s: %s: %w", node, f.Name(), err)
 	}
 	return sender, nil
 }
@@ -343,7 +356,7 @@ func (w *writer) Write(p []byte) (int, error) {
 	}
 	w.size += int64(n)
 	if err != nil {
-		return n, fmt.Errorf("fsstore: write %s: %w", w.key, err)
+		return n, fmt.Errorf("write %s: %w", w.key, err)
 	}
 	return n, nil
 }
@@ -356,19 +369,19 @@ func (w *writer) Sync() error {
 
 func (w *writer) syncLocked() error {
 	if w.closed {
-		return fmt.Errorf("fsstore: sync %s: already closed", w.key)
+		return fmt.Errorf("sync %s: already closed", w.key)
 	}
 	if w.err != nil {
 		return w.err
 	}
 	if err := w.s.sys.fdatasync(w.f); err != nil {
-		w.err = fmt.Errorf("fsstore: sync %s: %w", w.key, err)
+		w.err = fmt.Errorf("sync %s: %w", w.key, err)
 		return w.err
 	}
 	if !w.dirSynced {
 		// The first sync also makes the new names durable.
 		if err := errors.Join(durable.SyncDir(filepath.Dir(w.f.Name())), durable.SyncDir(filepath.Dir(w.s.marker(w.key)))); err != nil {
-			w.err = fmt.Errorf("fsstore: sync %s: %w", w.key, err)
+			w.err = fmt.Errorf("sync %s: %w", w.key, err)
 			return w.err
 		}
 		w.dirSynced = true
@@ -382,7 +395,7 @@ func (w *writer) markSynced() error {
 	w.syncMu.Lock()
 	defer w.syncMu.Unlock()
 	if w.closed {
-		return fmt.Errorf("fsstore: sync %s: already closed", w.key)
+		return fmt.Errorf("sync %s: already closed", w.key)
 	}
 	if w.err != nil {
 		return w.err
@@ -395,7 +408,7 @@ func (w *writer) Close(status store.Status, reason string) error {
 	w.syncMu.Lock()
 	defer w.syncMu.Unlock()
 	if w.closed {
-		return fmt.Errorf("fsstore: close %s: already closed", w.key)
+		return fmt.Errorf("close %s: already closed", w.key)
 	}
 	syncErr := w.syncLocked()
 	w.closed = true
@@ -433,7 +446,7 @@ func (w *writer) Close(status store.Status, reason string) error {
 		}
 	}
 	if err := os.Remove(w.s.marker(w.key)); err != nil {
-		errs = append(errs, fmt.Errorf("fsstore: remove marker: %w", err))
+		errs = append(errs, fmt.Errorf("remove marker: %w", err))
 	} else {
 		errs = append(errs, durable.SyncDir(filepath.Dir(w.s.marker(w.key))))
 	}
@@ -456,15 +469,15 @@ func cutAtLastLine(f *os.File, lastNL, size int64, marker string) (newSize int64
 	n := size - lastNL
 	if err := durable.CopyRange(tailPath(f.Name()), f, lastNL, n); err != nil {
 		if serr := stashTail(marker, f, lastNL, n); serr != nil {
-			return size, 0, fmt.Errorf("fsstore: not cut at the last line: cannot keep the cut-off bytes: %w", errors.Join(err, serr))
+			return size, 0, fmt.Errorf("not cut at the last line: cannot keep the cut-off bytes: %w", errors.Join(err, serr))
 		}
 		inMarker = int(n)
 	}
 	if err := f.Truncate(lastNL); err != nil {
-		return size, inMarker, fmt.Errorf("fsstore: cut at last line: %w", err)
+		return size, inMarker, fmt.Errorf("cut at last line: %w", err)
 	}
 	if err := f.Sync(); err != nil {
-		return size, inMarker, fmt.Errorf("fsstore: cut at last line: %w", err)
+		return size, inMarker, fmt.Errorf("cut at last line: %w", err)
 	}
 	return lastNL, inMarker, nil
 }
@@ -494,7 +507,7 @@ func readStatus(castPath string) (statusFile, error) {
 		return st, err
 	}
 	if err := json.Unmarshal(b, &st); err != nil {
-		return st, fmt.Errorf("fsstore: %s: %w", statusPath(castPath), err)
+		return st, fmt.Errorf("%s: %w", statusPath(castPath), err)
 	}
 	return st, nil
 }
@@ -529,14 +542,14 @@ func writeMarkerStatus(marker string, st statusFile) error {
 	}
 	f, err := os.OpenFile(marker, os.O_WRONLY, 0)
 	if err != nil {
-		return fmt.Errorf("fsstore: marker status: %w", err)
+		return fmt.Errorf("marker status: %w", err)
 	}
 	defer f.Close()
 	if _, err := f.WriteAt(b, 0); err != nil {
-		return fmt.Errorf("fsstore: marker status: %w", err)
+		return fmt.Errorf("marker status: %w", err)
 	}
 	if err := f.Sync(); err != nil {
-		return fmt.Errorf("fsstore: marker status: %w", err)
+		return fmt.Errorf("marker status: %w", err)
 	}
 	return nil
 }
@@ -607,7 +620,7 @@ func (s *Store) Recover(ctx context.Context) ([]store.Info, error) {
 	root := filepath.Join(s.dir, ".reel", "open")
 	nodes, err := os.ReadDir(root)
 	if err != nil {
-		return nil, fmt.Errorf("fsstore: recover: %w", err)
+		return nil, fmt.Errorf("recover: %w", err)
 	}
 	var out []store.Info
 	var errs []error
@@ -638,17 +651,17 @@ func (s *Store) Recover(ctx context.Context) ([]store.Info, error) {
 func (s *Store) recoverOne(key string) (store.Info, error) {
 	node, start, err := store.ParseKey(key)
 	if err != nil {
-		return store.Info{}, fmt.Errorf("fsstore: recover: stray marker %s: %w", s.marker(key), err)
+		return store.Info{}, fmt.Errorf("recover: stray marker %s: %w", s.marker(key), err)
 	}
 	p := s.path(key)
 	if st, ok := readMarkerStatus(s.marker(key)); ok {
 		// Closed while the disk was full: the status waits in the marker.
 		if err := unstashTail(s.marker(key), p, st); err != nil {
-			return store.Info{}, fmt.Errorf("fsstore: recover %s: %w", key, err)
+			return store.Info{}, fmt.Errorf("recover %s: %w", key, err)
 		}
 		st.TailInMarker = 0
 		if err := writeStatus(p, st); err != nil {
-			return store.Info{}, fmt.Errorf("fsstore: recover %s: %w", key, err)
+			return store.Info{}, fmt.Errorf("recover %s: %w", key, err)
 		}
 		return store.Info{}, durable.Remove(s.marker(key))
 	}
@@ -658,7 +671,7 @@ func (s *Store) recoverOne(key string) (store.Info, error) {
 		return store.Info{}, durable.Remove(s.marker(key))
 	}
 	if err != nil {
-		return store.Info{}, fmt.Errorf("fsstore: recover %s: %w", key, err)
+		return store.Info{}, fmt.Errorf("recover %s: %w", key, err)
 	}
 	defer f.Close()
 	fi, err := f.Stat()
@@ -667,7 +680,7 @@ func (s *Store) recoverOne(key string) (store.Info, error) {
 	}
 	lastNL, err := durable.LastNewline(f, fi.Size())
 	if err != nil {
-		return store.Info{}, fmt.Errorf("fsstore: recover %s: %w", key, err)
+		return store.Info{}, fmt.Errorf("recover %s: %w", key, err)
 	}
 	reason := "the recorder stopped while the recording was live; cut at the last complete line"
 	size, inMarker, err := cutAtLastLine(f, lastNL, fi.Size(), s.marker(key))
@@ -684,7 +697,7 @@ func (s *Store) recoverOne(key string) (store.Info, error) {
 		st.TailInMarker = 0
 	}
 	if err := writeStatus(p, st); err != nil {
-		return store.Info{}, fmt.Errorf("fsstore: recover %s: %w", key, err)
+		return store.Info{}, fmt.Errorf("recover %s: %w", key, err)
 	}
 	if err := durable.Remove(s.marker(key)); err != nil {
 		return store.Info{}, err
@@ -700,19 +713,19 @@ func (s *Store) recoverOne(key string) (store.Info, error) {
 // Open implements store.Store.
 func (s *Store) Open(ctx context.Context, key string) (store.Reader, error) {
 	if _, _, err := store.ParseKey(key); err != nil {
-		return nil, fmt.Errorf("fsstore: open: %w", err)
+		return nil, fmt.Errorf("open: %w", err)
 	}
 	f, err := os.Open(s.path(key))
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("fsstore: open %s: %w", key, store.ErrNotFound)
+		return nil, fmt.Errorf("recording %s: %w", key, store.ErrNotFound)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("fsstore: open %s: %w", key, err)
+		return nil, fmt.Errorf("open %s: %w", key, err)
 	}
 	fi, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return nil, fmt.Errorf("fsstore: open %s: %w", key, err)
+		return nil, fmt.Errorf("open %s: %w", key, err)
 	}
 	return &reader{File: f, size: fi.Size()}, nil
 }
@@ -728,7 +741,7 @@ func (r *reader) Size() int64 { return r.size }
 func (s *Store) Stat(ctx context.Context, key string) (store.Info, error) {
 	node, start, err := store.ParseKey(key)
 	if err != nil {
-		return store.Info{}, fmt.Errorf("fsstore: stat: %w", err)
+		return store.Info{}, fmt.Errorf("stat: %w", err)
 	}
 	return s.info(node, start, key, nil, nil)
 }
@@ -739,10 +752,10 @@ func (s *Store) info(node string, start time.Time, key string, names, live map[s
 	p := s.path(key)
 	fi, err := os.Stat(p)
 	if errors.Is(err, fs.ErrNotExist) {
-		return store.Info{}, fmt.Errorf("fsstore: %s: %w", key, store.ErrNotFound)
+		return store.Info{}, fmt.Errorf("recording %s: %w", key, store.ErrNotFound)
 	}
 	if err != nil {
-		return store.Info{}, fmt.Errorf("fsstore: %w", err)
+		return store.Info{}, fmt.Errorf("recording %s: %w", key, err)
 	}
 	sender, err := s.senderOf(node)
 	if err != nil {
@@ -780,14 +793,14 @@ func (s *Store) List(ctx context.Context, f store.Filter) iter.Seq2[store.Info, 
 		var nodes []string
 		if f.Node != "" {
 			if !store.ValidNode(f.Node) {
-				yield(store.Info{}, fmt.Errorf("fsstore: list: %w: node %q", store.ErrInvalidKey, f.Node))
+				yield(store.Info{}, fmt.Errorf("list: %w: node %q", store.ErrInvalidKey, f.Node))
 				return
 			}
 			nodes = []string{f.Node}
 		} else {
 			ents, err := os.ReadDir(s.dir)
 			if err != nil {
-				yield(store.Info{}, fmt.Errorf("fsstore: list: %w", err))
+				yield(store.Info{}, fmt.Errorf("list: %w", err))
 				return
 			}
 			for _, e := range ents {
@@ -806,7 +819,7 @@ func (s *Store) List(ctx context.Context, f store.Filter) iter.Seq2[store.Info, 
 				continue
 			}
 			if err != nil {
-				if !yield(store.Info{}, fmt.Errorf("fsstore: list %s: %w", node, err)) {
+				if !yield(store.Info{}, fmt.Errorf("list %s: %w", node, err)) {
 					return
 				}
 				continue

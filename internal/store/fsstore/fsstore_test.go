@@ -52,3 +52,55 @@ func TestConformance(t *testing.T) {
 		},
 	})
 }
+
+// TestOpenErrors: opening a store fails with what the user needs to know,
+// in their words: who holds the directory, or what is wrong with it.
+func TestOpenErrors(t *testing.T) {
+	dir := t.TempDir()
+	held := filepath.Join(dir, "held")
+	s, err := fsstore.Open(held, fsstore.Options{MinFree: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	afile := filepath.Join(dir, "afile")
+	if err := os.WriteFile(afile, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	tests := []struct {
+		name      string
+		open      func() error
+		want      string
+		wantInUse bool
+	}{
+		{"in use", func() error { _, err := fsstore.Open(held, fsstore.Options{}); return err },
+			fmt.Sprintf("another reel process (pid %d) is using %s", os.Getpid(), held), true},
+		{"a file", func() error { _, err := fsstore.Open(afile, fsstore.Options{}); return err },
+			afile + " is not a directory", false},
+		{"under a file", func() error { _, err := fsstore.Open(filepath.Join(afile, "x"), fsstore.Options{}); return err },
+			filepath.Join(afile, "x") + ": a part of the path is not a directory", false},
+		{"read-only, missing", func() error { _, err := fsstore.OpenReadOnly(filepath.Join(dir, "nosuch")); return err },
+			"no such directory: " + filepath.Join(dir, "nosuch"), false},
+		{"read-only, a file", func() error { _, err := fsstore.OpenReadOnly(afile); return err },
+			afile + " is not a directory", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.open()
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if err.Error() != tt.want {
+				t.Errorf("error %q, want %q", err, tt.want)
+			}
+			if errors.Is(err, store.ErrInUse) != tt.wantInUse {
+				t.Errorf("errors.Is(%v, store.ErrInUse) = %v, want %v", err, !tt.wantInUse, tt.wantInUse)
+			}
+			var iu *store.InUseError
+			if tt.wantInUse && (!errors.As(err, &iu) || iu.PID != os.Getpid() || iu.Dir != held) {
+				t.Errorf("errors.As *store.InUseError: %+v; want pid %d, dir %s", iu, os.Getpid(), held)
+			}
+		})
+	}
+}

@@ -84,13 +84,10 @@ func openSpool(s *Store) (*spool, error) {
 			return nil, err
 		}
 	}
-	lock, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_RDWR|os.O_CREATE, 0o640)
+	// Fails with a *store.InUseError naming the other process.
+	lock, err := durable.Lock(filepath.Join(dir, "lock"), dir)
 	if err != nil {
-		return nil, fmt.Errorf("s3store: spool: %w", err)
-	}
-	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		lock.Close()
-		return nil, fmt.Errorf("s3store: spool %s is in use by another reel process: %w", dir, err)
+		return nil, err
 	}
 	sp := &spool{
 		s:        s,
@@ -314,7 +311,7 @@ func (sp *spool) roomForNew() error {
 			return fmt.Errorf("s3store: statfs %s: %w", sp.dir, err)
 		}
 		if free := int64(st.Bavail) * st.Bsize; free < sp.s.cfg.MinFree {
-			return fmt.Errorf("s3store: spool %s: %w: %d MiB free, reserve is %d MiB", sp.dir, store.ErrInsufficientSpace, free>>20, sp.s.cfg.MinFree>>20)
+			return fmt.Errorf("%w in the S3 spool %s: %d MiB free, below the %d MiB reserve", store.ErrInsufficientSpace, sp.dir, free>>20, sp.s.cfg.MinFree>>20)
 		}
 	}
 	return nil
