@@ -372,6 +372,7 @@ func (s *suite) testConcurrentWriters(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range n {
 		done := make(chan struct{})
+		wrote := make(chan struct{}, 1) // there are bytes to sync
 		wg.Go(func() { // the writing goroutine
 			defer close(done)
 			p := datas[i]
@@ -382,20 +383,23 @@ func (s *suite) testConcurrentWriters(t *testing.T) {
 					return
 				}
 				p = p[k:]
+				select {
+				case wrote <- struct{}{}:
+				default:
+				}
 			}
 		})
-		wg.Go(func() { // the syncing goroutine, as the recorder runs it
+		wg.Go(func() { // the syncing goroutine, as the recorder runs it: syncs while writes go on
 			for {
 				select {
 				case <-done:
 					return
-				default:
+				case <-wrote:
 				}
 				if err := ws[i].Sync(); err != nil {
 					errs[n+i] = err
 					return
 				}
-				time.Sleep(time.Millisecond)
 			}
 		})
 	}
