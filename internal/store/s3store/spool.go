@@ -25,6 +25,7 @@ import (
 //	<dir>/spool.json                    the bucket the spool uploads to
 //	<dir>/rec/<node>/<name>.cast        a recording not yet landed, byte for byte
 //	<dir>/rec/<node>/<name>.cast.state  its upload state (JSON); absent while live and not uploading
+//	<dir>/rec/<node>/.sender            the sender's identity, when the node is not it unchanged (sender.go)
 //	<dir>/ev/<node>/<day>/<seg>.jsonl   an event segment not yet landed
 //
 // A recording's spool file goes only after its object has landed; its state
@@ -144,7 +145,7 @@ func (sp *spool) empty() bool {
 	for _, sub := range []string{"rec", "ev"} {
 		found := false
 		filepath.WalkDir(filepath.Join(sp.dir, sub), func(p string, d fs.DirEntry, err error) error {
-			if err == nil && !d.IsDir() {
+			if err == nil && !d.IsDir() && d.Name() != ".sender" { // senders stay; they are no upload
 				found = true
 				return fs.SkipAll
 			}

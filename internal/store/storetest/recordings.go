@@ -372,7 +372,8 @@ func (s *suite) testConcurrentWriters(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range n {
 		done := make(chan struct{})
-		wrote := make(chan struct{}, 1) // there are bytes to sync
+		// wrote holds a token while there are bytes to sync.
+		wrote := make(chan struct{}, 1)
 		wg.Go(func() { // the writing goroutine
 			defer close(done)
 			p := datas[i]
