@@ -911,9 +911,15 @@ func syncfsReportsErrors() bool {
 	if unix.Uname(&u) != nil {
 		return false
 	}
-	var major, minor int
-	if _, err := fmt.Sscanf(unix.ByteSliceToString(u.Release[:]), "%d.%d", &major, &minor); err != nil {
+	return releaseAtLeast(unix.ByteSliceToString(u.Release[:]), 5, 8)
+}
+
+// releaseAtLeast reports whether a kernel release ("6.1.0-13-amd64") is
+// major.minor or later.
+func releaseAtLeast(release string, major, minor int) bool {
+	var ma, mi int
+	if _, err := fmt.Sscanf(release, "%d.%d", &ma, &mi); err != nil {
 		return false
 	}
-	return major > 5 || major == 5 && minor >= 8
+	return ma > major || ma == major && mi >= minor
 }
