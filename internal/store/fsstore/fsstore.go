@@ -133,8 +133,8 @@ func dirError(dir string, err error) error {
 	}
 	var pe *fs.PathError
 	switch {
-	case errors.Is(err, fs.ErrNotExist) && errors.As(err, &pe) && pe.Path == dir:
-		return fmt.Errorf("no such directory: %s", dir)
+	case errors.As(err, &pe) && pe.Path == dir:
+		return fmt.Errorf("%s: %w", dir, pe.Err) // "no such file or directory", and errors.Is says so
 	case errors.Is(err, unix.ENOTDIR):
 		return fmt.Errorf("%s: a part of the path is not a directory", dir)
 	}

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -81,7 +82,7 @@ func TestOpenErrors(t *testing.T) {
 		{"under a file", func() error { _, err := fsstore.Open(filepath.Join(afile, "x"), fsstore.Options{}); return err },
 			filepath.Join(afile, "x") + ": a part of the path is not a directory", false},
 		{"read-only, missing", func() error { _, err := fsstore.OpenReadOnly(filepath.Join(dir, "nosuch")); return err },
-			"no such directory: " + filepath.Join(dir, "nosuch"), false},
+			filepath.Join(dir, "nosuch") + ": no such file or directory", false},
 		{"read-only, a file", func() error { _, err := fsstore.OpenReadOnly(afile); return err },
 			afile + " is not a directory", false},
 	}
@@ -93,6 +94,9 @@ func TestOpenErrors(t *testing.T) {
 			}
 			if err.Error() != tt.want {
 				t.Errorf("error %q, want %q", err, tt.want)
+			}
+			if strings.Contains(tt.want, "no such file") && !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("errors.Is(%v, fs.ErrNotExist) = false", err)
 			}
 			if errors.Is(err, store.ErrInUse) != tt.wantInUse {
 				t.Errorf("errors.Is(%v, store.ErrInUse) = %v, want %v", err, !tt.wantInUse, tt.wantInUse)
