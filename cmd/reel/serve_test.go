@@ -24,6 +24,9 @@ import (
 	"time"
 
 	"tailscale.com/sessionrecording"
+
+	"github.com/reel-rec/reel/internal/store"
+	"github.com/reel-rec/reel/internal/store/fsstore"
 )
 
 func dialTCP(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -86,13 +89,14 @@ func TestServeMutualTLS(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		template *x509.Certificate
-		wantNode string
+		identity string
 	}{
-		{"uri san", &x509.Certificate{Subject: pkix.Name{CommonName: "ignored"}, URIs: []*url.URL{{Scheme: "spiffe", Host: "corp", Path: "/ssh/bastion-1"}}}, "spiffe---corp-ssh-bastion-1"},
+		{"uri san", &x509.Certificate{Subject: pkix.Name{CommonName: "ignored"}, URIs: []*url.URL{{Scheme: "spiffe", Host: "corp", Path: "/ssh/bastion-1"}}}, "spiffe://corp/ssh/bastion-1"},
 		{"dns san", &x509.Certificate{DNSNames: []string{"bastion-2.corp.example"}}, "bastion-2.corp.example"},
-		{"hostile cn", &x509.Certificate{Subject: pkix.Name{CommonName: "../../etc/cron.d/x"}}, "-.-..-etc-cron.d-x"},
+		{"hostile cn", &x509.Certificate{Subject: pkix.Name{CommonName: "../../etc/cron.d/x"}}, "../../etc/cron.d/x"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			wantNode := store.SafeNode(tc.identity)
 			tc.template.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
 			hc := client(issue(t, ca, caKey, tc.template))
 			defer hc.CloseIdleConnections()
@@ -103,10 +107,18 @@ func TestServeMutualTLS(t *testing.T) {
 			if resp.StatusCode != 200 || resp.ProtoMajor != 2 {
 				t.Fatalf("upload: %s %s", resp.Proto, resp.Status)
 			}
-			files, _ := filepath.Glob(filepath.Join(dst, tc.wantNode, "*.cast"))
+			files, _ := filepath.Glob(filepath.Join(dst, wantNode, "*.cast"))
 			if len(files) != 1 {
 				all, _ := filepath.Glob(filepath.Join(dst, "*", "*.cast"))
-				t.Fatalf("want one recording under node %q, have %v", tc.wantNode, all)
+				t.Fatalf("want one recording under node %q, have %v", wantNode, all)
+			}
+			rst, err := fsstore.OpenReadOnly(dst)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rst.Close()
+			if info, err := rst.Stat(t.Context(), wantNode+"/"+filepath.Base(files[0])); err != nil || info.Sender != tc.identity {
+				t.Errorf("Stat: %+v, %v; want sender %q", info, err, tc.identity)
 			}
 			b, _ := os.ReadFile(files[0])
 			if !bytes.Contains(b, []byte("over mTLS")) {

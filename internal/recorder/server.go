@@ -39,8 +39,9 @@ type Server struct {
 	Store store.Store
 	// Log receives one line per recording and every failure. Nil discards.
 	Log *slog.Logger
-	// Identify returns the sender's node id (a store.SafeNode value) for a
-	// request. Nil means DefaultIdentify: the client certificate's identity
+	// Identify returns the sender's identity for a request; the store
+	// files its recordings under store.SafeNode of it and keeps it beside
+	// them. Nil means DefaultIdentify: the client certificate's identity
 	// under mutual TLS, else the remote IP address.
 	Identify func(*http.Request) (string, error)
 	// DisableV2 makes the server answer like an old recorder that knows
@@ -233,7 +234,7 @@ func (s *Server) untrack(ss *session) {
 
 // DefaultIdentify names the sender of r: under mutual TLS the verified
 // client certificate's first URI SAN, DNS SAN or common name; otherwise the
-// remote IP address. The result is made path-safe with store.SafeNode.
+// remote IP address.
 func DefaultIdentify(r *http.Request) (string, error) {
 	var id string
 	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
@@ -253,9 +254,8 @@ func DefaultIdentify(r *http.Request) (string, error) {
 		}
 		id = host
 	}
-	node := store.SafeNode(id)
-	if node == "" {
-		return "", fmt.Errorf("sender identity %q has no usable characters", id)
+	if id == "" {
+		return "", errors.New("the sender's certificate names no identity")
 	}
-	return node, nil
+	return id, nil
 }
