@@ -19,6 +19,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -383,5 +384,53 @@ func TestServeSIGTERMEndsIdleUploads(t *testing.T) {
 		}
 	case <-time.After(testutil.DefaultWait):
 		t.Error("v1 client never told the upload ended")
+	}
+}
+
+// TestServeFlagsInREADME: every flag "reel serve --help" lists is in the
+// README's "reel serve" section.
+func TestServeFlagsInREADME(t *testing.T) {
+	var out bytes.Buffer
+	env := &cmdEnv{stdin: strings.NewReader(""), stdout: &out, stderr: io.Discard, getenv: func(string) string { return "" }}
+	if code := dispatch(context.Background(), env, []string{"serve", "--help"}); code != 0 {
+		t.Fatalf("reel serve --help: exit %d", code)
+	}
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, _ := strings.Cut(string(readme), "## The recorder: `reel serve`")
+	section, _, _ = strings.Cut(section, "\n## ")
+	flags := regexp.MustCompile(`(?m)^  -([a-z0-9-]+)`).FindAllStringSubmatch(out.String(), -1)
+	if len(flags) < 20 {
+		t.Fatalf("found %d flags in reel serve --help:\n%s", len(flags), out.String())
+	}
+	for _, m := range flags {
+		if !strings.Contains(section, "`--"+m[1]+"`") {
+			t.Errorf("--%s is not in README's reel serve section", m[1])
+		}
+	}
+}
+
+func TestLoopbackChecks(t *testing.T) {
+	for _, tc := range []struct {
+		listen string
+		want   bool
+	}{{"127.0.0.1:8080", true}, {"[::1]:80", true}, {"localhost:80", true}, {"0.0.0.0:80", false}, {":8080", false}, {"[::]:80", false}, {"10.1.2.3:80", false}} {
+		if got := isLoopbackListen(tc.listen); got != tc.want {
+			t.Errorf("isLoopbackListen(%q) = %v", tc.listen, got)
+		}
+	}
+	for _, tc := range []struct {
+		allow string
+		want  bool
+	}{{"127.0.0.0/8,::1/128", true}, {"127.0.0.1", true}, {"127.0.0.0/8,10.0.0.0/8", false}, {"0.0.0.0/0", false}, {"::/0", false}, {"", false}} {
+		p, err := parseAllowFrom(tc.allow)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := loopbackOnly(p); got != tc.want {
+			t.Errorf("loopbackOnly(%q) = %v", tc.allow, got)
+		}
 	}
 }
