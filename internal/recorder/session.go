@@ -163,7 +163,7 @@ func (ss *session) flushLocked(release bool) error {
 // buffer; one that is streaming borrows a large one from the pool. A
 // thousand idle sessions then cost kilobytes, not megabytes.
 const (
-	smallBuf = 2 << 10
+	smallBuf = 512
 	largeBuf = 64 << 10
 )
 
@@ -218,11 +218,24 @@ func (s *Server) ingest(ss *session, body io.Reader) ingestResult {
 				head = append(head, p...)
 				p = nil
 				if bytes.IndexByte(buf[:n], '\n') >= 0 || len(head) >= maxHead {
-					if res.createErr = s.create(ss); res.createErr != nil {
+					// Creating the recording and decoding its header
+					// go deep (file system, encoding/json): do it on a
+					// goroutine of its own, so that this one, which
+					// then waits in Read for as long as the session
+					// lasts, keeps a small stack.
+					ok := false
+					onFreshStack(func() {
+						if res.createErr = s.create(ss); res.createErr == nil {
+							ok = keep(head)
+						}
+					})
+					if res.createErr != nil {
 						res.head = len(head)
+					}
+					if !ok {
 						break
 					}
-					p, head = head, nil
+					head = nil
 				}
 			}
 			if len(p) > 0 && !keep(p) {
@@ -265,6 +278,16 @@ func (s *Server) ingest(ss *session, body io.Reader) ingestResult {
 		res.malformed = chk.Problem()
 	}
 	return res
+}
+
+// onFreshStack runs f on a new goroutine and waits for it.
+func onFreshStack(f func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f()
+	}()
+	<-done
 }
 
 // create makes the session's recording, now that its header line is here.
@@ -483,12 +506,15 @@ type ackFrame struct {
 }
 
 func writeFrame(w http.ResponseWriter, f ackFrame) error {
-	b, _ := json.Marshal(f)
+	var b []byte
 	if f.Error == "" {
 		// Always spell out the count, even zero, for readers other than
-		// Tailscale's (which treats a missing ack as 0).
-		b = strconv.AppendInt([]byte(`{"ack":`), f.Ack, 10)
-		b = append(b, '}')
+		// Tailscale's (which treats a missing ack as 0). No encoding/json:
+		// it would grow every idle session's acker stack for good.
+		var a [32]byte
+		b = append(strconv.AppendInt(append(a[:0], `{"ack":`...), f.Ack, 10), '}')
+	} else {
+		b, _ = json.Marshal(f)
 	}
 	b = append(b, '\n')
 	if _, err := w.Write(b); err != nil {
