@@ -90,7 +90,9 @@ func main() {
 		p1(*reel, *dir, *streams, *mib, *runs)
 	}
 	if *mode == "idle" || *mode == "all" {
-		raiseNoFile(uint64(2*(*sessions) + 4096))
+		// reel serve holds a file and a share of a connection per
+		// session; this process, a share of a connection.
+		raiseNoFile(uint64(*sessions + (*sessions+*perConn-1)/(*perConn) + 256))
 		idle(*reel, *dir, *sessions, *perConn, *hold)
 	}
 }
@@ -455,7 +457,7 @@ func raiseNoFile(n uint64) {
 	}
 	want := syscall.Rlimit{Cur: max(lim.Cur, n), Max: max(lim.Max, n)}
 	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &want); err != nil {
-		log.Fatalf("raising the open-files limit from %d/%d to %d (needs root): %v", lim.Cur, lim.Max, n, err)
+		log.Fatalf("raising the open-files limit from %d/%d to %d (a hard limit needs CAP_SYS_RESOURCE): %v; -per-conn N puts N sessions on one connection and needs fewer", lim.Cur, lim.Max, n, err)
 	}
 	fmt.Printf("open-files limit raised with setrlimit from %d/%d to %d/%d\n", lim.Cur, lim.Max, want.Cur, want.Max)
 }

@@ -48,7 +48,7 @@ func TestDiskFull(t *testing.T) {
 	if err := os.WriteFile(filler, make([]byte, free-2<<20), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	srv := &recorder.Server{Store: st, AckInterval: 50 * time.Millisecond}
+	srv := &recorder.Server{Store: st, AckInterval: 50 * time.Millisecond, Metrics: recorder.NewMetrics(nil)}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,10 @@ import (
 	"unicode/utf8"
 )
 
+// unsizedEvent bounds an event body sent without a Content-Length.
+// Tailscale's senders always send one.
+const unsizedEvent = 1 << 20
+
 // postEvent stores one event. What it holds in memory is bounded: the body
 // is refused past MaxEventSize, read into one buffer of its announced
 // length (never grown past MaxEventSize), within EventTimeout, and only
@@ -34,10 +38,13 @@ func (s *Server) postEvent(w http.ResponseWriter, r *http.Request) {
 		tooLarge()
 		return
 	}
-	want, size := s.MaxEventSize+1, int64(64<<10) // room to see that it is too large
+	// Reserve what the body may hold, and a byte to see that it holds
+	// more. A body of unknown length reserves at most unsizedEvent, so
+	// that a few senders trickling such bodies cannot take all of
+	// EventMemory.
+	want, size := min(s.MaxEventSize, unsizedEvent)+1, int64(64<<10)
 	if r.ContentLength >= 0 {
-		want = r.ContentLength + 1 // and to see that it lied
-		size = want
+		want, size = r.ContentLength+1, r.ContentLength+1
 	}
 	if err := s.eventMem.Acquire(r.Context(), want); err != nil {
 		return // the sender went away while waiting
@@ -51,8 +58,13 @@ func (s *Server) postEvent(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "reel recorder: reading event: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	if int64(len(body)) > s.MaxEventSize || (r.ContentLength >= 0 && int64(len(body)) > r.ContentLength) {
+	switch {
+	case int64(len(body)) > s.MaxEventSize || (r.ContentLength >= 0 && int64(len(body)) > r.ContentLength):
 		tooLarge()
+		return
+	case int64(len(body)) == want:
+		s.Metrics.errors.add("event_too_large")
+		http.Error(w, fmt.Sprintf("reel recorder: an event larger than %d bytes needs a Content-Length", unsizedEvent), http.StatusLengthRequired)
 		return
 	}
 	rc.SetReadDeadline(time.Time{})

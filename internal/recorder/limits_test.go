@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -306,4 +307,56 @@ func TestShutdownEndsIdleUploads(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestHeaderTooLarge: a request header past MaxHeaderBytes is refused
+// (431) and the connection freed.
+func TestHeaderTooLarge(t *testing.T) {
+	h := start(t, func(s *recorder.Server) { s.MaxHeaderBytes = 4 << 10 })
+	req, _ := http.NewRequest("HEAD", "http://"+h.addr.String()+"/v2/event", nil)
+	req.Header.Set("X-Pad", strings.Repeat("a", 64<<10))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("64 KiB header: %s, want 431", resp.Status)
+	}
+	http.DefaultClient.CloseIdleConnections()
+	idleSettle(t, h)
+}
+
+// TestV1EndsBeforeHeader: a v1 upload whose body ends empty, or breaks off
+// before its header line, stores nothing; it is answered, counted and
+// logged.
+func TestV1EndsBeforeHeader(t *testing.T) {
+	var logs testutil.Buffer
+	h := start(t, func(s *recorder.Server) { s.Log = slog.New(slog.NewTextHandler(&logs, nil)) })
+	resp, err := http.Post("http://"+h.addr.String()+"/record", "application/x-asciicast", strings.NewReader(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(msg), "no asciicast header line") {
+		t.Errorf("empty v1 upload: %s %q, want 400 saying why", resp.Status, msg)
+	}
+
+	// Half a header line, then the connection drops.
+	c, err := net.Dial("tcp", h.addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(c, "POST /record HTTP/1.1\r\nHost: r\r\nContent-Length: 1000\r\n\r\n{\"version\":2,")
+	testutil.WaitFor(t, "the half header to arrive", func() bool { return h.srv.Metrics.BytesReceived() >= 13 })
+	c.Close()
+	idleSettle(t, h)
+	if files := castFiles(t, h.dir); len(files) != 0 {
+		t.Errorf("uploads that ended before their header line left %v", files)
+	}
+	if got := h.srv.Metrics.Abandoned("v1"); got != 2 {
+		t.Errorf("abandoned v1 uploads = %d, want 2", got)
+	}
+	logs.WaitFor(t, "upload ended before its header line: nothing stored")
 }

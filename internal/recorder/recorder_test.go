@@ -50,7 +50,8 @@ func start(t testing.TB, configure func(*recorder.Server)) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &recorder.Server{Store: st, AckInterval: 100 * time.Millisecond}
+	// Metrics set here, not by Serve: tests read them while Serve starts.
+	srv := &recorder.Server{Store: st, AckInterval: 100 * time.Millisecond, Metrics: recorder.NewMetrics(nil)}
 	if configure != nil {
 		configure(srv)
 	}
