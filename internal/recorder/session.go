@@ -54,9 +54,11 @@ type session struct {
 	stopped chan struct{} // closed by stop
 }
 
-// stopWriteGrace is how long a stopped session may take to write its last
-// frames or response to a sender that does not read them.
-const stopWriteGrace = 2 * time.Second
+// finalWriteGrace bounds how long the acker may stay blocked once the
+// upload has ended, and then how long the last frames may take, when the
+// sender does not read them: the handler must return, or Shutdown would
+// wait for it for ever.
+const finalWriteGrace = 2 * time.Second
 
 // stop ends the session from outside (shutdown, a failed sync). The
 // reader is unblocked by a read deadline in the past: closing the body
@@ -71,7 +73,6 @@ func (ss *session) stop(err error) {
 	ss.stopErr = err
 	close(ss.stopped)
 	ss.rc.SetReadDeadline(time.Now())
-	ss.rc.SetWriteDeadline(time.Now().Add(stopWriteGrace))
 }
 
 func (ss *session) stopReason() error {
@@ -553,9 +554,19 @@ func (s *Server) postV2(w http.ResponseWriter, r *http.Request) {
 	}()
 	res := s.ingest(ss, r.Body)
 	close(ackStop)
-	<-ackDone
+	t := time.NewTimer(finalWriteGrace)
+	select {
+	case <-ackDone:
+	case <-t.C:
+		// Blocked writing to a sender that does not read: reset the
+		// stream.
+		ss.rc.SetWriteDeadline(time.Now())
+		<-ackDone
+	}
+	t.Stop()
 
 	o := s.finish(ss, res)
+	ss.rc.SetWriteDeadline(time.Now().Add(finalWriteGrace))
 	writeFrame(w, ackFrame{Ack: ss.durable.Load()})
 	if o.msg != "" {
 		// Everything acked is stored; then say what went wrong.
