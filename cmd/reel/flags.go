@@ -41,7 +41,7 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 		return err
 	}
 	if err != nil {
-		return usageError{flagError(err)}
+		return subUsageError{usageError{flagError(err)}, strings.TrimPrefix(fs.Name(), "reel ")}
 	}
 	return nil
 }
@@ -111,6 +111,12 @@ var placeholders = map[string]string{
 	"s3-addressing":   "auto|path|virtual",
 	"login-server":    "URL",
 	"speed":           "FACTOR",
+	"from":            "ADDR",
+	"host":            "NAME",
+	"local-user":      "NAME",
+	"namespace":       "NS",
+	"view":            "NODE",
+	"action":          "view|download",
 }
 
 // printFlags lists fs's flags as "--name PLACEHOLDER", the usage indented

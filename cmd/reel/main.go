@@ -47,6 +47,13 @@ type usageError struct{ msg string }
 
 func (e usageError) Error() string { return e.msg }
 
+// subUsageError is a usageError about a subcommand ("policy check"), whose
+// name the message and hint use.
+type subUsageError struct {
+	usageError
+	cmd string
+}
+
 func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
 
 // errSilent is returned by a command that has already told the user what
@@ -122,6 +129,7 @@ func dispatch(ctx context.Context, env *cmdEnv, args []string) int {
 // exitCode reports err and returns the exit code for it.
 func exitCode(ctx context.Context, env *cmdEnv, name string, err error) int {
 	var ue usageError
+	var sue subUsageError
 	sig, sigOK := interrupted(ctx)
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
@@ -131,7 +139,10 @@ func exitCode(ctx context.Context, env *cmdEnv, name string, err error) int {
 		return 128 + int(sig)
 	case errors.Is(err, errSilent):
 		return 1
-	case errors.As(err, &ue):
+	case errors.As(err, &ue) || errors.As(err, &sue):
+		if sue.cmd != "" {
+			name, ue = sue.cmd, sue.usageError
+		}
 		fmt.Fprintf(env.stderr, "reel %s: %s\nRun 'reel %s --help' for usage.\n", name, ue.msg, name)
 		return 2
 	default:
