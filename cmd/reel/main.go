@@ -135,7 +135,11 @@ func exitCode(ctx context.Context, env *cmdEnv, name string, err error) int {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return 0
 	case sigOK:
-		// The user stopped the command; saying so again is noise.
+		// The user stopped the command: saying so again is noise, but an
+		// error of its own (a server's failed shutdown) is shown.
+		if !errors.Is(err, context.Canceled) && !errors.Is(err, errSilent) {
+			fmt.Fprintf(env.stderr, "reel %s: %v\n", name, err)
+		}
 		return 128 + int(sig)
 	case errors.Is(err, errSilent):
 		return 1

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -208,5 +210,99 @@ func TestPlayOnTerminalRestoresIt(t *testing.T) {
 	note := strings.Index(out, "note: the recording is up to 100x30; this terminal is 80x24")
 	if first := strings.Index(out, "$ vim"); note < 0 || note > first {
 		t.Errorf("the size note is not before the replay:\n%q", out)
+	}
+}
+
+// TestCatStopsOnStalledStdin: reel cat - reading a pipe that never ends
+// stops when its context is cancelled, with the signal's exit status.
+func TestCatStopsOnStalledStdin(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close() // ends the read left behind
+	if _, err := io.WriteString(w, `{"version":2,"width":80,"height":24}`+"\n"+`[0.5,"o","so far"]`+"\n"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	var out, errb syncBuilder
+	env := &cmdEnv{stdin: r, stdout: &out, stderr: &errb, getenv: func(string) string { return "" }}
+	done := make(chan int, 1)
+	go func() { done <- dispatch(ctx, env, []string{"cat", "-"}) }()
+	cancel(signalError{syscall.SIGINT})
+	if code := testutil.Recv(t, "reel cat - to stop", done); code != 130 {
+		t.Errorf("exit %d, want 130; stderr %q", code, errb.String())
+	}
+}
+
+// enteredReader tells when a Read has begun, then blocks in it.
+type enteredReader struct {
+	entered chan struct{}
+	r       io.Reader
+}
+
+func (e enteredReader) Read(p []byte) (int, error) {
+	close(e.entered)
+	return e.r.Read(p)
+}
+
+// TestCtxReader: a Read blocked on a pipe returns when the context is
+// cancelled.
+func TestCtxReader(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close() // ends the read left behind
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if c := newCtxReader(ctx, r); !c.block {
+		t.Fatal("a pipe is not treated as a reader that can block")
+	}
+	entered := make(chan struct{})
+	cr := ctxReader{ctx: ctx, r: enteredReader{entered, r}, block: true}
+	errc := make(chan error, 1)
+	go func() {
+		_, err := cr.Read(make([]byte, 10))
+		errc <- err
+	}()
+	testutil.Recv(t, "the read to begin", entered)
+	cancel()
+	if err := testutil.Recv(t, "the blocked read to return", errc); err != context.Canceled {
+		t.Errorf("Read = %v, want context.Canceled", err)
+	}
+	if c := newCtxReader(ctx, strings.NewReader("x")); c.block {
+		t.Error("a strings.Reader is treated as a reader that can block")
+	}
+}
+
+// TestExitCodeAfterSignal: after SIGINT or SIGTERM a command that stopped
+// because of it exits 128+signal silently; an error of its own is still
+// shown; one that finished cleanly exits 0.
+func TestExitCodeAfterSignal(t *testing.T) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	cancel(signalError{syscall.SIGTERM})
+	tests := []struct {
+		name   string
+		err    error
+		code   int
+		stderr string
+	}{
+		{"clean shutdown", nil, 0, ""},
+		{"stopped", context.Canceled, 143, ""},
+		{"stopped, wrapped", fmt.Errorf("read: %w", context.Canceled), 143, ""},
+		{"its own error", errors.New("shutdown: 2 uploads left"), 143, "reel serve: shutdown: 2 uploads left\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var errb strings.Builder
+			env := &cmdEnv{stderr: &errb}
+			if code := exitCode(ctx, env, "serve", tc.err); code != tc.code || errb.String() != tc.stderr {
+				t.Errorf("exit %d, stderr %q; want %d, %q", code, errb.String(), tc.code, tc.stderr)
+			}
+		})
 	}
 }
