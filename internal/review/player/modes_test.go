@@ -2,6 +2,7 @@ package player
 
 import (
 	"context"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -72,3 +73,31 @@ var errEnd = errorString("end")
 type errorString string
 
 func (e errorString) Error() string { return string(e) }
+
+// FuzzModes: the mode tracker accepts any output; what Reset returns does
+// not depend on how the output was cut into events; and it is made only of
+// the sequences Reset may write.
+func FuzzModes(f *testing.F) {
+	f.Add([]byte("$ vim\r\n\x1b[?1049h\x1b[?1h\x1b=\x1b[?25l~"), uint8(3))
+	f.Add([]byte("\x1b]0;title\x07\x1b[1;31mred\x1b[m\r\n"), uint8(1))
+	f.Add([]byte("\x1b[?1000;1006h\x1bc\x1b[?2004h"), uint8(5))
+	f.Add([]byte("\x1bP1$r\x1b\\\x1b(B\x1b[?7l"), uint8(2))
+	allowed := regexp.MustCompile(`^(\x1b\[0m)?(\x1b>)?(\x1b\[\?\d+[hl])*(\r\n)?$`)
+	f.Fuzz(func(t *testing.T, out []byte, cut uint8) {
+		var whole, split modes
+		whole.feed(string(out))
+		for i := 0; i < len(out); i += int(cut%16) + 1 {
+			split.feed(string(out[i:min(i+int(cut%16)+1, len(out))]))
+		}
+		a, b := string(whole.reset()), string(split.reset())
+		if a != b {
+			t.Fatalf("Reset whole %q, split every %d bytes %q", a, cut%16+1, b)
+		}
+		if !allowed.MatchString(a) {
+			t.Fatalf("Reset %q", a)
+		}
+		if again := whole.reset(); len(again) != 0 {
+			t.Fatalf("second Reset %q", again)
+		}
+	})
+}
