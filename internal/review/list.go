@@ -65,5 +65,8 @@ func (l *Lister) List(ctx context.Context, f Filter) iter.Seq2[Summary, error] {
 				return
 			}
 		}
+		if ctx.Err() != nil { // the store may end its list quietly
+			yield(Summary{}, ctx.Err())
+		}
 	}
 }

@@ -3,6 +3,7 @@ package review
 import (
 	"context"
 	"errors"
+	"iter"
 	"strings"
 	"testing"
 	"time"
@@ -194,5 +195,39 @@ func TestSummaryJSON(t *testing.T) {
 		`"header":{"version":2,"width":80,"height":24,"timestamp":0,"command":"a\u003cb"},"durationError":"no events"}`
 	if string(b) != want {
 		t.Errorf("got  %s\nwant %s", b, want)
+	}
+}
+
+// quietStore ends its list without a word once ctx is done.
+type quietStore struct{ store.Store }
+
+func (s quietStore) List(ctx context.Context, f store.Filter) iter.Seq2[store.Info, error] {
+	return func(yield func(store.Info, error) bool) {
+		if ctx.Err() != nil {
+			return
+		}
+		for info, err := range s.Store.List(ctx, f) {
+			if !yield(info, err) {
+				return
+			}
+		}
+	}
+}
+
+// TestListerReportsCancelOfAQuietStore: when the store's list ends quietly
+// because ctx is done, the Lister still yields ctx's error, so an empty
+// list is not taken for an empty store.
+func TestListerReportsCancelOfAQuietStore(t *testing.T) {
+	st := memstore.New(memstore.Options{})
+	defer st.Close()
+	putRecording(t, st, "n1", time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC), aliceHeader+"\n", store.StatusComplete)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var errs []error
+	for _, err := range (&Lister{Store: quietStore{st}}).List(ctx, Filter{}) {
+		errs = append(errs, err)
+	}
+	if len(errs) != 1 || !errors.Is(errs[0], context.Canceled) {
+		t.Errorf("yielded %v, want one context.Canceled", errs)
 	}
 }
