@@ -53,27 +53,45 @@ func lastEventTime(ctx context.Context, r io.ReaderAt, size, from, maxTail int64
 		return 0, ErrNoEvents
 	}
 	t := &tail{r: r, size: size, from: from, lo: max(from, size-maxTail), block: block, start: size}
-	end := size   // the end (exclusive) of the line being looked for
-	scan := size  // [scan, end) is known to hold no newline
-	final := true // the line at end has no newline after it
+	var (
+		scan   = size  // bytes from scan on have been looked at
+		end    int64   // the end of the line being read (exclusive), when inLine
+		inLine = false // between a line's last byte and its start
+		final  = true  // the line being read has no newline after it
+	)
 	for {
-		// Look for the newline before the line that ends at end.
-		var nl int64 = -1
-		if scan > t.start {
-			if i := bytes.LastIndexByte(t.bytes(t.start, scan), '\n'); i >= 0 {
-				nl = t.start + int64(i)
+		if !inLine {
+			// Skip blank bytes: blank lines, trailing spaces, CRs. A run of
+			// them costs one pass, not one step per line.
+			i := scan
+			for i > t.start {
+				c := t.at(i - 1)
+				if c != '\n' && c != ' ' && c != '\t' && c != '\r' {
+					break
+				}
+				if c == '\n' {
+					final = false
+				}
+				i--
 			}
+			scan = i
+			if i == t.start {
+				if err := t.more(ctx, maxTail); err != nil {
+					return 0, err
+				}
+				continue
+			}
+			end, inLine = i, true
 		}
-		lineStart := nl + 1
-		switch {
-		case nl >= 0:
-		case t.start == t.from:
+		// Find the newline before the line that ends at end.
+		lineStart := int64(-1)
+		if i := bytes.LastIndexByte(t.bytes(t.start, scan), '\n'); i >= 0 {
+			lineStart = t.start + int64(i) + 1
+		} else if t.start == t.from {
 			lineStart = t.from // the first line after the header
-		case t.start == t.lo:
-			return 0, fmt.Errorf("%w: no line starts in the last %d bytes", ErrTailLimit, maxTail)
-		default:
+		} else {
 			scan = t.start
-			if err := t.readMore(ctx); err != nil {
+			if err := t.more(ctx, maxTail); err != nil {
 				return 0, err
 			}
 			continue
@@ -82,10 +100,11 @@ func lastEventTime(ctx context.Context, r io.ReaderAt, size, from, maxTail int64
 		if ok || err != nil {
 			return tm, err
 		}
+		// A final line that is not a whole event: in flight or cut off.
 		if lineStart == t.from {
 			return 0, ErrNoEvents
 		}
-		end, scan, final = nl, nl, false
+		scan, inLine = lineStart, false
 	}
 }
 
@@ -107,6 +126,24 @@ func eventTime(line []byte, final bool) (t float64, ok bool, err error) {
 		return 0, false, fmt.Errorf("%w: %v", ErrNotEvent, err)
 	}
 	return ev.Time, true, nil
+}
+
+// at returns the byte at offset i, which must have been read.
+func (t *tail) at(i int64) byte {
+	return t.buf[int64(len(t.buf))-(t.size-i)]
+}
+
+// more reads the block before what was read, or reports why it may not:
+// ErrNoEvents when everything after the header was read, ErrTailLimit when
+// the window is used up.
+func (t *tail) more(ctx context.Context, maxTail int64) error {
+	switch {
+	case t.start == t.from:
+		return ErrNoEvents
+	case t.start == t.lo:
+		return fmt.Errorf("%w: no event line starts in the last %d bytes", ErrTailLimit, maxTail)
+	}
+	return t.readMore(ctx)
 }
 
 // bytes returns the bytes [a, b) of the file, which must have been read.
