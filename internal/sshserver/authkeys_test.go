@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/reel-rec/reel/internal/testutil"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -232,7 +233,7 @@ func TestKeysFileReload(t *testing.T) {
 	k1, k2 := newKey(t), newKey(t)
 	path := filepath.Join(t.TempDir(), "keys")
 	os.WriteFile(path, []byte("alice "+authLine(k1)+"\n"), 0o644)
-	var logs syncBuffer
+	var logs testutil.Buffer
 	kf, err := loadKeysFile(path, slog.New(slog.NewTextHandler(&logs, nil)))
 	if err != nil {
 		t.Fatal(err)
