@@ -133,7 +133,7 @@ func setup(reel, dir string, withSSHD, withInput bool) *bench {
 	}
 	startReel := func(name, extra string) string {
 		addr := freeAddr()
-		b.pids[addr] = b.start(reel, "ssh", "--listen", addr, "--policy", policy(name+".hujson", extra), "--state-dir", filepath.Join(dir, "state"),
+		b.pids[addr] = b.start(reel, "ssh", "--listen", addr, "--policy", policy(name+".hujson", extra), "--statedir", filepath.Join(dir, "state"),
 			"--authorized-keys", keys, "--no-user-keys", "--log-level", "warn")
 		waitListen(addr)
 		return addr
