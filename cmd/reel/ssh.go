@@ -30,7 +30,12 @@ docs/policy.md).
 Users log in with public keys only: from their own ~/.ssh/authorized_keys,
 or from --authorized-keys, a file of lines
 
-    LOCALUSER KEYTYPE BASE64 [comment]
+    LOCALUSER [OPTIONS] KEYTYPE BASE64 [comment]
+
+Key options from=, command=, no-pty, restrict, pty and expiry-time= are
+honoured; a key with an option reel does not support is not used (it is
+logged). Keys files must be regular files that nobody but their owner (the
+user, or root) can change, as with OpenSSH's StrictModes.
 
 The login name is the local user the session runs as (and the user the
 policy's "src" and "users" see). Run as root, reel switches to that user;
@@ -62,7 +67,7 @@ func runSSH(ctx context.Context, env *cmdEnv, args []string) error {
 	oldStateDir := &stringFlag{}
 	fs.Var(oldStateDir, "state-dir", "deprecated spelling of --statedir")
 	hideFlags(env, fs, sshUsage, "state-dir")
-	fs.StringVar(&keysFile, "authorized-keys", "", `central authorized keys: lines "LOCALUSER KEYTYPE BASE64 [comment]"`)
+	fs.StringVar(&keysFile, "authorized-keys", "", `central authorized keys: lines "LOCALUSER [OPTIONS] KEYTYPE BASE64 [comment]"`)
 	fs.BoolVar(&noUserKeys, "no-user-keys", false, "do not read users' ~/.ssh/authorized_keys")
 	fs.StringVar(&hostname, "hostname", "", "this host's name for the policy's dst and in recordings (default: the system's)")
 	fs.Var(&tags, "tag", `a tag of this host for the policy's dst ("tag:prod"); repeat or separate with commas`)

@@ -293,3 +293,12 @@ func (e *testEnv) startTerminal(cols, rows uint16, args ...string) *testutil.Ter
 	e.t.Helper()
 	return testutil.StartTerminal(e.t, cols, rows, exec.Command("ssh", args...))
 }
+
+func currentUserName(t *testing.T) string {
+	t.Helper()
+	u, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.Username
+}
