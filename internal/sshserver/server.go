@@ -4,12 +4,14 @@
 // whether a session may run when no recorder is reachable.
 //
 // Users authenticate with public keys only, from their own
-// ~/.ssh/authorized_keys or from a central file of "LOCALUSER KEYTYPE
-// BASE64 [comment]" lines. Sessions run as the local user: reel switches
-// to it when it runs as root; a reel that is not root serves only its own
-// user. Interactive shells get a pty; commands run with or without one;
-// the sftp subsystem runs the system's sftp-server. Port, agent and X11
-// forwarding are refused: they would carry data past the recording.
+// ~/.ssh/authorized_keys or from a central file of "LOCALUSER [OPTIONS]
+// KEYTYPE BASE64 [comment]" lines, read as sshd reads them (StrictModes,
+// the key options that restrict a key). Sessions run as the local user:
+// reel switches to it when it runs as root; a reel that is not root serves
+// only its own user. Interactive shells get a pty; commands run with or
+// without one; the sftp subsystem runs the system's sftp-server. Port,
+// agent and X11 forwarding are refused: they would carry data past the
+// recording.
 //
 // A recorded session streams its terminal output (and window sizes, and
 // with the policy's inputRecording what is typed while the terminal
@@ -57,9 +59,9 @@ type Server struct {
 	// Policy returns the policy in force; it is asked at every login and
 	// at the start of every session (policy.Holder.Get).
 	Policy func() *policy.Policy
-	// AuthorizedKeysFile is a central file of "LOCALUSER KEYTYPE BASE64
-	// [comment]" lines (see ParseAuthorizedKeys); "" for none. It is
-	// re-read when it changes.
+	// AuthorizedKeysFile is a central file of "LOCALUSER [OPTIONS] KEYTYPE
+	// BASE64 [comment]" lines (see ParseAuthorizedKeys); "" for none. It
+	// is re-read when it changes.
 	AuthorizedKeysFile string
 	// NoUserKeys disables reading users' ~/.ssh/authorized_keys.
 	NoUserKeys bool
