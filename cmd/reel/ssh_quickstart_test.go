@@ -114,7 +114,8 @@ func TestSSHQuickstartDoc(t *testing.T) {
 	}
 	reel := filepath.Join(bin, "reel")
 	copyExecutable(t, reelExe(t), reel)
-	t.Cleanup(func() { killAll(t, reel) })
+	// The servers the walkthrough starts, if it does not get to stop them.
+	t.Cleanup(func() { killWhere(t, "reel", runs(reel)) })
 
 	home := filepath.Join(base, "home")
 	env := []string{"PATH=" + bin + string(os.PathListSeparator) + os.Getenv("PATH"), "HOME=" + home,
@@ -187,15 +188,9 @@ func TestSSHQuickstartDoc(t *testing.T) {
 		case strings.HasPrefix(st.text, "kill "):
 			sawKill = true
 			waitPrompt(st)
-			for _, addr := range []string{recAddr, sshAddr} {
-				testutil.WaitForSeen(t, testutil.DefaultWait, "the servers to stop ("+addr+")", func() bool {
-					c, err := net.DialTimeout("tcp", addr, time.Second)
-					if err == nil {
-						c.Close()
-					}
-					return err != nil
-				}, tm.Output)
-			}
+			testutil.WaitForSeen(t, testutil.DefaultWait, "the servers to exit", func() bool {
+				return len(processes(runs(reel))) == 0
+			}, tm.Output)
 		default:
 			waitPrompt(st)
 		}
@@ -251,6 +246,25 @@ func throwawayUser(t *testing.T, home string) string {
 		t.Fatalf("useradd: %v\n%s", err, out)
 	}
 	t.Cleanup(func() {
+		// userdel refuses while the user has processes: end them first.
+		out, err := exec.Command("id", "-u", name).Output()
+		if err != nil {
+			t.Errorf("id -u %s: %v", name, err)
+			return
+		}
+		uid := strings.TrimSpace(string(out))
+		killWhere(t, "the processes of "+name, func(pid string) bool {
+			status, err := os.ReadFile(filepath.Join("/proc", pid, "status"))
+			if err != nil {
+				return false
+			}
+			for line := range strings.Lines(string(status)) {
+				if f := strings.Fields(line); len(f) > 1 && f[0] == "Uid:" {
+					return f[1] == uid
+				}
+			}
+			return false
+		})
 		if out, err := exec.Command("userdel", name).CombinedOutput(); err != nil {
 			t.Errorf("userdel %s: %v\n%s", name, err, out)
 		}
@@ -277,27 +291,47 @@ func copyExecutable(t *testing.T, from, to string) {
 	}
 }
 
-// killAll ends every process running the executable exe (the servers the
-// walkthrough started, if it did not get to stop them) and waits until
-// they are gone.
-func killAll(t *testing.T, exe string) {
-	t.Helper()
-	running := func() []int {
-		var pids []int
-		entries, _ := os.ReadDir("/proc")
-		for _, e := range entries {
-			var pid int
-			if _, err := fmt.Sscan(e.Name(), &pid); err != nil {
-				continue
-			}
-			if p, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe")); err == nil && p == exe {
-				pids = append(pids, pid)
-			}
-		}
-		return pids
+// runs matches the processes that run the executable exe.
+func runs(exe string) func(pid string) bool {
+	return func(pid string) bool {
+		p, err := os.Readlink(filepath.Join("/proc", pid, "exe"))
+		return err == nil && p == exe
 	}
-	for _, pid := range running() {
+}
+
+// processes returns the live processes (not zombies) that match picks,
+// by pid.
+func processes(match func(pid string) bool) []int {
+	var pids []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		var pid int
+		if _, err := fmt.Sscan(e.Name(), &pid); err != nil || pid == os.Getpid() {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil || isZombie(stat) || !match(e.Name()) {
+			continue
+		}
+		pids = append(pids, pid)
+	}
+	return pids
+}
+
+// killWhere kills every live process that match picks (by its pid) and
+// waits until none is left.
+func killWhere(t *testing.T, what string, match func(pid string) bool) {
+	t.Helper()
+	for _, pid := range processes(match) {
 		syscall.Kill(pid, syscall.SIGKILL)
 	}
-	testutil.WaitFor(t, "the walkthrough's servers to exit", func() bool { return len(running()) == 0 })
+	testutil.WaitForSeen(t, testutil.DefaultWait, what+" to exit", func() bool { return len(processes(match)) == 0 },
+		func() string { return fmt.Sprint(processes(match)) })
+}
+
+// isZombie reports whether a /proc/PID/stat line is of a zombie (state Z).
+func isZombie(stat []byte) bool {
+	s := string(stat)
+	i := strings.LastIndexByte(s, ')')
+	return i >= 0 && i+2 < len(s) && s[i+2] == 'Z'
 }
