@@ -244,7 +244,7 @@ func TestFailover(t *testing.T) {
 
 func TestStartFails(t *testing.T) {
 	// A recorder that refuses: v1 only, answering 503 before 100 Continue.
-	refusing := serveHTTP(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	refusing := testutil.ServeHTTP(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "reel recorder: shutting down; try another recorder", http.StatusServiceUnavailable)
 	}))
 	// A recorder that accepts connections and never answers.
@@ -300,29 +300,6 @@ func TestConnectTimeoutBoundsAllAttempts(t *testing.T) {
 	if d := time.Since(t0); d > 3*time.Second {
 		t.Errorf("Start took %v with a 300ms ConnectTimeout", d)
 	}
-}
-
-// serveHTTP serves h on a loopback port with HTTP/1.1 and h2c.
-func serveHTTP(t *testing.T, h http.Handler) netip.AddrPort {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var p http.Protocols
-	p.SetHTTP1(true)
-	p.SetUnencryptedHTTP2(true)
-	srv := &http.Server{Handler: h, Protocols: &p}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		srv.Serve(ln)
-	}()
-	t.Cleanup(func() {
-		srv.Close()
-		<-done
-	})
-	return netip.MustParseAddrPort(ln.Addr().String())
 }
 
 // listenSilently accepts connections and never answers.
@@ -383,7 +360,7 @@ func (u *upload) frame(s string) {
 func startFakeV2(t *testing.T, script func(u *upload) bool) *fakeV2 {
 	t.Helper()
 	f := &fakeV2{script: script, got: make(chan struct{}, 4)}
-	f.addr = serveHTTP(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	f.addr = testutil.ServeHTTP(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case r.Method == http.MethodHead && r.URL.Path == "/v2/record":
 			w.WriteHeader(http.StatusOK)
