@@ -202,7 +202,12 @@ type keysFile struct {
 // at start-up.
 func loadKeysFile(path string, log *slog.Logger) (*keysFile, error) {
 	kf := &keysFile{path: path, log: log}
-	data, st, err := readCentralKeys(path)
+	fd, st, real, err := openCentralKeys(path)
+	if err != nil {
+		return nil, fmt.Errorf("authorized keys: %w", err)
+	}
+	defer unix.Close(fd)
+	data, err := readOpened(fd, real, st.Size, maxCentralKeysSize)
 	if err != nil {
 		return nil, fmt.Errorf("authorized keys: %w", err)
 	}
@@ -236,10 +241,13 @@ func (kf *keysFile) lookup(user string, key ssh.PublicKey) []KeyEntry {
 	return out
 }
 
-// refresh re-reads the file if it changed, and checks that it is still
-// safe to use.
+// refresh checks that the file is still safe to use, and reads it again
+// if it changed.
 func (kf *keysFile) refresh() {
-	data, st, err := readCentralKeys(kf.path)
+	fd, st, real, err := openCentralKeys(kf.path)
+	if err == nil {
+		defer unix.Close(fd)
+	}
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		kf.broken = err
@@ -258,6 +266,12 @@ func (kf *keysFile) refresh() {
 			kf.log.Info("authorized keys: usable again", "path", kf.path, "keys", len(kf.entries))
 			kf.badSeen = ""
 		}
+		return
+	}
+	data, err := readOpened(fd, real, st.Size, maxCentralKeysSize)
+	if err != nil {
+		kf.broken = err
+		kf.logOnce(fmt.Errorf("authorized keys: %w: no keys from it until that is fixed", err))
 		return
 	}
 	kf.stamp = stamp

@@ -39,25 +39,31 @@ func checkOwnerMode(path string, st *unix.Stat_t, uid uint32) error {
 	return nil
 }
 
-// readOpenedKeys reads the keys file open as fd: it must be a regular
-// file, checked by checkOwnerMode for uid, of at most max bytes.
-func readOpenedKeys(fd int, path string, uid uint32, max int64) ([]byte, unix.Stat_t, error) {
+// checkOpened checks the keys file open as fd: it must be a regular
+// file, pass checkOwnerMode for uid, and hold at most max bytes.
+func checkOpened(fd int, path string, uid uint32, max int64) (unix.Stat_t, error) {
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
-		return nil, st, fmt.Errorf("%s: %w", path, err)
+		return st, fmt.Errorf("%s: %w", path, err)
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return nil, st, unsafeFile("%s is not a regular file", path)
+		return st, unsafeFile("%s is not a regular file", path)
 	}
 	if err := checkOwnerMode(path, &st, uid); err != nil {
-		return nil, st, err
+		return st, err
 	}
 	if st.Size > max {
-		return nil, st, unsafeFile("%s is larger than %d bytes", path, max)
+		return st, unsafeFile("%s is larger than %d bytes", path, max)
 	}
+	return st, nil
+}
+
+// readOpened reads the keys file open as fd, of size bytes when checked,
+// and at most max.
+func readOpened(fd int, path string, size, max int64) ([]byte, error) {
 	// The file may grow while it is read: read up to one byte past the
 	// limit, to see it.
-	buf := make([]byte, 0, min(st.Size, max)+1)
+	buf := make([]byte, 0, min(size, max)+1)
 	for {
 		if len(buf) == cap(buf) {
 			buf = slices.Grow(buf, int(min(int64(len(buf)), max+1-int64(len(buf)))))
@@ -67,14 +73,14 @@ func readOpenedKeys(fd int, path string, uid uint32, max int64) ([]byte, unix.St
 			continue
 		}
 		if err != nil {
-			return nil, st, fmt.Errorf("%s: %w", path, err)
+			return nil, fmt.Errorf("%s: %w", path, err)
 		}
 		if n == 0 {
-			return buf, st, nil
+			return buf, nil
 		}
 		buf = buf[:len(buf)+n]
 		if int64(len(buf)) > max {
-			return nil, st, unsafeFile("%s is larger than %d bytes", path, max)
+			return nil, unsafeFile("%s is larger than %d bytes", path, max)
 		}
 	}
 }
@@ -121,7 +127,11 @@ func readUserKeys(u *localUser) (data []byte, path string, err error) {
 			return openErr(path, err)
 		}
 		defer unix.Close(fd)
-		data, _, err = readOpenedKeys(fd, path, u.UID, maxUserKeysSize)
+		st, err := checkOpened(fd, path, u.UID, maxUserKeysSize)
+		if err != nil {
+			return err
+		}
+		data, err = readOpened(fd, path, st.Size, maxUserKeysSize)
 		return err
 	})
 	return data, path, err
@@ -179,32 +189,36 @@ func setFSIdentity(u *localUser) error {
 	return nil
 }
 
-// readCentralKeys reads the central authorized keys file: it must be a
-// regular file of at most maxCentralKeysSize bytes, owned by root or by
-// the user reel runs as, not writable by group or others, in a directory
-// with the same rules. The path may be a symbolic link (a Kubernetes
-// ConfigMap is mounted as one): the file and directory it leads to are
-// checked. It returns the file's status too, to tell when it changed.
-func readCentralKeys(path string) ([]byte, unix.Stat_t, error) {
+// openCentralKeys opens the central authorized keys file and checks it:
+// it must be a regular file of at most maxCentralKeysSize bytes, owned by
+// root or by the user reel runs as, not writable by group or others, in a
+// directory with the same rules. The path may be a symbolic link (a
+// Kubernetes ConfigMap is mounted as one): the file and directory it
+// leads to are checked. It returns the open file, its status (to tell
+// whether it changed) and the path it was opened by.
+func openCentralKeys(path string) (fd int, st unix.Stat_t, real string, err error) {
 	uid := uint32(os.Geteuid())
-	real, err := filepath.EvalSymlinks(path)
+	real, err = filepath.EvalSymlinks(path)
 	if err != nil {
-		return nil, unix.Stat_t{}, openErr(path, unwrapPathErr(err))
+		return -1, st, "", openErr(path, unwrapPathErr(err))
 	}
 	var dst unix.Stat_t
 	dir := filepath.Dir(real)
 	if err := unix.Stat(dir, &dst); err != nil {
-		return nil, unix.Stat_t{}, openErr(dir, err)
+		return -1, st, "", openErr(dir, err)
 	}
 	if err := checkOwnerMode(dir, &dst, uid); err != nil {
-		return nil, unix.Stat_t{}, err
+		return -1, st, "", err
 	}
-	fd, err := unix.Open(real, keyFileFlags, 0)
+	fd, err = unix.Open(real, keyFileFlags, 0)
 	if err != nil {
-		return nil, unix.Stat_t{}, openErr(real, err)
+		return -1, st, "", openErr(real, err)
 	}
-	defer unix.Close(fd)
-	return readOpenedKeys(fd, real, uid, maxCentralKeysSize)
+	if st, err = checkOpened(fd, real, uid, maxCentralKeysSize); err != nil {
+		unix.Close(fd)
+		return -1, st, "", err
+	}
+	return fd, st, real, nil
 }
 
 func unwrapPathErr(err error) error {
