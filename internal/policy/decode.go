@@ -418,7 +418,7 @@ var (
 	// kubeUserRE is a Kubernetes user name, which may hold ':'
 	// ("system:serviceaccount:ns:name", "oidc:alice").
 	kubeUserRE = regexp.MustCompile(`^[\p{L}\p{N}._+@:-]+$`)
-	nodeRE      = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
+	nodeRE     = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
 	// userRE is an identity: a login name or an email address.
 	userRE = regexp.MustCompile(`^[\p{L}\p{N}._+@-]+$`)
 	// localUserRE is a local account name (POSIX portable names, plus
