@@ -1,0 +1,17 @@
+package kubeproxy_test
+
+import (
+	"crypto/x509"
+	"encoding/base64"
+	"testing"
+)
+
+func base64Decode(s string) ([]byte, error) { return base64.StdEncoding.DecodeString(s) }
+
+func certPool(t *testing.T, pemCerts []byte) *x509.CertPool {
+	p := x509.NewCertPool()
+	if !p.AppendCertsFromPEM(pemCerts) {
+		t.Fatal("no certificates in PEM")
+	}
+	return p
+}
