@@ -108,7 +108,7 @@ func (c playCmd) run(ctx context.Context, env *cmdEnv, args []string) error {
 		clock:  c.clock,
 		speed:  *speed,
 		noWait: noWait,
-		kube:   h.IsKubernetes(),
+		kube:   h.ResizeRowsFirst(),
 		cols:   h.Width,
 		rows:   h.Height,
 	}

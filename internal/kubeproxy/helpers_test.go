@@ -3,6 +3,7 @@ package kubeproxy_test
 import (
 	"crypto/x509"
 	"encoding/base64"
+	"path/filepath"
 	"testing"
 )
 
@@ -15,3 +16,5 @@ func certPool(t *testing.T, pemCerts []byte) *x509.CertPool {
 	}
 	return p
 }
+
+func dirOf(p string) string { return filepath.Dir(p) }

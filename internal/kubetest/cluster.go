@@ -3,16 +3,17 @@ package kubetest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
-	"time"
 
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/remotecommand"
+	utilexec "k8s.io/utils/exec"
 )
 
 // A User is who a bearer token stands for.
@@ -42,14 +43,51 @@ func (s *Server) Requests() []Request {
 type clusterState struct {
 	pods     []Pod
 	commands map[string][]string // "ns/pod/container" → command
-	version  int
+	created  map[string]bool     // "ns/pod" made by a POST
+	change   chan struct{}       // closed and replaced at every change
 }
 
 func (s *Server) state() *clusterState {
 	if s.cluster == nil {
-		s.cluster = &clusterState{pods: slices.Clone(s.pods()), commands: map[string][]string{}, version: 1}
+		s.cluster = &clusterState{pods: slices.Clone(s.pods()), commands: map[string][]string{}, created: map[string]bool{}, change: make(chan struct{})}
 	}
 	return s.cluster
+}
+
+// changed wakes the watchers; s.mu is held.
+func (st *clusterState) changed() {
+	close(st.change)
+	st.change = make(chan struct{})
+}
+
+// watchPods streams the matching pods as watch events: all of them at
+// first, then again at every change, until the client goes.
+func (s *Server) watchPods(w http.ResponseWriter, r *http.Request, ns, name string) {
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	typ := "ADDED"
+	for {
+		s.mu.Lock()
+		st := s.state()
+		wake := st.change
+		var items []any
+		for _, p := range st.pods {
+			if p.Namespace == ns && (name == "" || p.Name == name) {
+				items = append(items, podJSON(p))
+			}
+		}
+		s.mu.Unlock()
+		for _, it := range items {
+			enc.Encode(map[string]any{"type": typ, "object": it})
+		}
+		http.NewResponseController(w).Flush()
+		typ = "MODIFIED"
+		select {
+		case <-wake:
+		case <-r.Context().Done():
+			return
+		}
+	}
 }
 
 func (s *Server) livePods() []Pod {
@@ -78,7 +116,35 @@ func (s *Server) attachCommand(ns, pod, container string) []string {
 // AttachContainer implements the kubelet's remotecommand.Attacher: each
 // attach runs the container's command afresh.
 func (e *localExecutor) AttachContainer(ctx context.Context, name string, uid types.UID, container string, in io.Reader, out, errw io.WriteCloser, tty bool, resize <-chan remotecommand.TerminalSize) error {
-	return e.ExecInContainer(ctx, name, uid, container, e.attach, in, out, errw, tty, resize, 0)
+	err := e.ExecInContainer(ctx, name, uid, container, e.attach, in, out, errw, tty, resize, 0)
+	code := 0
+	var ce utilexec.CodeExitError
+	if errors.As(err, &ce) {
+		code = ce.Code
+	} else if err != nil {
+		code = 1
+	}
+	if e.exited != nil {
+		e.exited(code)
+	}
+	return err
+}
+
+// exited marks a pod that "kubectl run" made as finished once its command
+// ends, and tells watchers.
+func (s *Server) exited(ns, name string, code int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.state()
+	if !st.created[ns+"/"+name] {
+		return
+	}
+	for i := range st.pods {
+		if st.pods[i].Namespace == ns && st.pods[i].Name == name {
+			st.pods[i].exited = &code
+		}
+	}
+	st.changed()
 }
 
 type userKey struct{}
@@ -152,13 +218,7 @@ func (s *Server) clusterRoutes(mux *http.ServeMux) {
 			}
 		}
 		if r.URL.Query().Get("watch") == "true" || r.URL.Query().Get("watch") == "1" {
-			w.Header().Set("Content-Type", "application/json")
-			enc := json.NewEncoder(w)
-			for _, it := range items {
-				enc.Encode(map[string]any{"type": "ADDED", "object": it})
-			}
-			http.NewResponseController(w).Flush()
-			<-r.Context().Done()
+			s.watchPods(w, r, ns, name)
 			return
 		}
 		if items == nil {
@@ -191,6 +251,8 @@ func (s *Server) clusterRoutes(mux *http.ServeMux) {
 			}
 		}
 		st.pods = append(st.pods, p)
+		st.created[p.Namespace+"/"+p.Name] = true
+		st.changed()
 		s.mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusCreated)
@@ -205,6 +267,7 @@ func (s *Server) clusterRoutes(mux *http.ServeMux) {
 		if i >= 0 {
 			p = st.pods[i]
 			st.pods = slices.Delete(st.pods, i, i+1)
+			st.changed()
 		}
 		s.mu.Unlock()
 		if i < 0 {
@@ -244,6 +307,7 @@ func (s *Server) clusterRoutes(mux *http.ServeMux) {
 		var p Pod
 		if i >= 0 {
 			p = st.pods[i]
+			st.changed()
 		}
 		s.mu.Unlock()
 		if i < 0 {
@@ -282,5 +346,3 @@ func (s *Server) clusterRoutes(mux *http.ServeMux) {
 			"status": map[string]any{"userInfo": map[string]any{"username": u.Name, "uid": u.UID, "groups": groups}}})
 	})
 }
-
-var _ = time.Second

@@ -53,6 +53,7 @@ type Pod struct {
 	Containers []string
 
 	ephemeral []string // ephemeral containers added by "kubectl debug"
+	exited    *int     // a pod made by "kubectl run": its command's exit code, once it ended
 }
 
 // Exec is one exec request as the server received it.
@@ -178,7 +179,11 @@ func podJSON(p Pod) map[string]any {
 	var containers, statuses []map[string]any
 	for _, c := range p.Containers {
 		containers = append(containers, map[string]any{"name": c, "image": "kubetest"})
-		statuses = append(statuses, map[string]any{"name": c, "ready": true, "image": "kubetest", "imageID": "", "restartCount": 0, "state": map[string]any{"running": map[string]any{}}})
+		state := map[string]any{"running": map[string]any{}}
+		if p.exited != nil {
+			state = map[string]any{"terminated": map[string]any{"exitCode": *p.exited}}
+		}
+		statuses = append(statuses, map[string]any{"name": c, "ready": p.exited == nil, "image": "kubetest", "imageID": "", "restartCount": 0, "state": state})
 	}
 	var ephemeral, ephemeralStatuses []map[string]any
 	for _, c := range p.ephemeral {
@@ -186,7 +191,15 @@ func podJSON(p Pod) map[string]any {
 		ephemeralStatuses = append(ephemeralStatuses, map[string]any{"name": c, "ready": false, "image": "kubetest", "imageID": "", "restartCount": 0, "state": map[string]any{"running": map[string]any{"startedAt": "2025-01-01T00:00:00Z"}}})
 	}
 	spec := map[string]any{"containers": containers}
-	status := map[string]any{"phase": "Running", "containerStatuses": statuses}
+	status := map[string]any{"phase": "Running", "containerStatuses": statuses,
+		"conditions": []map[string]any{{"type": "Ready", "status": "True"}, {"type": "ContainersReady", "status": "True"}}}
+	switch {
+	case p.exited == nil:
+	case *p.exited == 0:
+		status["phase"] = "Succeeded"
+	default:
+		status["phase"] = "Failed"
+	}
 	if len(ephemeral) > 0 {
 		spec["ephemeralContainers"] = ephemeral
 		status["ephemeralContainerStatuses"] = ephemeralStatuses
@@ -279,7 +292,8 @@ func (s *Server) serveExec(w http.ResponseWriter, r *http.Request, via string) {
 	s.execs = append(s.execs, Exec{Namespace: ns, Pod: name, Container: container, Command: cmd, TTY: opts.TTY, Stdin: opts.Stdin, Protocol: proto, Header: r.Header.Clone(), User: who.Name, Groups: who.Groups, Kind: kind})
 	s.mu.Unlock()
 	if kind == "attach" {
-		kubeletrc.ServeAttach(w, r, &localExecutor{dir: s.Dir, attach: s.attachCommand(ns, name, container)}, name, types.UID(name), container, opts,
+		ex := &localExecutor{dir: s.Dir, attach: s.attachCommand(ns, name, container), exited: func(code int) { s.exited(ns, name, code) }}
+		kubeletrc.ServeAttach(w, r, ex, name, types.UID(name), container, opts,
 			time.Minute, 30*time.Second, remotecommandconsts.SupportedStreamingProtocols)
 		return
 	}
@@ -290,7 +304,8 @@ func (s *Server) serveExec(w http.ResponseWriter, r *http.Request, via string) {
 // localExecutor runs exec commands on this machine.
 type localExecutor struct {
 	dir    string
-	attach []string // what an attached container runs
+	attach []string       // what an attached container runs
+	exited func(code int) // called when an attached command ends
 }
 
 // ExecInContainer implements the kubelet's remotecommand.Executor.
