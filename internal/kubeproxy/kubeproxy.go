@@ -205,7 +205,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	} else {
 		req.decision = policy.KubeDecision{Action: policy.Accept, Rule: -1, RecordRule: -1}
 	}
-	if req.decision.Action == policy.Reject {
+	// Discovery and other non-resource requests (/api, /version) reveal
+	// nothing a rule guards, and kubectl reports a refusal there only as
+	// "unknown": a rejected user is refused at the first resource.
+	if req.decision.Action == policy.Reject && info.IsResourceRequest {
 		s.log().Warn("request refused by the policy", "user", id.User, "groups", id.Groups, "verb", info.Verb,
 			"path", r.URL.Path, "policy_line", req.decision.Line)
 		writeStatus(w, http.StatusForbidden, metav1.StatusReasonForbidden,
