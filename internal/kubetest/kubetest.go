@@ -98,8 +98,10 @@ type Server struct {
 
 	mu       sync.Mutex
 	execs    []Exec
-	cluster  *clusterState
-	requests []Request
+	cluster       *clusterState
+	requests      []Request
+	secrets       map[string]map[string][]byte
+	secretVersion int
 }
 
 // Execs returns the exec requests received so far.
@@ -153,6 +155,7 @@ func (s *Server) Handler() http.Handler {
 	// The SPDY leg of a translated WebSocket exec (see serveExec).
 	mux.HandleFunc("POST /kubetest/spdy/{ns}/{pod}/exec", func(w http.ResponseWriter, r *http.Request) { s.serveExec(w, r, "websocket") })
 	s.clusterRoutes(mux)
+	s.secretRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		notFound(w, r.URL.Path)
 	})
