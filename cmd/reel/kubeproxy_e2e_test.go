@@ -3,8 +3,8 @@ package main
 import (
 	"context"
 	"encoding/base64"
-	"encoding/pem"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"net/http/httptest"
 	"os"

@@ -96,8 +96,8 @@ type Server struct {
 	// by default); "kubectl run" and "kubectl debug" set their own.
 	AttachCommand []string
 
-	mu       sync.Mutex
-	execs    []Exec
+	mu            sync.Mutex
+	execs         []Exec
 	cluster       *clusterState
 	requests      []Request
 	secrets       map[string]map[string][]byte
