@@ -117,6 +117,7 @@ func (s *Server) serveSession(w http.ResponseWriter, req *proxyRequest) {
 		}
 	}
 
+	d = req.decision // refuseUnrecordable may have turned recording off
 	var rec *sender.Recording
 	if d.Record {
 		var err error
@@ -340,7 +341,16 @@ func (ss *session) run() {
 	}
 	var wg sync.WaitGroup
 	wg.Add(2)
-	go func() { defer wg.Done(); ss.clientToUpstream(); ss.closeBoth() }()
+	go func() {
+		defer wg.Done()
+		ss.clientToUpstream()
+		if ss.isKilled() {
+			// The other direction tells kubectl why, then closes.
+			ss.up.Close()
+			return
+		}
+		ss.closeBoth()
+	}()
 	go func() { defer wg.Done(); ss.upstreamToClient(); ss.closeBoth() }()
 	wg.Wait()
 	close(done)
