@@ -67,7 +67,7 @@ func TestRecorderKilledMidSession(t *testing.T) {
 				e.setPolicy(policyWith(enforce), rec.addr)
 				kc := e.kubeconfig(kubeproxy.KubeconfigUser{Token: aliceToken})
 				cmd := exec.Command(e.kubectl, "--kubeconfig", kc, "exec", "-i", "test", "--", "sh", "-c", "echo started; while read l; do echo got-$l; done")
-				cmd.Env = append(kubectlEnv(kc), fmt.Sprintf("KUBECTL_REMOTE_COMMAND_WEBSOCKETS=%t", ws))
+				cmd.Env = kubetest.KubectlEnv(kc, ws)
 				stdin, _ := cmd.StdinPipe()
 				out := new(testutil.Buffer)
 				cmd.Stdout, cmd.Stderr = out, out

@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"io"
 	"net/http"
-	"path/filepath"
 	"testing"
 )
 
@@ -19,8 +18,6 @@ func certPool(t *testing.T, pemCerts []byte) *x509.CertPool {
 	}
 	return p
 }
-
-func dirOf(p string) string { return filepath.Dir(p) }
 
 // get sends GET path to the proxy with header h and returns the status
 // code and body.

@@ -1,13 +1,13 @@
 package kubeproxy_test
 
 import (
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
 
 	"github.com/reel-rec/reel/internal/asciicast"
 	"github.com/reel-rec/reel/internal/kubeproxy"
+	"github.com/reel-rec/reel/internal/kubetest"
 	"github.com/reel-rec/reel/internal/testutil"
 )
 
@@ -26,7 +26,7 @@ func TestExecTTYResize(t *testing.T) {
 			e.setPolicy(recordAll, rec.addr)
 			kc := e.kubeconfig(kubeproxy.KubeconfigUser{Name: "alice", Token: aliceToken})
 			cmd := exec.Command(e.kubectl, "--kubeconfig", kc, "exec", "-it", "test", "--", "sh")
-			cmd.Env = append(kubectlEnv(kc), "KUBECTL_REMOTE_COMMAND_WEBSOCKETS="+map[bool]string{true: "true", false: "false"}[tc.ws])
+			cmd.Env = kubetest.KubectlEnv(kc, tc.ws)
 			tm := testutil.StartTerminal(t, 91, 27, cmd)
 			tm.Send("stty size; echo READY$((40+2))\r")
 			tm.Expect("27 91")
@@ -74,19 +74,4 @@ func TestExecTTYResize(t *testing.T) {
 			}
 		})
 	}
-}
-
-// kubectlEnv is the environment kubectl runs with: no proxies, HOME in
-// the kubeconfig's directory.
-func kubectlEnv(kubeconfig string) []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		switch strings.ToUpper(k) {
-		case "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "HOME", "KUBECONFIG", "KUBECTL_REMOTE_COMMAND_WEBSOCKETS":
-			continue
-		}
-		env = append(env, kv)
-	}
-	return append(env, "HOME="+dirOf(kubeconfig))
 }

@@ -308,15 +308,7 @@ func (d *decoder) validateSSH(p *Policy, i int, r rawSSH) SSHRule {
 	if !r.recorder.set {
 		rule.Recorder = nil
 	}
-	switch r.action.s {
-	case Accept, Reject:
-	case "":
-		if r.action.off != 0 {
-			d.errorf(r.action.off, "%s: action: want %q or %q", what, Accept, Reject)
-		}
-	default:
-		d.errorf(r.action.off, "%s: unknown action %q%s", what, r.action.s, suggest(r.action.s, []string{Accept, Reject}))
-	}
+	d.checkAction(what, r.action)
 	rule.src = d.checkSrc(p, what, r.src, true)
 	d.checkNonEmpty(what, "dst", r.dst, true)
 	for _, h := range r.dst.items {
@@ -374,15 +366,7 @@ func (d *decoder) validateKube(p *Policy, i int, r rawKube) KubeRule {
 	if !r.recorder.set {
 		rule.Recorder = nil
 	}
-	switch r.action.s {
-	case Accept, Reject:
-	case "":
-		if r.action.off != 0 {
-			d.errorf(r.action.off, "%s: action: want %q or %q", what, Accept, Reject)
-		}
-	default:
-		d.errorf(r.action.off, "%s: unknown action %q%s", what, r.action.s, suggest(r.action.s, []string{Accept, Reject}))
-	}
+	d.checkAction(what, r.action)
 	rule.src = d.checkSrcKube(p, what, r.src)
 	d.checkNonEmpty(what, "namespaces", r.namespaces, true)
 	for _, ns := range r.namespaces.items {
@@ -456,6 +440,19 @@ func (d *decoder) validateViewer(p *Policy, i int, r rawViewer) ViewerRule {
 		}
 	}
 	return rule
+}
+
+// checkAction reports an action that is neither accept nor reject.
+func (d *decoder) checkAction(what string, action pstr) {
+	switch action.s {
+	case Accept, Reject:
+	case "":
+		if action.off != 0 {
+			d.errorf(action.off, "%s: action: want %q or %q", what, Accept, Reject)
+		}
+	default:
+		d.errorf(action.off, "%s: unknown action %q%s", what, action.s, suggest(action.s, []string{Accept, Reject}))
+	}
 }
 
 // checkNonEmpty reports an empty list. Lists that were absent or of the
