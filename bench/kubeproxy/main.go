@@ -75,13 +75,7 @@ func main() {
 	must(os.WriteFile(direct, []byte(kubeconfig(kube.URL)), 0o600))
 
 	// The recorder and the proxy.
-	var children []*exec.Cmd
-	defer func() {
-		for _, c := range children {
-			c.Process.Kill()
-			c.Wait()
-		}
-	}()
+	defer stopChildren()
 	start := func(args ...string) {
 		c := exec.Command(*reel, args...)
 		c.Stdout, c.Stderr = io.Discard, os.Stderr
@@ -98,7 +92,8 @@ func main() {
 	state := filepath.Join(dir, "state")
 	start("kube-proxy", "--listen", proxyAddr, "--policy", pol, "--kubeconfig", direct, "--state-dir", state, "--log-level", "warn")
 	waitListen(proxyAddr)
-	out, err := exec.Command(*reel, "kube-proxy", "--print-kubeconfig", "--state-dir", state, "--server", "https://"+proxyAddr).Output()
+	out, err := exec.Command(*reel, "kube-proxy", "--print-kubeconfig", "--state-dir", state, "--server", "https://"+proxyAddr,
+		"--token", "bench").Output() // kubectl asks for a password over TLS without credentials
 	must(err)
 	proxied := filepath.Join(dir, "proxy.kubeconfig")
 	must(os.WriteFile(proxied, out, 0o600))
@@ -115,7 +110,7 @@ func main() {
 		c.Stderr = &stderr
 		t0 := time.Now()
 		if err := c.Run(); err != nil {
-			log.Fatalf("kubectl %v: %v\n%s", args, err, stderr.String())
+			die("kubectl %v (%s): %v\n%s", args, filepath.Base(kc), err, stderr.String())
 		}
 		return time.Since(t0)
 	}
@@ -146,7 +141,7 @@ func main() {
 			cw := &countWriter{}
 			d := run(kc, cw, "cat", "big.txt")
 			if cw.n != size {
-				log.Fatalf("kubectl wrote %d bytes, want %d", cw.n, size)
+				die("kubectl wrote %d bytes, want %d", cw.n, size)
 			}
 			tput[j] = append(tput[j], float64(size)/d.Seconds()/(1<<20))
 		}
@@ -240,11 +235,29 @@ func waitListen(addr string) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	log.Fatalf("nothing listens on %s", addr)
+	die("nothing listens on %s", addr)
+}
+
+// children are the reel processes, stopped at exit, also on failure.
+var children []*exec.Cmd
+
+// stopChildren stops the proxy before the recorder, so that no recording
+// is cut by the bench's own exit.
+func stopChildren() {
+	for i := len(children) - 1; i >= 0; i-- {
+		children[i].Process.Kill()
+		children[i].Wait()
+	}
+	children = nil
+}
+
+func die(format string, args ...any) {
+	stopChildren()
+	log.Fatalf(format, args...)
 }
 
 func must(err error) {
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
-		log.Fatal(err)
+		die("%v", err)
 	}
 }
