@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/minio/minio-go/v7"
-	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"github.com/reel-rec/reel/internal/store"
 	"github.com/reel-rec/reel/internal/store/s3store"
@@ -33,11 +32,7 @@ var bucketSeq atomic.Int64
 func newEnv(t *testing.T, server string) *env {
 	t.Helper()
 	srv := s3test.Start(t, server)
-	client, err := minio.New(srv.Addr, &minio.Options{Creds: credentials.NewStaticV4(srv.AccessKey, srv.SecretKey, "")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &env{srv: srv, client: client, cfgs: map[*s3store.Store]s3store.Config{}}
+	return &env{srv: srv, client: srv.Client(t), cfgs: map[*s3store.Store]s3store.Config{}}
 }
 
 // config returns a Config for a fresh bucket (every other one under a
