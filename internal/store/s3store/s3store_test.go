@@ -16,6 +16,7 @@ import (
 	"github.com/reel-rec/reel/internal/store/s3store"
 	"github.com/reel-rec/reel/internal/store/s3store/s3test"
 	"github.com/reel-rec/reel/internal/store/storetest"
+	"github.com/reel-rec/reel/internal/testutil"
 )
 
 // env is one running S3 server and the stores tests opened on it.
@@ -82,7 +83,7 @@ func (e *env) cfgOf(t *testing.T, s store.Store) s3store.Config {
 
 func flush(t *testing.T, s *s3store.Store) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), testutil.DefaultWait)
 	defer cancel()
 	if err := s.Flush(ctx); err != nil {
 		t.Fatalf("Flush: %v", err)
