@@ -25,7 +25,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"flag"
 	"fmt"
 	"github.com/reel-rec/reel/bench/internal/load"
@@ -43,8 +42,6 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-
-	"tailscale.com/sessionrecording"
 )
 
 func main() {
@@ -137,14 +134,9 @@ func selfCPU() time.Duration {
 }
 
 func waitListen(addr string) {
-	for range 1500 {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
+	if err := load.WaitListen(addr, nil); err != nil {
+		log.Fatal(err)
 	}
-	log.Fatalf("nothing listens on %s", addr)
 }
 
 // p1 alternates reel and baseline runs and prints throughputs and ratio.
@@ -221,32 +213,7 @@ func measure(total int, f func() error) float64 {
 // sendReel uploads every body concurrently with Tailscale's client and
 // waits until the recorder has confirmed each upload.
 func sendReel(addr string, bodies [][][]byte) error {
-	ap := netip.MustParseAddrPort(addr)
-	errs := make(chan error, len(bodies))
-	for _, body := range bodies {
-		go func() {
-			wc, _, errc, err := sessionrecording.ConnectToRecorder(context.Background(), []netip.AddrPort{ap}, load.Dial)
-			if err != nil {
-				errs <- err
-				return
-			}
-			// Senders write one event line at a time, as Tailscale's do.
-			for _, line := range body {
-				if _, err := wc.Write(line); err != nil {
-					errs <- err
-					return
-				}
-			}
-			wc.Close()
-			errs <- <-errc
-		}()
-	}
-	for range bodies {
-		if err := <-errs; err != nil {
-			return err
-		}
-	}
-	return nil
+	return load.Send(netip.MustParseAddrPort(addr), load.Dial, bodies)
 }
 
 // sendRaw streams each body over its own TCP connection, half-closes, and

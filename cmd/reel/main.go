@@ -1,6 +1,6 @@
 // Command reel records terminal sessions: it receives recordings from
 // Tailscale nodes and reel's own senders, stores them, and lets reviewers
-// list, search and replay them. Run "reel help" for the subcommands.
+// list and replay them. Run "reel help" for the subcommands.
 package main
 
 import (

@@ -29,7 +29,9 @@ Usage:
 
 A policy file is HuJSON (JSON with comments and trailing commas) with
 "groups", "recorders", "recording", and "ssh", "kubernetes" and "viewers"
-rules. See docs/policy.md for the format and examples/policy.hujson for a
+rules. Only the ssh rules are enforced today (by reel ssh); kubernetes
+rules (reel kube-proxy) and viewers rules (the web UI) are planned, and
+check and explain handle them already. See docs/policy.md for the format and examples/policy.hujson for a
 full example.
 
 check validates each FILE: syntax, unknown or misspelt fields, undefined

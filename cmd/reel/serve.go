@@ -36,8 +36,8 @@ Usage: reel serve [flags]
 
 Runs the recorder. It speaks Tailscale's session-recording protocol
 (POST /record, POST /v2/record with acks, POST /v2/event), so Tailscale SSH,
-the Tailscale Kubernetes operator, "reel ssh" and "reel kube-proxy" can all
-send to it, and stores each recording as an asciicast v2 file:
+the Tailscale Kubernetes operator and "reel ssh" can all send to it, and
+stores each recording as an asciicast v2 file:
 
     <dst>/<sender-node>/<timestamp>.cast
 

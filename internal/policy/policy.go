@@ -2,7 +2,9 @@
 // HuJSON document (JSON with comments and trailing commas, like a tailnet
 // policy file) that says who may open which SSH sessions, which sessions
 // and Kubernetes API sessions are recorded and by which recorders, and who
-// may view which recordings in the UI.
+// may view which recordings. Only the SSH rules are enforced today (by reel
+// ssh); the kubernetes rules are for reel kube-proxy and the viewers rules
+// for the web UI, both planned: they are parsed, checked and explained.
 //
 // A policy file has these top-level fields, all optional:
 //
@@ -140,7 +142,7 @@ type KubeRule struct {
 	src []principal
 }
 
-// A ViewerRule lets users view recordings in the UI.
+// A ViewerRule lets users view recordings in the (planned) web UI.
 type ViewerRule struct {
 	Line int `json:"-"`
 

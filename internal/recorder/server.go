@@ -4,7 +4,7 @@
 //
 // An ack counts only bytes that are durable: the server syncs the store on a
 // timer, for all live recordings in one round (group commit), and acks after
-// the round. See DESIGN.md, "The recording API".
+// the round.
 package recorder
 
 import (
