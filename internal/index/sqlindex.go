@@ -1,0 +1,543 @@
+package index
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// dialect is what differs between the SQL databases behind sqlIndex.
+type dialect interface {
+	// ph is the placeholder of the n-th argument (1-based).
+	ph(n int) string
+	// chunkFrom is the FROM clause that gives chunks as c and their text.
+	chunkFrom() string
+	// chunkText is the expression of a chunk's text in chunkFrom.
+	chunkText() string
+	// textMatch is a condition on chunkFrom: the chunk's text contains q.
+	textMatch(b *builder, q string) string
+	// eventMatch is a condition on events e: the event's JSON contains q,
+	// ignoring case.
+	eventMatch(b *builder, q string) string
+	// putChunk inserts or replaces one chunk of recording rid.
+	putChunk(ctx context.Context, tx *sql.Tx, rid int64, c Chunk) error
+	// deleteChunks removes every chunk of recording rid.
+	deleteChunks(ctx context.Context, tx *sql.Tx, rid int64) error
+	// retry reports whether err is a transient conflict worth retrying
+	// (SQLite's busy database).
+	retry(err error) bool
+}
+
+// sqlIndex is the Index over database/sql shared by SQLite and
+// PostgreSQL. Both keep the same tables: recordings (one row per
+// recording, id an integer key), rec_users (the names Filter.User finds
+// a recording by), chunks (rid, seq, times; the text where the dialect
+// keeps it) and events.
+type sqlIndex struct {
+	db    *sql.DB // writes (SQLite: one connection)
+	rdb   *sql.DB // reads; may be db
+	d     dialect
+	now   func() time.Time
+	close func() error
+}
+
+// builder gathers a query's arguments.
+type builder struct {
+	d    dialect
+	args []any
+}
+
+func (b *builder) arg(v any) string {
+	b.args = append(b.args, v)
+	return b.d.ph(len(b.args))
+}
+
+const recCols = `r.id, r.key, r.node, r.sender, r.start_ns, r.end_ns, r.size, r.status, r.reason, r.kind, r.user_name, r.login, r.local_user, r.tags, r.command, r.title, r.width, r.height, r.pod, r.namespace, r.container, r.indexed, r.updated_ns`
+
+type scanner interface{ Scan(...any) error }
+
+func scanRecording(s scanner, extra ...any) (int64, Recording, error) {
+	var (
+		r                   Recording
+		id, start, end, upd int64
+		tags, kind, status  string
+	)
+	dst := []any{&id, &r.Key, &r.Node, &r.Sender, &start, &end, &r.Size, &status, &r.Reason, &kind, &r.User, &r.Login, &r.LocalUser, &tags, &r.Command, &r.Title, &r.Width, &r.Height, &r.Pod, &r.Namespace, &r.Container, &r.Indexed, &upd}
+	if err := s.Scan(append(dst, extra...)...); err != nil {
+		return 0, r, err
+	}
+	r.Status, r.Kind = status, Kind(kind)
+	r.Start = time.Unix(0, start).UTC()
+	if end != 0 {
+		r.End = time.Unix(0, end).UTC()
+	}
+	r.Updated = time.Unix(0, upd).UTC()
+	if tags != "" {
+		json.Unmarshal([]byte(tags), &r.Tags)
+	}
+	return id, r, nil
+}
+
+// tx runs fn in a transaction, retrying a transient conflict.
+func (x *sqlIndex) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	for attempt := 0; ; attempt++ {
+		err := x.tx1(ctx, fn)
+		if err == nil || attempt >= 20 || !x.d.retry(err) || ctx.Err() != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(attempt+1) * 10 * time.Millisecond):
+		}
+	}
+}
+
+func (x *sqlIndex) tx1(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := x.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+func (x *sqlIndex) PutRecording(ctx context.Context, r Recording) error {
+	if r.Key == "" {
+		return errors.New("index: recording without a key")
+	}
+	tags := ""
+	if len(r.Tags) > 0 {
+		b, _ := json.Marshal(r.Tags)
+		tags = string(b)
+	}
+	var end int64
+	if !r.End.IsZero() {
+		end = r.End.UnixNano()
+	}
+	return x.tx(ctx, func(tx *sql.Tx) error {
+		b := &builder{d: x.d}
+		vals := []any{r.Key, r.Node, r.Sender, r.Start.UnixNano(), end, durNanos(r), r.Size, r.Status, r.Reason, string(r.Kind), r.User, r.Login, r.LocalUser, tags, r.Command, r.Title, r.Width, r.Height, r.Pod, r.Namespace, r.Container, x.now().UnixNano()}
+		ph := make([]string, len(vals))
+		for i, v := range vals {
+			ph[i] = b.arg(v)
+		}
+		cols := []string{"key", "node", "sender", "start_ns", "end_ns", "dur_ns", "size", "status", "reason", "kind", "user_name", "login", "local_user", "tags", "command", "title", "width", "height", "pod", "namespace", "container", "updated_ns"}
+		set := make([]string, 0, len(cols))
+		for _, c := range cols[1:] {
+			set = append(set, c+" = excluded."+c)
+		}
+		q := `INSERT INTO recordings (` + strings.Join(cols, ", ") + `, indexed) VALUES (` + strings.Join(ph, ", ") + `, 0)
+			ON CONFLICT (key) DO UPDATE SET ` + strings.Join(set, ", ") + ` RETURNING id`
+		var id int64
+		if err := tx.QueryRowContext(ctx, q, b.args...).Scan(&id); err != nil {
+			return fmt.Errorf("index: put %q: %w", r.Key, err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM rec_users WHERE rid = `+x.d.ph(1), id); err != nil {
+			return fmt.Errorf("index: put %q: %w", r.Key, err)
+		}
+		for _, n := range userNames(r) {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO rec_users (name, rid) VALUES (`+x.d.ph(1)+`, `+x.d.ph(2)+`)`, n, id); err != nil {
+				return fmt.Errorf("index: put %q: %w", r.Key, err)
+			}
+		}
+		return nil
+	})
+}
+
+func (x *sqlIndex) GetRecording(ctx context.Context, key string) (Recording, error) {
+	_, r, err := scanRecording(x.rdb.QueryRowContext(ctx, `SELECT `+recCols+` FROM recordings r WHERE r.key = `+x.d.ph(1), key))
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, fmt.Errorf("%w: %q", ErrNotFound, key)
+	}
+	if err != nil {
+		return r, fmt.Errorf("index: get %q: %w", key, err)
+	}
+	return r, nil
+}
+
+// recID returns the id of key's row inside tx.
+func (x *sqlIndex) recID(ctx context.Context, tx *sql.Tx, key string) (int64, error) {
+	var id int64
+	err := tx.QueryRowContext(ctx, `SELECT id FROM recordings WHERE key = `+x.d.ph(1), key).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("%w: %q", ErrNotFound, key)
+	}
+	return id, err
+}
+
+func (x *sqlIndex) DeleteRecording(ctx context.Context, key string) error {
+	return x.tx(ctx, func(tx *sql.Tx) error {
+		id, err := x.recID(ctx, tx, key)
+		if err != nil {
+			return err
+		}
+		if err := x.d.deleteChunks(ctx, tx, id); err != nil {
+			return fmt.Errorf("index: delete %q: %w", key, err)
+		}
+		for _, q := range []string{`DELETE FROM rec_users WHERE rid = `, `DELETE FROM recordings WHERE id = `} {
+			if _, err := tx.ExecContext(ctx, q+x.d.ph(1), id); err != nil {
+				return fmt.Errorf("index: delete %q: %w", key, err)
+			}
+		}
+		return nil
+	})
+}
+
+func (x *sqlIndex) AddChunks(ctx context.Context, key string, indexed int64, chunks []Chunk) error {
+	return x.tx(ctx, func(tx *sql.Tx) error {
+		id, err := x.recID(ctx, tx, key)
+		if err != nil {
+			return err
+		}
+		for _, c := range chunks {
+			if err := x.d.putChunk(ctx, tx, id, c); err != nil {
+				return fmt.Errorf("index: add chunk %d of %q: %w", c.Seq, key, err)
+			}
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE recordings SET indexed = `+x.d.ph(1)+`, updated_ns = `+x.d.ph(2)+` WHERE id = `+x.d.ph(3), indexed, x.now().UnixNano(), id)
+		if err != nil {
+			return fmt.Errorf("index: add chunks of %q: %w", key, err)
+		}
+		return nil
+	})
+}
+
+func (x *sqlIndex) ResetText(ctx context.Context, key string) error {
+	return x.tx(ctx, func(tx *sql.Tx) error {
+		id, err := x.recID(ctx, tx, key)
+		if err != nil {
+			return err
+		}
+		if err := x.d.deleteChunks(ctx, tx, id); err != nil {
+			return fmt.Errorf("index: reset text of %q: %w", key, err)
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE recordings SET indexed = 0, updated_ns = `+x.d.ph(1)+` WHERE id = `+x.d.ph(2), x.now().UnixNano(), id)
+		return err
+	})
+}
+
+// recWhere returns the conditions f puts on recordings r.
+func (x *sqlIndex) recWhere(b *builder, f Filter) []string {
+	var w []string
+	if f.Node != "" {
+		lo, hi, pre := prefixRange(f.Node)
+		switch {
+		case !pre:
+			w = append(w, "r.node = "+b.arg(lo))
+		case hi == "":
+			w = append(w, "r.node >= "+b.arg(lo))
+		default:
+			w = append(w, "r.node >= "+b.arg(lo)+" AND r.node < "+b.arg(hi))
+		}
+	}
+	if f.Nodes != nil {
+		if len(f.Nodes) == 0 {
+			w = append(w, "1 = 0")
+		} else {
+			ph := make([]string, len(f.Nodes))
+			for i, n := range f.Nodes {
+				ph[i] = b.arg(n)
+			}
+			w = append(w, "r.node IN ("+strings.Join(ph, ", ")+")")
+		}
+	}
+	if f.User != "" {
+		lo, hi, pre := prefixRange(strings.ToLower(f.User))
+		switch {
+		case !pre:
+			w = append(w, "r.id IN (SELECT rid FROM rec_users WHERE name = "+b.arg(lo)+")")
+		case hi == "":
+			w = append(w, "r.id IN (SELECT rid FROM rec_users WHERE name >= "+b.arg(lo)+")")
+		default:
+			w = append(w, "r.id IN (SELECT rid FROM rec_users WHERE name >= "+b.arg(lo)+" AND name < "+b.arg(hi)+")")
+		}
+	}
+	if f.Kind != "" {
+		w = append(w, "r.kind = "+b.arg(string(f.Kind)))
+	}
+	if ss := statuses(f.Status); len(ss) > 0 {
+		ph := make([]string, len(ss))
+		for i, s := range ss {
+			ph[i] = b.arg(s)
+		}
+		w = append(w, "r.status IN ("+strings.Join(ph, ", ")+")")
+	}
+	if !f.Since.IsZero() {
+		w = append(w, "r.start_ns >= "+b.arg(f.Since.UnixNano()))
+	}
+	if !f.Until.IsZero() {
+		w = append(w, "r.start_ns < "+b.arg(f.Until.UnixNano()))
+	}
+	if f.Text != "" {
+		w = append(w, "r.id IN (SELECT c.rid FROM "+x.d.chunkFrom()+" WHERE "+x.d.textMatch(b, f.Text)+")")
+	}
+	return w
+}
+
+func where(w []string) string {
+	if len(w) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(w, " AND ")
+}
+
+func (x *sqlIndex) List(ctx context.Context, f Filter, p Page) ([]Recording, string, error) {
+	if f.Text != "" {
+		if err := checkQuery(f.Text); err != nil {
+			return nil, "", err
+		}
+	}
+	spec, err := sortOf(p.Sort)
+	if err != nil {
+		return nil, "", err
+	}
+	cur, err := decodeCursor(p.After)
+	if err != nil {
+		return nil, "", err
+	}
+	limit := pageLimit(p)
+	b := &builder{d: x.d}
+	w := x.recWhere(b, f)
+	op, dir := ">", "ASC"
+	if spec.desc {
+		op, dir = "<", "DESC"
+	}
+	if cur != nil {
+		if cur.Sort != p.Sort {
+			return nil, "", errors.New("index: page cursor is for another sort")
+		}
+		w = append(w, "(r."+spec.col+", r.key) "+op+" ("+b.arg(cur.V)+", "+b.arg(cur.K)+")")
+	}
+	q := `SELECT ` + recCols + ` FROM recordings r` + where(w) +
+		` ORDER BY r.` + spec.col + ` ` + dir + `, r.key ` + dir + ` LIMIT ` + b.arg(limit+1)
+	rows, err := x.rdb.QueryContext(ctx, q, b.args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("index: list: %w", err)
+	}
+	defer rows.Close()
+	var out []Recording
+	for rows.Next() {
+		_, r, err := scanRecording(rows)
+		if err != nil {
+			return nil, "", fmt.Errorf("index: list: %w", err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", fmt.Errorf("index: list: %w", err)
+	}
+	next := ""
+	if len(out) > limit {
+		out = out[:limit]
+		last := out[limit-1]
+		next = cursor{Sort: p.Sort, V: spec.value(last), K: last.Key}.encode()
+	}
+	return out, next, nil
+}
+
+func (x *sqlIndex) Search(ctx context.Context, text string, f Filter, p Page) ([]Hit, string, error) {
+	if err := checkQuery(text); err != nil {
+		return nil, "", err
+	}
+	if f.Text != "" {
+		if err := checkQuery(f.Text); err != nil {
+			return nil, "", err
+		}
+	}
+	cur, err := decodeCursor(p.After)
+	if err != nil {
+		return nil, "", err
+	}
+	limit := pageLimit(p)
+	// Chunks are read in batches, in hit order, until the page is full
+	// and one more hit shows there is a next page.
+	var hits []Hit
+	var pos []cursor
+	batch := limit + 1
+	for len(hits) <= limit {
+		b := &builder{d: x.d}
+		w := append([]string{x.d.textMatch(b, text)}, x.recWhere(b, f)...)
+		after := -1
+		if cur != nil {
+			v, k, s := b.arg(cur.V), b.arg(cur.K), b.arg(cur.S)
+			w = append(w, "(r.start_ns < "+v+" OR (r.start_ns = "+v+" AND (r.key < "+k+" OR (r.key = "+k+" AND c.seq >= "+s+"))))")
+		}
+		q := `SELECT ` + recCols + `, c.seq, c.tstart, c.tend, c.times, ` + x.d.chunkText() +
+			` FROM ` + x.d.chunkFrom() + ` JOIN recordings r ON r.id = c.rid` + where(w) +
+			` ORDER BY r.start_ns DESC, r.key DESC, c.seq ASC LIMIT ` + b.arg(batch)
+		rows, err := x.rdb.QueryContext(ctx, q, b.args...)
+		if err != nil {
+			return nil, "", fmt.Errorf("index: search: %w", err)
+		}
+		n := 0
+		for rows.Next() {
+			n++
+			var (
+				seq          int
+				tstart, tend float64
+				times        []byte
+				chunkText    string
+			)
+			_, r, err := scanRecording(rows, &seq, &tstart, &tend, &times, &chunkText)
+			if err != nil {
+				rows.Close()
+				return nil, "", fmt.Errorf("index: search: %w", err)
+			}
+			after = -1
+			if cur != nil && cur.K == r.Key && cur.V == r.Start.UnixNano() && cur.S == seq {
+				after = cur.L
+			}
+			hs, lines := chunkHits(r, seq, tstart, tend, chunkText, decodeTimes(tstart, times), text, after, limit+1-len(hits))
+			for i := range hs {
+				hits = append(hits, hs[i])
+				pos = append(pos, cursor{V: r.Start.UnixNano(), K: r.Key, S: seq, L: lines[i]})
+			}
+			// Resume after this chunk (or inside it) on the next batch.
+			cur = &cursor{V: r.Start.UnixNano(), K: r.Key, S: seq + 1, L: -1}
+			if len(hits) > limit {
+				break
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, "", fmt.Errorf("index: search: %w", err)
+		}
+		if n < batch {
+			break
+		}
+		batch = min(batch*2, 4*MaxLimit)
+	}
+	next := ""
+	if len(hits) > limit {
+		hits = hits[:limit]
+		next = pos[limit-1].encode()
+	}
+	return hits, next, nil
+}
+
+func (x *sqlIndex) PutEvent(ctx context.Context, e Event) error {
+	if e.ID == "" {
+		return errors.New("index: event without an id")
+	}
+	return x.tx(ctx, func(tx *sql.Tx) error {
+		b := &builder{d: x.d}
+		vals := []any{e.ID, e.Node, e.At.UnixNano(), e.User, strings.ToLower(e.User), e.Verb, e.Resource, e.Subresource, e.Namespace, e.Name, e.Path, e.Code, string(e.Data)}
+		ph := make([]string, len(vals))
+		for i, v := range vals {
+			ph[i] = b.arg(v)
+		}
+		cols := []string{"id", "node", "at_ns", "user_name", "user_lc", "verb", "resource", "subresource", "namespace", "name", "path", "code", "data"}
+		set := make([]string, 0, len(cols))
+		for _, c := range cols[1:] {
+			set = append(set, c+" = excluded."+c)
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO events (`+strings.Join(cols, ", ")+`) VALUES (`+strings.Join(ph, ", ")+`)
+			ON CONFLICT (id) DO UPDATE SET `+strings.Join(set, ", "), b.args...)
+		if err != nil {
+			return fmt.Errorf("index: put event %q: %w", e.ID, err)
+		}
+		return nil
+	})
+}
+
+func (x *sqlIndex) ListEvents(ctx context.Context, f Filter, ef EventFilter, p Page) ([]Event, string, error) {
+	cur, err := decodeCursor(p.After)
+	if err != nil {
+		return nil, "", err
+	}
+	limit := pageLimit(p)
+	b := &builder{d: x.d}
+	var w []string
+	if f.Node != "" {
+		lo, hi, pre := prefixRange(f.Node)
+		switch {
+		case !pre:
+			w = append(w, "e.node = "+b.arg(lo))
+		case hi == "":
+			w = append(w, "e.node >= "+b.arg(lo))
+		default:
+			w = append(w, "e.node >= "+b.arg(lo)+" AND e.node < "+b.arg(hi))
+		}
+	}
+	if f.Nodes != nil {
+		if len(f.Nodes) == 0 {
+			w = append(w, "1 = 0")
+		} else {
+			ph := make([]string, len(f.Nodes))
+			for i, n := range f.Nodes {
+				ph[i] = b.arg(n)
+			}
+			w = append(w, "e.node IN ("+strings.Join(ph, ", ")+")")
+		}
+	}
+	if f.User != "" {
+		lo, hi, pre := prefixRange(strings.ToLower(f.User))
+		switch {
+		case !pre:
+			w = append(w, "e.user_lc = "+b.arg(lo))
+		case hi == "":
+			w = append(w, "e.user_lc >= "+b.arg(lo))
+		default:
+			w = append(w, "e.user_lc >= "+b.arg(lo)+" AND e.user_lc < "+b.arg(hi))
+		}
+	}
+	if !f.Since.IsZero() {
+		w = append(w, "e.at_ns >= "+b.arg(f.Since.UnixNano()))
+	}
+	if !f.Until.IsZero() {
+		w = append(w, "e.at_ns < "+b.arg(f.Until.UnixNano()))
+	}
+	if f.Text != "" {
+		if err := checkQuery(f.Text); err != nil {
+			return nil, "", err
+		}
+		w = append(w, x.d.eventMatch(b, f.Text))
+	}
+	for _, c := range []struct{ col, v string }{{"verb", ef.Verb}, {"resource", ef.Resource}, {"namespace", ef.Namespace}} {
+		if c.v != "" {
+			w = append(w, "e."+c.col+" = "+b.arg(c.v))
+		}
+	}
+	if cur != nil {
+		w = append(w, "(e.at_ns, e.id) < ("+b.arg(cur.V)+", "+b.arg(cur.K)+")")
+	}
+	q := `SELECT e.id, e.node, e.at_ns, e.user_name, e.verb, e.resource, e.subresource, e.namespace, e.name, e.path, e.code, e.data FROM events e` +
+		where(w) + ` ORDER BY e.at_ns DESC, e.id DESC LIMIT ` + b.arg(limit+1)
+	rows, err := x.rdb.QueryContext(ctx, q, b.args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("index: list events: %w", err)
+	}
+	defer rows.Close()
+	var out []Event
+	for rows.Next() {
+		var e Event
+		var at int64
+		var data string
+		if err := rows.Scan(&e.ID, &e.Node, &at, &e.User, &e.Verb, &e.Resource, &e.Subresource, &e.Namespace, &e.Name, &e.Path, &e.Code, &data); err != nil {
+			return nil, "", fmt.Errorf("index: list events: %w", err)
+		}
+		e.At = time.Unix(0, at).UTC()
+		e.Data = []byte(data)
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", fmt.Errorf("index: list events: %w", err)
+	}
+	next := ""
+	if len(out) > limit {
+		out = out[:limit]
+		last := out[limit-1]
+		next = cursor{V: last.At.UnixNano(), K: last.ID}.encode()
+	}
+	return out, next, nil
+}
+
+func (x *sqlIndex) Close() error { return x.close() }
