@@ -252,6 +252,7 @@ func (s *Server) finish(ss *session, res ingestResult, started time.Time) (store
 		}
 	}
 	size := ss.received.Load()
+	s.notify(ss.key, Change{What: Closed, Size: size, Status: status, Reason: reason})
 	s.Metrics.sessionsTotal.add(ss.proto + "," + string(status))
 	attrs := []any{"key", ss.key, "proto", ss.proto, "status", status, "bytes", size, "duration", s.Now().Sub(started).Round(time.Millisecond)}
 	if reason != "" {
@@ -331,6 +332,7 @@ func (s *Server) begin(r *http.Request, proto string) (*session, *refusal) {
 		return nil, &refusal{http.StatusServiceUnavailable, "reel recorder: shutting down; try another recorder"}
 	}
 	s.Metrics.sessionsOpen.Add(1)
+	s.notify(ss.key, Change{What: Created})
 	log.Info("recording started", "key", ss.key, "proto", proto)
 	return ss, nil
 }
@@ -501,7 +503,8 @@ func (s *Server) postEvent(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "reel recorder: malformed event: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	id, err := s.Store.PutEvent(r.Context(), node, s.Now(), body)
+	at := s.Now()
+	id, err := s.Store.PutEvent(r.Context(), node, at, body)
 	if err != nil {
 		s.Metrics.errors.add("event_store")
 		s.Log.Error("storing event failed", "node", node, "err", err)
@@ -509,6 +512,7 @@ func (s *Server) postEvent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.Metrics.events.Add(1)
+	s.notify(id, Change{What: EventStored, Event: &store.Event{ID: id, Node: node, At: at, Data: body}})
 	s.Log.Debug("event stored", "node", node, "id", id)
 	w.Header().Set("Content-Type", "application/json")
 	fmt.Fprintf(w, "{\"id\":%q}\n", id)
