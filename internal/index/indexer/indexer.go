@@ -81,6 +81,7 @@ type Indexer struct {
 	busy     int  // workers working
 	catching bool // catch-up running
 	stopped  bool
+	onDone   func(key string) // called as each key's work ends (rebuild)
 	done     chan struct{}
 	wg       sync.WaitGroup
 	cancel   context.CancelFunc
@@ -93,6 +94,7 @@ type job struct {
 	again   bool // changed while running
 	tick    bool // an idle tick is due
 	fresh   bool // drop the text and index it again (rebuild)
+	rowOnly bool // only the row (rebuild, for a live recording)
 }
 
 // text is the state of one recording's text extraction.
@@ -286,7 +288,7 @@ func (ix *Indexer) next() (string, job) {
 	j := ix.jobs[key]
 	j.queued, j.running = false, true
 	snap := *j
-	j.tick, j.fresh = false, false
+	j.tick, j.fresh, j.rowOnly = false, false, false
 	ix.busy++
 	return key, snap
 }
@@ -296,6 +298,9 @@ func (ix *Indexer) finish(key string) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	ix.busy--
+	if ix.onDone != nil {
+		ix.onDone(key)
+	}
 	j := ix.jobs[key]
 	j.running = false
 	if j.again {
@@ -369,6 +374,9 @@ func (ix *Indexer) update(ctx context.Context, key string, j job) error {
 	// The row first, so that a recording is listed before its text is.
 	if err := ix.putRow(ctx, info, tx); err != nil {
 		return err
+	}
+	if j.rowOnly && tx.x == nil {
+		return nil
 	}
 	if !tx.done {
 		if err := ix.advance(ctx, key, info, tx, j.tick); err != nil {
@@ -738,7 +746,7 @@ func (ix *Indexer) CatchUp(ctx context.Context) error {
 	if n > 0 {
 		ix.Log.Info("index catching up with the store", "recordings", n)
 	}
-	if err := ix.catchUpEvents(ctx, nodes); err != nil {
+	if err := ix.catchUpEvents(ctx, nodes, true); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
@@ -746,7 +754,7 @@ func (ix *Indexer) CatchUp(ctx context.Context) error {
 
 // catchUpEvents indexes each node's events newer than the newest the index
 // has for it.
-func (ix *Indexer) catchUpEvents(ctx context.Context, nodes map[string]bool) error {
+func (ix *Indexer) catchUpEvents(ctx context.Context, nodes map[string]bool, all bool) error {
 	var errs []error
 	for node := range nodes {
 		var since time.Time
@@ -754,7 +762,7 @@ func (ix *Indexer) catchUpEvents(ctx context.Context, nodes map[string]bool) err
 		if err != nil {
 			return err
 		}
-		if len(rows) > 0 {
+		if len(rows) > 0 && !all {
 			since = rows[0].At
 		}
 		for e, err := range ix.Store.ListEvents(ctx, node, since, time.Time{}) {
@@ -800,7 +808,7 @@ func (ix *Indexer) eventLoop(ctx context.Context) {
 					nodes[info.Node] = true
 				}
 			}
-			if err := ix.catchUpEvents(ctx, nodes); err != nil && ctx.Err() == nil {
+			if err := ix.catchUpEvents(ctx, nodes, false); err != nil && ctx.Err() == nil {
 				ix.Log.Error("indexing events failed", "err", err)
 			}
 		}
@@ -848,4 +856,119 @@ func (ix *Indexer) String() string {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	return fmt.Sprintf("indexer: %d hot, %d cold, %d busy, %d live texts", len(ix.hot), len(ix.cold), ix.busy, len(ix.texts))
+}
+
+// Progress is how far a Rebuild is.
+type Progress struct {
+	Done, Total           int   // recordings
+	DoneBytes, TotalBytes int64 // their sizes
+}
+
+// Rebuild recreates the index from the store, in place (no second file
+// and no swap: a recorder that has the index open keeps writing to it).
+// Every recording's row is written again and, unless it is live, its text
+// dropped and extracted again; a live recording's text is left to the
+// recorder that records it. Rows of recordings the store no longer has are
+// deleted, except live ones (another recorder sharing the index may be
+// writing them before they land). Events are indexed again. Start must
+// have been called (without catch-up). progress, if not nil, is called now
+// and then.
+func (ix *Indexer) Rebuild(ctx context.Context, progress func(Progress)) error {
+	var infos []store.Info
+	var errs []error
+	for info, err := range ix.Store.List(ctx, store.Filter{}) {
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			errs = append(errs, err)
+			continue
+		}
+		infos = append(infos, info)
+	}
+	var mu sync.Mutex
+	p := Progress{Total: len(infos)}
+	sizes := make(map[string]int64, len(infos))
+	present := make(map[string]bool, len(infos))
+	nodes := map[string]bool{}
+	for _, info := range infos {
+		sizes[info.Key] = info.Size
+		present[info.Key] = true
+		p.TotalBytes += info.Size
+		nodes[info.Node] = true
+	}
+	ix.mu.Lock()
+	ix.init()
+	ix.onDone = func(key string) {
+		mu.Lock()
+		defer mu.Unlock()
+		if sz, ok := sizes[key]; ok {
+			delete(sizes, key)
+			p.Done++
+			p.DoneBytes += sz
+		}
+	}
+	ix.mu.Unlock()
+	defer func() {
+		ix.mu.Lock()
+		ix.onDone = nil
+		ix.mu.Unlock()
+	}()
+	for _, info := range infos {
+		live := info.Status == store.StatusLive
+		ix.enqueue(info.Key, false, func(j *job) { j.fresh, j.rowOnly = !live, live })
+	}
+	report := func() {
+		if progress != nil {
+			mu.Lock()
+			q := p
+			mu.Unlock()
+			progress(q)
+		}
+	}
+	waitDone := make(chan error, 1)
+	go func() { waitDone <- ix.Wait(ctx) }()
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	report()
+wait:
+	for {
+		select {
+		case err := <-waitDone:
+			if err != nil {
+				return err
+			}
+			break wait
+		case <-t.C:
+			report()
+		}
+	}
+	report()
+
+	// Rows the store no longer has.
+	after := ""
+	for {
+		rows, next, err := ix.Index.List(ctx, index.Filter{}, index.Page{Limit: index.MaxLimit, After: after, Sort: index.SortStartAsc})
+		if err != nil {
+			return err
+		}
+		for _, r := range rows {
+			if present[r.Key] || r.Status == string(store.StatusLive) {
+				continue
+			}
+			if _, err := ix.Store.Stat(ctx, r.Key); errors.Is(err, store.ErrNotFound) {
+				if err := ix.Index.DeleteRecording(ctx, r.Key); err != nil && !errors.Is(err, index.ErrNotFound) {
+					return err
+				}
+			}
+		}
+		if next == "" {
+			break
+		}
+		after = next
+	}
+	if err := ix.catchUpEvents(ctx, nodes, true); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
 }

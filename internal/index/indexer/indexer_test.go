@@ -358,3 +358,52 @@ func TestNotifyNeverBlocks(t *testing.T) {
 		t.Errorf("%d row writes for 3 recordings and 100000 notifications", n)
 	}
 }
+
+// TestRebuild: rebuild rewrites every row and text from the store, drops
+// rows of recordings the store no longer has (but not live rows, which a
+// recorder sharing the index may be writing), and reports progress.
+func TestRebuild(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	w, err := e.st.Create(ctx, "n", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, w, header+lines(0, 20))
+	w.Close(store.StatusComplete, "")
+	key := w.Key()
+	// The index is wrong about it, and has rows for nothing.
+	info, _ := e.st.Stat(ctx, key)
+	wrong := indexer.Row(info, nil, 0)
+	wrong.Status = "failed"
+	gone := index.Recording{Key: "n/2020-01-01T00-00-00.000000000Z.cast", Node: "n", Start: time.Unix(1577836800, 0), Status: "complete"}
+	other := index.Recording{Key: "m/2020-01-01T00-00-00.000000000Z.cast", Node: "m", Start: time.Unix(1577836800, 0), Status: "live"}
+	for _, r := range []index.Recording{wrong, gone, other} {
+		if err := e.ix.PutRecording(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.ix.AddChunks(ctx, key, info.Size, []index.Chunk{{Key: key, Seq: 7, Text: "stale done text\n"}}); err != nil {
+		t.Fatal(err)
+	}
+	in := e.start(t, false)
+	var last indexer.Progress
+	if err := in.Rebuild(ctx, func(p indexer.Progress) { last = p }); err != nil {
+		t.Fatal(err)
+	}
+	if last.Done != 1 || last.Total != 1 || last.DoneBytes != info.Size {
+		t.Errorf("last progress %+v", last)
+	}
+	if r := row(t, e.ix, key); r.Status != "complete" || r.Indexed != r.Size {
+		t.Errorf("rebuilt row: %+v", r)
+	}
+	if got := hits(t, e.ix, "done"); len(got) != 20 {
+		t.Errorf("%d lines after rebuild, want 20 (stale text dropped): %v", len(got), got)
+	}
+	if _, err := e.ix.GetRecording(ctx, gone.Key); err == nil {
+		t.Error("the row of a recording the store does not have survived the rebuild")
+	}
+	if _, err := e.ix.GetRecording(ctx, other.Key); err != nil {
+		t.Errorf("a live row of another recorder was deleted: %v", err)
+	}
+}
