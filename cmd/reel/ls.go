@@ -38,9 +38,13 @@ container" for Kubernetes. STATUS is one of:
     malformed    the sender sent something that is not asciicast (kept as is)
     failed       storing failed (for example the disk filled up)
 
-Only the first line (the header) and the end of each recording are read, so
-listing is fast however long the recordings are. It opens the store read-only:
-it works while "reel serve" runs.
+When the index that "reel serve" keeps is there (see "reel index"), ls
+lists from it, oldest first, and is fast however many recordings there
+are; the few most recent recordings and any still live are checked against
+the store. Without it (or with --index off), ls reads the first line (the
+header) and the end of each recording, so listing is fast however long the
+recordings are. It opens the store read-only: it works while "reel serve"
+runs.
 
 --since and --until take a duration back from now (90m, 24h, 7d), a date
 (2026-11-01, local midnight), a local time (2026-11-01T14:00) or RFC 3339
@@ -79,6 +83,7 @@ type lsCmd struct{ now func() time.Time }
 func (c lsCmd) run(ctx context.Context, env *cmdEnv, args []string) error {
 	fs := newFlagSet(env, "ls", lsUsage)
 	sf := addStoreFlags(fs, env)
+	xf := addIndexFlags(fs, env, true)
 	node := fs.String("node", "", "only recordings sent by this node")
 	user := fs.String("user", "", "only recordings of this user (SSH, local or tailnet user)")
 	since := fs.String("since", "", "only recordings started at or after this time (24h, 2026-11-01, ...)")
@@ -126,38 +131,53 @@ func (c lsCmd) run(ctx context.Context, env *cmdEnv, args []string) error {
 	}
 	enc := json.NewEncoder(env.stdout)
 	enc.SetEscapeHTML(false)
-	shown, total := 0, 0
-	var errs []error
-	for info, err := range st.List(ctx, f) {
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			errs = append(errs, err)
-			continue
-		}
-		total++
-		if len(statuses) > 0 && !slices.Contains(statuses, info.Status) {
-			continue
-		}
-		e := describe(ctx, st, info)
-		if *user != "" && !matchUser(e.Header, *user) {
-			continue
-		}
-		shown++
+	print := func(e lsEntry) error {
 		if *asJSON {
-			if err := enc.Encode(e); err != nil {
-				return err
-			}
-			continue
+			return enc.Encode(e)
 		}
 		dur := "-"
 		if e.Duration != nil {
 			dur = formatDuration(*e.Duration)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
-			sanitize(info.Node, 40), info.Start.In(loc).Format("2006-01-02 15:04:05"), dur,
-			orDash(sanitize(e.User, 32)), orDash(sanitize(e.Command, 48)), formatSize(info.Size), info.Status)
+			sanitize(e.Node, 40), e.Start.In(loc).Format("2006-01-02 15:04:05"), dur,
+			orDash(sanitize(e.User, 32)), orDash(sanitize(e.Command, 48)), formatSize(e.Size), e.Status)
+		return nil
+	}
+	shown, total := 0, 0
+	var errs []error
+	// With an index (reel serve keeps one), list from it: fast however
+	// many recordings there are.
+	if ix, err := openIndexIfPresent(ctx, indexLocation(sf.dst, xf.stateDir, xf.url)); err != nil {
+		fmt.Fprintf(env.stderr, "reel ls: cannot read the index, listing the store instead: %v\n", err)
+	} else if ix != nil {
+		defer ix.Close()
+		shown, total, err = listIndexed(ctx, st, ix, lsQuery{f: f, user: *user, statuses: statuses, json: *asJSON, fsStore: !isS3(sf.dst), now: now}, print)
+		if err != nil {
+			return err
+		}
+	} else {
+		for info, err := range st.List(ctx, f) {
+			if err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				errs = append(errs, err)
+				continue
+			}
+			total++
+			if len(statuses) > 0 && !slices.Contains(statuses, info.Status) {
+				continue
+			}
+			e := describe(ctx, st, info)
+			if *user != "" && !matchUser(e.Header, *user) {
+				continue
+			}
+			shown++
+			if err := print(e); err != nil {
+				return err
+			}
+		}
 	}
 	if tw != nil && shown > 0 {
 		if err := tw.Flush(); err != nil {

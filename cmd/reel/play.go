@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/term"
@@ -48,6 +50,10 @@ that reliably); use a terminal at least as large as the recording. If the
 recording was larger than the terminal, a note on standard error says so at
 the end. Input events are not shown; markers and exit events are skipped.
 
+--at starts the replay at a moment ("reel search" prints moments): what
+was shown before it is written at once, then the replay goes on with the
+recorded timing.
+
 Examples:
     reel play recordings/100.64.0.7/2026-11-01T14-03-22.123456789Z.cast
     reel play --speed 2 --idle-limit 1s 100.64.0.7/2026-11-01T14-03-22.123456789Z.cast
@@ -73,6 +79,7 @@ func (c playCmd) run(ctx context.Context, env *cmdEnv, args []string) error {
 	sf := addStoreFlags(fs, env)
 	speed := fs.Float64("speed", 1, "replay this many times faster (0.5 is half speed)")
 	idle := fs.Duration("idle-limit", 0, "shorten pauses longer than this to this (default: the recording's idle_time_limit, if any; 0 keeps every pause)")
+	atFlag := fs.String("at", "", "start at this moment of the recording (1:23, 1:02:03, 83s): what came before is shown at once, as reel search prints it")
 	var noWait bool
 	fs.BoolVar(&noWait, "no-wait", false, "write everything at once: no delays, no keys (non-interactive)")
 	fs.BoolVar(&noWait, "n", false, "short for --no-wait")
@@ -88,6 +95,10 @@ func (c playCmd) run(ctx context.Context, env *cmdEnv, args []string) error {
 		return usagef("--speed must be a positive number, got %v", *speed)
 	case *idle < 0:
 		return usagef("--idle-limit must not be negative, got %s", *idle)
+	}
+	at, err := parseMoment(*atFlag)
+	if err != nil {
+		return usagef("--at: %v", err)
 	}
 	idleSet := false
 	fs.Visit(func(f *flag.Flag) { idleSet = idleSet || f.Name == "idle-limit" })
@@ -109,6 +120,7 @@ func (c playCmd) run(ctx context.Context, env *cmdEnv, args []string) error {
 		speed:  *speed,
 		noWait: noWait,
 		kube:   h.IsKubernetes(),
+		at:     at,
 		cols:   h.Width,
 		rows:   h.Height,
 	}
@@ -174,6 +186,7 @@ type player struct {
 	speed     float64     // > 0
 	idleLimit float64     // seconds; pauses longer are cut to this; 0: none
 	noWait    bool        // no delays at all
+	at        float64     // events before this time are shown at once
 	keys      <-chan byte // key presses; nil when not interactive
 
 	posWall  time.Time // when the last event shown was due (shown)
@@ -221,7 +234,9 @@ func (p *player) play(ctx context.Context, next func() (asciicast.Event, error))
 			gap = p.idleLimit
 		}
 		virt += gap
-		if !p.noWait {
+		if ev.Time < p.at {
+			p.posWall = p.clock.Now() // before --at: shown at once
+		} else if !p.noWait {
 			step, err := p.wait(ctx, virt-pos)
 			if err != nil {
 				return err
@@ -234,6 +249,9 @@ func (p *player) play(ctx context.Context, next func() (asciicast.Event, error))
 			}
 		}
 		pos = virt
+		if ev.Time < p.at {
+			pos += p.at - ev.Time // the replay goes on from p.at
+		}
 		if err := p.show(ev); err != nil {
 			return err
 		}
@@ -317,4 +335,35 @@ func (p *player) sizeNote(cols, rows int) string {
 		return ""
 	}
 	return fmt.Sprintf("note: the recording was up to %dx%d; this terminal is %dx%d, so some output may have wrapped", p.maxCols, p.maxRows, cols, rows)
+}
+
+// parseMoment reads a moment in a recording: "" (the start), M:SS, H:MM:SS,
+// or a number of seconds with an optional unit (83, 83.5s, 2m).
+func parseMoment(s string) (float64, error) {
+	s = strings.TrimPrefix(strings.TrimSpace(s), "+")
+	if s == "" {
+		return 0, nil
+	}
+	if strings.Contains(s, ":") {
+		var total float64
+		parts := strings.Split(s, ":")
+		if len(parts) > 3 {
+			return 0, fmt.Errorf("%q: want M:SS or H:MM:SS", s)
+		}
+		for _, p := range parts {
+			v, err := strconv.ParseFloat(p, 64)
+			if err != nil || v < 0 || math.IsInf(v, 0) {
+				return 0, fmt.Errorf("%q: want M:SS or H:MM:SS", s)
+			}
+			total = total*60 + v
+		}
+		return total, nil
+	}
+	if v, err := strconv.ParseFloat(s, 64); err == nil && v >= 0 && !math.IsInf(v, 0) {
+		return v, nil
+	}
+	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
+		return d.Seconds(), nil
+	}
+	return 0, fmt.Errorf("%q is not a moment (1:23, 1:02:03, 83s)", s)
 }

@@ -59,6 +59,7 @@ type serveFlags struct {
 	debugListen                     string
 	minFree                         string
 	logFormat, logLevel             string
+	index                           string
 	noV2                            bool
 	ackInterval, shutdownGrace      time.Duration
 	maxLine                         int
@@ -85,6 +86,7 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) error {
 	fs.DurationVar(&f.ackInterval, "ack-interval", recorder.DefaultAckInterval, "how often live recordings are synced and acknowledged (at most 4s)")
 	fs.DurationVar(&f.shutdownGrace, "shutdown-grace", 10*time.Second, "on SIGTERM, how long live recordings may go on before they are ended and stored as interrupted")
 	f.s3 = addS3Flags(fs, env)
+	fs.StringVar(&f.index, "index", envOr(env, "", "REEL_INDEX"), "the search index: a SQLite file, postgres://user@host/db, or off; default <statedir>/index.db (env REEL_INDEX); see reel index --help")
 	fs.IntVar(&f.maxLine, "max-line", 0, "longest asciicast line accepted before a recording is flagged malformed (default 64 MiB); it is stored either way")
 	f.tailnet = addTailnetFlags(fs, env)
 	if err := parseFlags(fs, args); err != nil {
@@ -151,6 +153,11 @@ func serve(ctx context.Context, env *cmdEnv, f serveFlags, log *slog.Logger) err
 		DisableV2:   f.noV2,
 		AckInterval: f.ackInterval,
 		MaxLine:     f.maxLine,
+	}
+	in, closeIndex := startIndexer(ctx, st, indexLocation(f.dst, f.stateDir, f.index), log)
+	defer closeIndex() // after the recorder has stopped, before the store closes
+	if in != nil {
+		srv.Notify = in.Notify
 	}
 	mtls := false
 	if f.tlsCert != "" {

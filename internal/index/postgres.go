@@ -153,6 +153,12 @@ func (pgDialect) textMatch(b *builder, q string) string {
 	return `c.text ILIKE ` + b.arg("%"+likeEscape(q)+"%") + ` ESCAPE '\'`
 }
 
+func (d pgDialect) candidates(b *builder, q string) string { return d.textMatch(b, q) }
+
+func (pgDialect) textsByID(ph string) string {
+	return "SELECT id, text FROM chunks WHERE id IN (" + ph + ")"
+}
+
 func (pgDialect) eventMatch(b *builder, q string) string {
 	return `e.data ILIKE ` + b.arg("%"+likeEscape(q)+"%") + ` ESCAPE '\'`
 }

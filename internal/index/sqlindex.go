@@ -20,6 +20,11 @@ type dialect interface {
 	chunkText() string
 	// textMatch is a condition on chunkFrom: the chunk's text contains q.
 	textMatch(b *builder, q string) string
+	// candidates is a condition on chunkFrom that keeps every chunk whose
+	// text contains q, and maybe others (Search checks each line), cheaply.
+	candidates(b *builder, q string) string
+	// textsByID selects (id, text) of the chunks whose ids are listed.
+	textsByID(placeholders string) string
 	// eventMatch is a condition on events e: the event's JSON contains q,
 	// ignoring case.
 	eventMatch(b *builder, q string) string
@@ -357,63 +362,79 @@ func (x *sqlIndex) Search(ctx context.Context, text string, f Filter, p Page) ([
 		return nil, "", err
 	}
 	limit := pageLimit(p)
-	// Chunks are read in batches, in hit order, until the page is full
-	// and one more hit shows there is a next page.
+	// Candidate chunks are found in hit order, in batches, by the text
+	// index alone (no text read); then the batch's texts are read and the
+	// lines that hold the text picked out, until the page is full and one
+	// more hit shows there is a next page.
 	var hits []Hit
 	var pos []cursor
-	batch := limit + 1
+	batch := 16
+	type cand struct {
+		r            Recording
+		id           int64
+		seq          int
+		tstart, tend float64
+		times        []byte
+	}
 	for len(hits) <= limit {
 		b := &builder{d: x.d}
-		w := append([]string{x.d.textMatch(b, text)}, x.recWhere(b, f)...)
-		after := -1
+		w := x.recWhere(b, f)
 		if cur != nil {
 			v, k, s := b.arg(cur.V), b.arg(cur.K), b.arg(cur.S)
 			w = append(w, "(r.start_ns < "+v+" OR (r.start_ns = "+v+" AND (r.key < "+k+" OR (r.key = "+k+" AND c.seq >= "+s+"))))")
 		}
-		q := `SELECT ` + recCols + `, c.seq, c.tstart, c.tend, c.times, ` + x.d.chunkText() +
+		w = append(w, x.d.candidates(b, text))
+		q := `SELECT ` + recCols + `, c.id, c.seq, c.tstart, c.tend, c.times` +
 			` FROM ` + x.d.chunkFrom() + ` JOIN recordings r ON r.id = c.rid` + where(w) +
 			` ORDER BY r.start_ns DESC, r.key DESC, c.seq ASC LIMIT ` + b.arg(batch)
 		rows, err := x.rdb.QueryContext(ctx, q, b.args...)
 		if err != nil {
 			return nil, "", fmt.Errorf("index: search: %w", err)
 		}
-		n := 0
+		var cands []cand
 		for rows.Next() {
-			n++
-			var (
-				seq          int
-				tstart, tend float64
-				times        []byte
-				chunkText    string
-			)
-			_, r, err := scanRecording(rows, &seq, &tstart, &tend, &times, &chunkText)
-			if err != nil {
+			var c cand
+			if _, c.r, err = scanRecording(rows, &c.id, &c.seq, &c.tstart, &c.tend, &c.times); err != nil {
 				rows.Close()
 				return nil, "", fmt.Errorf("index: search: %w", err)
 			}
-			after = -1
-			if cur != nil && cur.K == r.Key && cur.V == r.Start.UnixNano() && cur.S == seq {
-				after = cur.L
-			}
-			hs, lines := chunkHits(r, seq, tstart, tend, chunkText, decodeTimes(tstart, times), text, after, limit+1-len(hits))
-			for i := range hs {
-				hits = append(hits, hs[i])
-				pos = append(pos, cursor{V: r.Start.UnixNano(), K: r.Key, S: seq, L: lines[i]})
-			}
-			// Resume after this chunk (or inside it) on the next batch.
-			cur = &cursor{V: r.Start.UnixNano(), K: r.Key, S: seq + 1, L: -1}
-			if len(hits) > limit {
-				break
-			}
+			cands = append(cands, c)
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			return nil, "", fmt.Errorf("index: search: %w", err)
 		}
-		if n < batch {
+		if len(cands) == 0 {
 			break
 		}
-		batch = min(batch*2, 4*MaxLimit)
+		ids := make([]int64, len(cands))
+		for i, c := range cands {
+			ids[i] = c.id
+		}
+		texts, err := x.texts(ctx, ids)
+		if err != nil {
+			return nil, "", err
+		}
+		for _, c := range cands {
+			after := -1
+			if cur != nil && cur.K == c.r.Key && cur.V == c.r.Start.UnixNano() && cur.S == c.seq {
+				after = cur.L
+			}
+			hs, lines := chunkHits(c.r, c.seq, c.tstart, c.tend, texts[c.id], decodeTimes(c.tstart, c.times), text, after, limit+1-len(hits))
+			for i := range hs {
+				hits = append(hits, hs[i])
+				pos = append(pos, cursor{V: c.r.Start.UnixNano(), K: c.r.Key, S: c.seq, L: lines[i]})
+			}
+			// The next batch starts after this chunk.
+			cur = &cursor{V: c.r.Start.UnixNano(), K: c.r.Key, S: c.seq + 1, L: -1}
+			if len(hits) > limit {
+				break
+			}
+		}
+		if len(cands) < batch {
+			break
+		}
+		batch = min(batch*2, 1024)
 	}
 	next := ""
 	if len(hits) > limit {
@@ -421,6 +442,30 @@ func (x *sqlIndex) Search(ctx context.Context, text string, f Filter, p Page) ([
 		next = pos[limit-1].encode()
 	}
 	return hits, next, nil
+}
+
+// texts reads the texts of chunks by id.
+func (x *sqlIndex) texts(ctx context.Context, ids []int64) (map[int64]string, error) {
+	b := &builder{d: x.d}
+	ph := make([]string, len(ids))
+	for i, id := range ids {
+		ph[i] = b.arg(id)
+	}
+	rows, err := x.rdb.QueryContext(ctx, x.d.textsByID(strings.Join(ph, ", ")), b.args...)
+	if err != nil {
+		return nil, fmt.Errorf("index: search: %w", err)
+	}
+	defer rows.Close()
+	out := make(map[int64]string, len(ids))
+	for rows.Next() {
+		var id int64
+		var t string
+		if err := rows.Scan(&id, &t); err != nil {
+			return nil, fmt.Errorf("index: search: %w", err)
+		}
+		out[id] = t
+	}
+	return out, rows.Err()
 }
 
 func (x *sqlIndex) PutEvent(ctx context.Context, e Event) error {

@@ -242,6 +242,14 @@ func (sqliteDialect) textMatch(b *builder, q string) string {
 	return "chunks_fts MATCH " + b.arg(trigramQuery(q)) + " AND reel_contains(chunks_fts.text, " + b.arg(q) + ")"
 }
 
+func (sqliteDialect) candidates(b *builder, q string) string {
+	return "chunks_fts MATCH " + b.arg(trigramQuery(q))
+}
+
+func (sqliteDialect) textsByID(ph string) string {
+	return "SELECT rowid, text FROM chunks_fts WHERE rowid IN (" + ph + ")"
+}
+
 // trigramQuery is the FTS5 query for every trigram of q.
 func trigramQuery(q string) string {
 	rs := []rune(q)

@@ -15,7 +15,7 @@
 // extraction is deterministic, so they are the same chunks with the same
 // sequence numbers), and stored from there on. A chunk stored twice
 // replaces itself. Indexed equals the recording's size only once its text
-// is complete.
+// is complete; before, it is the start of the last line consumed.
 package indexer
 
 import (
@@ -104,6 +104,7 @@ type text struct {
 	hdrErr    error
 	x         *screentext.Extractor
 	offset    int64 // bytes consumed: always at a line end
+	lastStart int64 // where the last line consumed starts
 	seq       int
 	replay    int64 // resume: chunks of events up to here are stored already
 	replayB   int64 // the last line end at or before replay, once found
@@ -585,14 +586,15 @@ func (ix *Indexer) advance(ctx context.Context, key string, info store.Info, tx 
 	return nil
 }
 
-// store writes the pending chunks with the offset reached. Indexed is kept
-// below the size until the text is complete.
+// store writes the pending chunks with the offset reached. Until the text
+// is complete, Indexed is the start of the last line consumed, not its
+// end: it stays below the size even when a recovered recording is cut
+// right after that line, so that Indexed == Size always means complete.
+// A resume feeds that line again; its chunks replace themselves.
 func (ix *Indexer) store(ctx context.Context, key string, tx *text, size int64, complete bool) error {
-	indexed := tx.offset
+	indexed := tx.lastStart
 	if complete {
 		indexed = size
-	} else if indexed >= size {
-		indexed = size - 1
 	}
 	if len(tx.pending) == 0 && indexed == tx.row.Indexed {
 		return nil
@@ -638,7 +640,11 @@ func (ix *Indexer) feed(rd io.ReaderAt, tx *text, end int64) error {
 			tx.lastT = ev.Time
 		}
 	}
-	tx.offset = end
+	lastStart, err := lineEnd(rd, tx.offset, end-1, end-1)
+	if err != nil {
+		return err
+	}
+	tx.offset, tx.lastStart = end, lastStart
 	return nil
 }
 
