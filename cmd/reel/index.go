@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"iter"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -20,6 +21,8 @@ import (
 
 	"github.com/reel-rec/reel/internal/index"
 	"github.com/reel-rec/reel/internal/index/indexer"
+	"github.com/reel-rec/reel/internal/review"
+	"github.com/reel-rec/reel/internal/review/player"
 	"github.com/reel-rec/reel/internal/store"
 )
 
@@ -140,7 +143,7 @@ func openIndexCmd(ctx context.Context, env *cmdEnv, name string, args []string, 
 	if loc == "" {
 		return nil, nil, "", usagef("no index: --index is off, or --dst is a bucket and neither --statedir nor --index says where the index is")
 	}
-	st, err := sf.open()
+	st, err := sf.open(ctx)
 	if err != nil {
 		return nil, nil, "", err
 	}
@@ -209,7 +212,7 @@ type progressBar struct {
 }
 
 func newProgressBar(w io.Writer) *progressBar {
-	_, _, tty := isTerminal(w)
+	_, _, tty := player.IsTerminal(w)
 	return &progressBar{w: w, tty: tty, started: time.Now()}
 }
 
@@ -369,136 +372,150 @@ func startIndexer(ctx context.Context, st store.Store, loc string, log *slog.Log
 	}
 }
 
-// lsQuery is what reel ls asks for.
-type lsQuery struct {
-	f        store.Filter
-	user     string
-	statuses []store.Status
-	json     bool
-	fsStore  bool // the store is a local directory: cheap to list recent names
-	now      time.Time
-}
-
 // lsRecent is how far back reel ls checks the store for recordings the
 // index may not have yet (the indexer follows the recorder within moments).
 const lsRecent = 2 * time.Minute
 
-// listIndexed is reel ls from the index: rows oldest first, each printed
+// indexLister is reel ls from the index: rows oldest first, each summed up
 // from its row; a live row, a Kubernetes one (whose session type the row
-// lacks) and, with --json, every row is described from the store as
+// lacks) and, with --json, every row is summarised from the store as
 // without the index. Recordings of the last lsRecent that the index does
-// not have yet are added from the store.
-func listIndexed(ctx context.Context, st store.Store, ix index.Index, q lsQuery, print func(lsEntry) error) (shown, total int, err error) {
-	var ss []string
-	for _, s := range q.statuses {
-		ss = append(ss, string(s))
-	}
-	f := index.Filter{Node: q.f.Node, User: q.user, Since: q.f.Since, Until: q.f.Until, Status: strings.Join(ss, ",")}
-	recent := q.now.Add(-lsRecent)
-	listed := map[string]bool{}
-	var tail []lsEntry
-	keep := func(e lsEntry) bool {
-		return (len(q.statuses) == 0 || slices.Contains(q.statuses, e.Status)) && (q.user == "" || matchUser(e.Header, q.user))
-	}
-	after := ""
-	for {
-		rows, next, err := ix.List(ctx, f, index.Page{Limit: index.MaxLimit, After: after, Sort: index.SortStartAsc})
-		if err != nil {
-			return 0, 0, err
+// not have yet are added from the store when it is a directory.
+type indexLister struct {
+	st      store.Store
+	ix      index.Index
+	full    bool // --json: the header too
+	fsStore bool
+	now     time.Time
+	listed  int // rows in the index (counted only when nothing matched)
+}
+
+func (l *indexLister) list(ctx context.Context, f review.Filter) iter.Seq2[review.Summary, error] {
+	return func(yield func(review.Summary, error) bool) {
+		var ss []string
+		for _, s := range f.Statuses {
+			ss = append(ss, string(s))
 		}
-		for _, r := range rows {
-			listed[r.Key] = true
-			e, ok := entryOfRow(ctx, st, r, q.json)
-			if !ok || !keep(e) && e.Header != nil {
-				continue
-			}
-			if r.Start.After(recent) {
-				tail = append(tail, e)
-				continue
-			}
-			shown++
-			if err := print(e); err != nil {
-				return 0, 0, err
-			}
+		xf := index.Filter{Node: f.Node, User: f.User, Since: f.Since, Until: f.Until, Status: strings.Join(ss, ",")}
+		recent := l.now.Add(-lsRecent)
+		seen := map[string]bool{}
+		var tail []review.Summary
+		keep := func(s review.Summary) bool {
+			return (len(f.Statuses) == 0 || slices.Contains(f.Statuses, s.Status)) && (f.User == "" || review.MatchUser(s.Header, f.User))
 		}
-		if next == "" {
-			break
-		}
-		after = next
-	}
-	if q.fsStore {
-		sf := q.f
-		if sf.Since.Before(recent) {
-			sf.Since = recent
-		}
-		for info, err := range st.List(ctx, sf) {
-			if err != nil || listed[info.Key] {
-				continue
-			}
-			if e := describe(ctx, st, info); keep(e) {
-				tail = append(tail, e)
-			}
-		}
-	}
-	slices.SortStableFunc(tail, func(a, b lsEntry) int { return a.Start.Compare(b.Start) })
-	for _, e := range tail {
-		shown++
-		if err := print(e); err != nil {
-			return 0, 0, err
-		}
-	}
-	if shown == 0 {
-		// For the message: how many there are in all.
-		after = ""
+		shown := 0
+		after := ""
 		for {
-			rows, next, err := ix.List(ctx, index.Filter{}, index.Page{Limit: index.MaxLimit, After: after})
+			rows, next, err := l.ix.List(ctx, xf, index.Page{Limit: index.MaxLimit, After: after, Sort: index.SortStartAsc})
 			if err != nil {
-				return 0, 0, err
+				yield(review.Summary{}, err)
+				return
 			}
-			total += len(rows)
+			for _, r := range rows {
+				seen[r.Key] = true
+				s, ok, err := l.summary(ctx, r)
+				if err != nil {
+					yield(review.Summary{}, err)
+					return
+				}
+				if !ok || s.Header != nil && !keep(s) {
+					continue
+				}
+				if r.Start.After(recent) {
+					tail = append(tail, s)
+					continue
+				}
+				shown++
+				if !yield(s, nil) {
+					return
+				}
+			}
 			if next == "" {
 				break
 			}
 			after = next
 		}
-	}
-	return shown, total, nil
-}
-
-// entryOfRow is reel ls's line for an index row. A live row is checked
-// against the store (it may have closed since); ok is false when the
-// store no longer has it.
-func entryOfRow(ctx context.Context, st store.Store, r index.Recording, full bool) (lsEntry, bool) {
-	info := store.Info{Key: r.Key, Node: r.Node, Start: r.Start, Size: r.Size, Status: store.Status(r.Status), Reason: r.Reason}
-	if r.Status == string(store.StatusLive) || full || r.Kind == index.KindKubernetes {
-		if r.Status == string(store.StatusLive) {
-			var err error
-			if info, err = st.Stat(ctx, r.Key); errors.Is(err, store.ErrNotFound) {
-				return lsEntry{}, false
-			} else if err != nil {
-				info = store.Info{Key: r.Key, Node: r.Node, Start: r.Start, Size: r.Size, Status: store.Status(r.Status), Reason: r.Reason}
+		if l.fsStore {
+			sf := f.Filter
+			if sf.Since.Before(recent) {
+				sf.Since = recent
+			}
+			for info, err := range l.st.List(ctx, sf) {
+				if err != nil || seen[info.Key] {
+					continue
+				}
+				s, err := review.Summarize(ctx, l.st, info, review.Limits{})
+				if err != nil {
+					yield(review.Summary{}, err)
+					return
+				}
+				if keep(s) {
+					tail = append(tail, s)
+				}
 			}
 		}
-		return describe(ctx, st, info), true
+		slices.SortStableFunc(tail, func(a, b review.Summary) int { return a.Start.Compare(b.Start) })
+		for _, s := range tail {
+			shown++
+			if !yield(s, nil) {
+				return
+			}
+		}
+		if shown == 0 {
+			// For the message: how many there are in the node and time range.
+			after = ""
+			for {
+				rows, next, err := l.ix.List(ctx, index.Filter{Node: f.Node, Since: f.Since, Until: f.Until}, index.Page{Limit: index.MaxLimit, After: after})
+				if err != nil {
+					yield(review.Summary{}, err)
+					return
+				}
+				l.listed += len(rows)
+				if next == "" {
+					break
+				}
+				after = next
+			}
+		}
 	}
-	e := lsEntry{Info: info}
+}
+
+// summary is reel ls's summary of an index row. A live row is checked
+// against the store (it may have closed since); ok is false when the
+// store no longer has it.
+func (l *indexLister) summary(ctx context.Context, r index.Recording) (review.Summary, bool, error) {
+	info := store.Info{Key: r.Key, Node: r.Node, Sender: r.Sender, Start: r.Start, Size: r.Size, Status: store.Status(r.Status), Reason: r.Reason}
+	if r.Status == string(store.StatusLive) {
+		i, err := l.st.Stat(ctx, r.Key)
+		if errors.Is(err, store.ErrNotFound) {
+			return review.Summary{}, false, nil
+		}
+		if err == nil {
+			info = i
+		}
+	}
+	if r.Status == string(store.StatusLive) || l.full || r.Kind == index.KindKubernetes {
+		s, err := review.Summarize(ctx, l.st, info, review.Limits{})
+		return s, true, err
+	}
+	s := review.Summary{Info: info}
 	if !r.End.IsZero() {
 		d := r.End.Sub(r.Start).Seconds()
-		e.Duration = &d
+		s.Duration = &d
 	}
 	switch {
 	case r.Login != "" && r.LocalUser != "" && r.Login != r.LocalUser:
-		e.User = r.Login + "→" + r.LocalUser
+		s.User = r.Login + "→" + r.LocalUser
 	case r.Login != "":
-		e.User = r.Login
+		s.User = r.Login
 	case r.LocalUser != "":
-		e.User = r.LocalUser
+		s.User = r.LocalUser
 	default:
-		e.User = r.User
+		s.User = r.User
 	}
-	e.Command = r.Command
-	if e.Command == "" {
-		e.Command = r.Title
+	s.Command = r.Command
+	if s.Command == "" {
+		s.Command = r.Title
 	}
-	return e, true
+	return s, true, nil
 }

@@ -5,10 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/reel-rec/reel/internal/index"
+	"github.com/reel-rec/reel/internal/review"
+	"github.com/reel-rec/reel/internal/review/player"
 )
 
 func init() {
@@ -101,7 +105,7 @@ func (c searchCmd) run(ctx context.Context, env *cmdEnv, args []string) error {
 	}
 	defer ix.Close()
 
-	_, _, color := isTerminal(env.stdout)
+	_, _, color := player.IsTerminal(env.stdout)
 	enc := json.NewEncoder(env.stdout)
 	enc.SetEscapeHTML(false)
 	shown := 0
@@ -180,9 +184,9 @@ func formatMoment(sec float64) string {
 // match in bold red as grep does.
 func highlight(line string, m [2]int, color bool) string {
 	if m[0] < 0 || m[1] > len(line) || m[0] > m[1] {
-		return sanitize(line, len(line)+1)
+		return review.Sanitize(line, len(line)+1)
 	}
-	pre, match, post := sanitize(line[:m[0]], len(line)+1), sanitize(line[m[0]:m[1]], len(line)+1), sanitize(line[m[1]:], len(line)+1)
+	pre, match, post := review.Sanitize(line[:m[0]], len(line)+1), review.Sanitize(line[m[0]:m[1]], len(line)+1), review.Sanitize(line[m[1]:], len(line)+1)
 	if !color {
 		return pre + match + post
 	}
@@ -193,4 +197,35 @@ func highlight(line string, m [2]int, color bool) string {
 	b.WriteString("\x1b[0m")
 	b.WriteString(post)
 	return b.String()
+}
+
+// parseMoment reads a moment in a recording (reel play --at): "" (the
+// start), M:SS, H:MM:SS, or seconds with an optional unit (83, 83.5s, 2m).
+func parseMoment(s string) (float64, error) {
+	s = strings.TrimPrefix(strings.TrimSpace(s), "+")
+	if s == "" {
+		return 0, nil
+	}
+	if strings.Contains(s, ":") {
+		parts := strings.Split(s, ":")
+		if len(parts) > 3 {
+			return 0, fmt.Errorf("%q: want M:SS or H:MM:SS", s)
+		}
+		var total float64
+		for _, p := range parts {
+			v, err := strconv.ParseFloat(p, 64)
+			if err != nil || v < 0 || math.IsInf(v, 0) {
+				return 0, fmt.Errorf("%q: want M:SS or H:MM:SS", s)
+			}
+			total = total*60 + v
+		}
+		return total, nil
+	}
+	if v, err := strconv.ParseFloat(s, 64); err == nil && v >= 0 && !math.IsInf(v, 0) {
+		return v, nil
+	}
+	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
+		return d.Seconds(), nil
+	}
+	return 0, fmt.Errorf("%q is not a moment (1:23, 1:02:03, 83s)", s)
 }

@@ -469,7 +469,7 @@ func sameRow(a, b index.Recording) bool {
 // when unknown) and the time of its last event (seconds; 0 when unknown).
 func Row(info store.Info, h *asciicast.Header, lastT float64) index.Recording {
 	r := index.Recording{
-		Key: info.Key, Node: info.Node, Start: info.Start, Size: info.Size,
+		Key: info.Key, Node: info.Node, Sender: info.Sender, Start: info.Start, Size: info.Size,
 		Status: string(info.Status), Reason: info.Reason, Kind: index.KindSSH,
 	}
 	if h == nil {
