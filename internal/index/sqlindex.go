@@ -61,6 +61,31 @@ func (b *builder) arg(v any) string {
 	return b.d.ph(len(b.args))
 }
 
+// match is the condition that col equals v, or starts with it when v
+// ends in "*".
+func (b *builder) match(col, v string) string {
+	lo, hi, pre := prefixRange(v)
+	switch {
+	case !pre:
+		return col + " = " + b.arg(lo)
+	case hi == "":
+		return col + " >= " + b.arg(lo)
+	}
+	return col + " >= " + b.arg(lo) + " AND " + col + " < " + b.arg(hi)
+}
+
+// in is the condition that col is one of vs (none: false).
+func (b *builder) in(col string, vs []string) string {
+	if len(vs) == 0 {
+		return "1 = 0"
+	}
+	ph := make([]string, len(vs))
+	for i, v := range vs {
+		ph[i] = b.arg(v)
+	}
+	return col + " IN (" + strings.Join(ph, ", ") + ")"
+}
+
 const recCols = `r.id, r.key, r.node, r.sender, r.start_ns, r.end_ns, r.size, r.status, r.reason, r.kind, r.user_name, r.login, r.local_user, r.tags, r.command, r.title, r.width, r.height, r.pod, r.namespace, r.container, r.indexed, r.updated_ns`
 
 type scanner interface{ Scan(...any) error }
@@ -233,47 +258,19 @@ func (x *sqlIndex) ResetText(ctx context.Context, key string) error {
 func (x *sqlIndex) recWhere(b *builder, f Filter) []string {
 	var w []string
 	if f.Node != "" {
-		lo, hi, pre := prefixRange(f.Node)
-		switch {
-		case !pre:
-			w = append(w, "r.node = "+b.arg(lo))
-		case hi == "":
-			w = append(w, "r.node >= "+b.arg(lo))
-		default:
-			w = append(w, "r.node >= "+b.arg(lo)+" AND r.node < "+b.arg(hi))
-		}
+		w = append(w, b.match("r.node", f.Node))
 	}
 	if f.Nodes != nil {
-		if len(f.Nodes) == 0 {
-			w = append(w, "1 = 0")
-		} else {
-			ph := make([]string, len(f.Nodes))
-			for i, n := range f.Nodes {
-				ph[i] = b.arg(n)
-			}
-			w = append(w, "r.node IN ("+strings.Join(ph, ", ")+")")
-		}
+		w = append(w, b.in("r.node", f.Nodes))
 	}
 	if f.User != "" {
-		lo, hi, pre := prefixRange(strings.ToLower(f.User))
-		switch {
-		case !pre:
-			w = append(w, "r.id IN (SELECT rid FROM rec_users WHERE name = "+b.arg(lo)+")")
-		case hi == "":
-			w = append(w, "r.id IN (SELECT rid FROM rec_users WHERE name >= "+b.arg(lo)+")")
-		default:
-			w = append(w, "r.id IN (SELECT rid FROM rec_users WHERE name >= "+b.arg(lo)+" AND name < "+b.arg(hi)+")")
-		}
+		w = append(w, "r.id IN (SELECT rid FROM rec_users WHERE "+b.match("name", strings.ToLower(f.User))+")")
 	}
 	if f.Kind != "" {
 		w = append(w, "r.kind = "+b.arg(string(f.Kind)))
 	}
 	if ss := statuses(f.Status); len(ss) > 0 {
-		ph := make([]string, len(ss))
-		for i, s := range ss {
-			ph[i] = b.arg(s)
-		}
-		w = append(w, "r.status IN ("+strings.Join(ph, ", ")+")")
+		w = append(w, b.in("r.status", ss))
 	}
 	if !f.Since.IsZero() {
 		w = append(w, "r.start_ns >= "+b.arg(f.Since.UnixNano()))
@@ -502,37 +499,13 @@ func (x *sqlIndex) ListEvents(ctx context.Context, f Filter, ef EventFilter, p P
 	b := &builder{d: x.d}
 	var w []string
 	if f.Node != "" {
-		lo, hi, pre := prefixRange(f.Node)
-		switch {
-		case !pre:
-			w = append(w, "e.node = "+b.arg(lo))
-		case hi == "":
-			w = append(w, "e.node >= "+b.arg(lo))
-		default:
-			w = append(w, "e.node >= "+b.arg(lo)+" AND e.node < "+b.arg(hi))
-		}
+		w = append(w, b.match("e.node", f.Node))
 	}
 	if f.Nodes != nil {
-		if len(f.Nodes) == 0 {
-			w = append(w, "1 = 0")
-		} else {
-			ph := make([]string, len(f.Nodes))
-			for i, n := range f.Nodes {
-				ph[i] = b.arg(n)
-			}
-			w = append(w, "e.node IN ("+strings.Join(ph, ", ")+")")
-		}
+		w = append(w, b.in("e.node", f.Nodes))
 	}
 	if f.User != "" {
-		lo, hi, pre := prefixRange(strings.ToLower(f.User))
-		switch {
-		case !pre:
-			w = append(w, "e.user_lc = "+b.arg(lo))
-		case hi == "":
-			w = append(w, "e.user_lc >= "+b.arg(lo))
-		default:
-			w = append(w, "e.user_lc >= "+b.arg(lo)+" AND e.user_lc < "+b.arg(hi))
-		}
+		w = append(w, b.match("e.user_lc", strings.ToLower(f.User)))
 	}
 	if !f.Since.IsZero() {
 		w = append(w, "e.at_ns >= "+b.arg(f.Since.UnixNano()))
