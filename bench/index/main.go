@@ -203,7 +203,9 @@ func p5(ctx context.Context, ix index.Index, n, runs int) {
 		{"node", func() (index.Filter, index.Page) {
 			return index.Filter{Node: fmt.Sprintf("node-%03d", r.IntN(nodes))}, index.Page{}
 		}},
-		{"node prefix", func() (index.Filter, index.Page) { return index.Filter{Node: fmt.Sprintf("node-%d*", r.IntN(5))}, index.Page{} }},
+		{"node prefix", func() (index.Filter, index.Page) {
+			return index.Filter{Node: fmt.Sprintf("node-%d*", r.IntN(5))}, index.Page{}
+		}},
 		{"user (busy or quiet)", func() (index.Filter, index.Page) {
 			return index.Filter{User: fmt.Sprintf("user%04d", int(float64(users)*r.Float64()*r.Float64()))}, index.Page{}
 		}},
