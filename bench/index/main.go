@@ -35,6 +35,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"sort"
 	"strings"
@@ -59,7 +60,16 @@ func main() {
 	runs := flag.Int("runs", 200, "queries of each kind")
 	corpus := flag.String("corpus", "", "p6: corpus directory (bench/corpus output)")
 	workers := flag.Int("workers", 1, "p6: indexer workers")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile here")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
 	log.SetFlags(0)
 	ctx := context.Background()
 
