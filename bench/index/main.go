@@ -175,19 +175,37 @@ func p5(ctx context.Context, ix index.Index, n, runs int) {
 	if have < n {
 		fmt.Printf("P5: indexing %d recordings (%d there)...\n", n-have, have)
 		t0 := time.Now()
+		// Batches of 1000 rows per transaction (index.Batcher), from 4
+		// goroutines.
+		bat, _ := ix.(index.Batcher)
 		var next atomic.Int64
 		next.Store(int64(have))
 		var wg sync.WaitGroup
-		for range 8 {
+		const batch = 1000
+		for range 4 {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				for {
-					i := int(next.Add(1) - 1)
+					i := int(next.Add(batch) - batch)
 					if i >= n {
 						return
 					}
-					if err := ix.PutRecording(ctx, p5Row(i, n)); err != nil {
+					var rs []index.Recording
+					for j := i; j < min(i+batch, n); j++ {
+						rs = append(rs, p5Row(j, n))
+					}
+					var err error
+					if bat != nil {
+						err = bat.PutRecordings(ctx, rs)
+					} else {
+						for _, r := range rs {
+							if err = ix.PutRecording(ctx, r); err != nil {
+								break
+							}
+						}
+					}
+					if err != nil {
 						log.Fatal(err)
 					}
 					if i%100000 == 0 && i > 0 {

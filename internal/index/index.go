@@ -182,6 +182,12 @@ type Index interface {
 	Close() error
 }
 
+// Batcher is implemented by indexes that can put many rows in one
+// transaction, much faster than one by one (a rebuild, a bulk load).
+type Batcher interface {
+	PutRecordings(ctx context.Context, rs []Recording) error
+}
+
 // EventFilter narrows ListEvents.
 type EventFilter struct {
 	Verb      string

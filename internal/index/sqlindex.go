@@ -140,9 +140,27 @@ func (x *sqlIndex) tx1(ctx context.Context, fn func(*sql.Tx) error) error {
 }
 
 func (x *sqlIndex) PutRecording(ctx context.Context, r Recording) error {
-	if r.Key == "" {
-		return errors.New("index: recording without a key")
+	return x.PutRecordings(ctx, []Recording{r})
+}
+
+// PutRecordings puts several rows in one transaction (Batcher).
+func (x *sqlIndex) PutRecordings(ctx context.Context, rs []Recording) error {
+	for _, r := range rs {
+		if r.Key == "" {
+			return errors.New("index: recording without a key")
+		}
 	}
+	return x.tx(ctx, func(tx *sql.Tx) error {
+		for _, r := range rs {
+			if err := x.putRecording(ctx, tx, r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func (x *sqlIndex) putRecording(ctx context.Context, tx *sql.Tx, r Recording) error {
 	tags := ""
 	if len(r.Tags) > 0 {
 		b, _ := json.Marshal(r.Tags)
@@ -152,34 +170,32 @@ func (x *sqlIndex) PutRecording(ctx context.Context, r Recording) error {
 	if !r.End.IsZero() {
 		end = r.End.UnixNano()
 	}
-	return x.tx(ctx, func(tx *sql.Tx) error {
-		b := &builder{d: x.d}
-		vals := []any{r.Key, r.Node, r.Sender, r.Start.UnixNano(), end, durNanos(r), r.Size, r.Status, r.Reason, string(r.Kind), r.User, r.Login, r.LocalUser, tags, r.Command, r.Title, r.Width, r.Height, r.Pod, r.Namespace, r.Container, x.now().UnixNano()}
-		ph := make([]string, len(vals))
-		for i, v := range vals {
-			ph[i] = b.arg(v)
-		}
-		cols := []string{"key", "node", "sender", "start_ns", "end_ns", "dur_ns", "size", "status", "reason", "kind", "user_name", "login", "local_user", "tags", "command", "title", "width", "height", "pod", "namespace", "container", "updated_ns"}
-		set := make([]string, 0, len(cols))
-		for _, c := range cols[1:] {
-			set = append(set, c+" = excluded."+c)
-		}
-		q := `INSERT INTO recordings (` + strings.Join(cols, ", ") + `, indexed) VALUES (` + strings.Join(ph, ", ") + `, 0)
-			ON CONFLICT (key) DO UPDATE SET ` + strings.Join(set, ", ") + ` RETURNING id`
-		var id int64
-		if err := tx.QueryRowContext(ctx, q, b.args...).Scan(&id); err != nil {
+	b := &builder{d: x.d}
+	vals := []any{r.Key, r.Node, r.Sender, r.Start.UnixNano(), end, durNanos(r), r.Size, r.Status, r.Reason, string(r.Kind), r.User, r.Login, r.LocalUser, tags, r.Command, r.Title, r.Width, r.Height, r.Pod, r.Namespace, r.Container, x.now().UnixNano()}
+	ph := make([]string, len(vals))
+	for i, v := range vals {
+		ph[i] = b.arg(v)
+	}
+	cols := []string{"key", "node", "sender", "start_ns", "end_ns", "dur_ns", "size", "status", "reason", "kind", "user_name", "login", "local_user", "tags", "command", "title", "width", "height", "pod", "namespace", "container", "updated_ns"}
+	set := make([]string, 0, len(cols))
+	for _, c := range cols[1:] {
+		set = append(set, c+" = excluded."+c)
+	}
+	q := `INSERT INTO recordings (` + strings.Join(cols, ", ") + `, indexed) VALUES (` + strings.Join(ph, ", ") + `, 0)
+		ON CONFLICT (key) DO UPDATE SET ` + strings.Join(set, ", ") + ` RETURNING id`
+	var id int64
+	if err := tx.QueryRowContext(ctx, q, b.args...).Scan(&id); err != nil {
+		return fmt.Errorf("index: put %q: %w", r.Key, err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM rec_users WHERE rid = `+x.d.ph(1), id); err != nil {
+		return fmt.Errorf("index: put %q: %w", r.Key, err)
+	}
+	for _, n := range userNames(r) {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO rec_users (name, rid) VALUES (`+x.d.ph(1)+`, `+x.d.ph(2)+`)`, n, id); err != nil {
 			return fmt.Errorf("index: put %q: %w", r.Key, err)
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM rec_users WHERE rid = `+x.d.ph(1), id); err != nil {
-			return fmt.Errorf("index: put %q: %w", r.Key, err)
-		}
-		for _, n := range userNames(r) {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO rec_users (name, rid) VALUES (`+x.d.ph(1)+`, `+x.d.ph(2)+`)`, n, id); err != nil {
-				return fmt.Errorf("index: put %q: %w", r.Key, err)
-			}
-		}
-		return nil
-	})
+	}
+	return nil
 }
 
 func (x *sqlIndex) GetRecording(ctx context.Context, key string) (Recording, error) {
