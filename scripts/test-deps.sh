@@ -20,7 +20,9 @@ command -v asciinema >/dev/null || need_pkgs+=(asciinema)
 command -v ssh >/dev/null || need_pkgs+=(openssh-client)
 command -v script >/dev/null || need_pkgs+=(bsdutils)
 command -v useradd >/dev/null || need_pkgs+=(passwd)   # reel ssh's run-as-user test (root only)
-command -v unshare >/dev/null || need_pkgs+=(util-linux)   # tailnet e2e: a loopback-only netns
+command -v unshare >/dev/null || need_pkgs+=(util-linux)   # tailnet e2e: a loopback-only netns; runuser for PostgreSQL as root
+# The index's PostgreSQL tests start their own cluster with initdb/pg_ctl (pg_trgm ships with the server).
+command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_pkgs+=(postgresql)
 
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "test-deps: installing Debian packages (their services are not started): ${need_pkgs[*]}"

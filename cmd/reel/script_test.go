@@ -52,6 +52,9 @@ func TestScript(t *testing.T) {
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"sendcast": cmdSendcast,
 			"castkey":  cmdCastkey,
+			"indexed":  cmdIndexed,  // index_test.go
+			"indexing": cmdIndexing, // index_test.go
+			"gencast":  cmdGencast,  // index_test.go
 		},
 	})
 }

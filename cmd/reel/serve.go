@@ -66,6 +66,7 @@ type serveFlags struct {
 	debugListen                     string
 	minFree                         string
 	logFormat, logLevel             string
+	index                           string
 	noV2                            bool
 	ackInterval, shutdownGrace      time.Duration
 	maxLine                         int
@@ -101,6 +102,7 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) error {
 	fs.IntVar(&f.maxSessions, "max-sessions", recorder.DefaultMaxSessions, "most recordings received at once; more are refused with 503, so senders fail over; -1 for no limit")
 	fs.IntVar(&f.maxSessionsPerSndr, "max-sessions-per-sender", recorder.DefaultMaxSessionsPerSender, "most recordings received at once from one sender node; -1 for no limit")
 	f.s3 = addS3Flags(fs, env)
+	fs.StringVar(&f.index, "index", envOr(env, "", "REEL_INDEX"), "the search index: a SQLite file, postgres://user@host/db, or off; default <statedir>/index.db (env REEL_INDEX); see reel index --help")
 	fs.IntVar(&f.maxLine, "max-line", 0, "longest asciicast line accepted before a recording is flagged malformed (default 64 MiB); it is stored either way")
 	f.tailnet = addTailnetFlags(fs, env)
 	if err := parseFlags(fs, args); err != nil {
@@ -236,6 +238,12 @@ func serve(ctx context.Context, env *cmdEnv, f serveFlags, log *slog.Logger) (er
 		MaxSessionsPerSender: f.maxSessionsPerSndr,
 		TLSConfig:            tlsCfg,
 		Metrics:              recorder.NewMetrics(reg),
+	}
+	// The index follows the recorder (index.go); it never holds it up.
+	in, closeIndex := startIndexer(ctx, st, indexLocation(f.dst, f.stateDir, f.index), log)
+	defer closeIndex() // after the recorder has stopped, before the store closes
+	if in != nil {
+		srv.Notify = in.Notify
 	}
 	srv.Identify = func(r *http.Request) (string, error) {
 		if !mtls {
