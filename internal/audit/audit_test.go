@@ -15,32 +15,23 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"go.uber.org/goleak"
+
+	"github.com/reel-rec/reel/internal/testutil"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// clock is a settable clock for tests.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
+// clock returns a clock whose first reading is one second after t, and
+// each next one a second later.
+func clock(t time.Time) *testutil.Clock {
+	c := testutil.NewClock(t.Add(time.Second))
+	c.Step = time.Second
+	return c
 }
 
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(time.Second)
-	return c.t
-}
-
-func (c *clock) set(t time.Time) {
-	c.mu.Lock()
-	c.t = t
-	c.mu.Unlock()
-}
-
-func openTest(t *testing.T, dir string, c *clock) *Log {
+func openTest(t *testing.T, dir string, c *testutil.Clock) *Log {
 	t.Helper()
-	l, err := open(dir, c.now)
+	l, err := open(dir, c.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +70,7 @@ var july = time.Date(2026, 7, 1, 12, 0, 0, 0, time.UTC)
 
 func TestAppendRead(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "audit")
-	c := &clock{t: july}
+	c := clock(july)
 	l := openTest(t, dir, c)
 	in := []Entry{
 		{User: "alice", Auth: "account", From: "127.0.0.1", Action: ActionLogin, Result: ResultOK},
@@ -152,7 +143,7 @@ func TestAppendRead(t *testing.T) {
 
 func TestClip(t *testing.T) {
 	dir := t.TempDir()
-	l := openTest(t, dir, &clock{t: july})
+	l := openTest(t, dir, clock(july))
 	long := strings.Repeat("é", MaxField) // 2 bytes each
 	if err := l.Append(Entry{User: "u", Action: ActionSearch, Target: long, Args: map[string]string{"text": long}, Result: ResultOK}); err != nil {
 		t.Fatal(err)
@@ -188,7 +179,7 @@ func TestVerifyFindsTampering(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
-			l := openTest(t, dir, &clock{t: july})
+			l := openTest(t, dir, clock(july))
 			for i := range 5 {
 				if err := l.Append(Entry{User: fmt.Sprintf("u%d", i), Action: ActionView, Result: ResultOK}); err != nil {
 					t.Fatal(err)
@@ -225,7 +216,7 @@ func TestVerifyFindsTampering(t *testing.T) {
 // the damaged line and go on, and Verify finds only that line.
 func TestTornLine(t *testing.T) {
 	dir := t.TempDir()
-	c := &clock{t: july}
+	c := clock(july)
 	l := openTest(t, dir, c)
 	for _, u := range []string{"a", "b"} {
 		if err := l.Append(Entry{User: u, Action: ActionView, Result: ResultOK}); err != nil {
@@ -270,7 +261,7 @@ func TestTornLine(t *testing.T) {
 // user" are) appending at once keep one unbroken chain.
 func TestSharedLog(t *testing.T) {
 	dir := t.TempDir()
-	c := &clock{t: july}
+	c := clock(july)
 	logs := []*Log{openTest(t, dir, c), openTest(t, dir, c)}
 	const each = 50
 	var wg sync.WaitGroup
@@ -300,11 +291,11 @@ func TestSharedLog(t *testing.T) {
 // files, and Read and Page cross them.
 func TestMonths(t *testing.T) {
 	dir := t.TempDir()
-	c := &clock{t: july}
+	c := clock(july)
 	l := openTest(t, dir, c)
 	months := []time.Time{july, july.AddDate(0, 1, 0), july.AddDate(0, 2, 0)}
 	for _, m := range months {
-		c.set(m)
+		c.Set(m)
 		for i := range 3 {
 			if err := l.Append(Entry{User: fmt.Sprintf("%s-%d", monthOf(m), i), Action: ActionList, Result: ResultOK}); err != nil {
 				t.Fatal(err)
@@ -314,7 +305,7 @@ func TestMonths(t *testing.T) {
 	l.Close()
 	// Another process goes on in the last month, and one starts a month.
 	l2 := openTest(t, dir, c)
-	c.set(months[2].Add(time.Hour))
+	c.Set(months[2].Add(time.Hour))
 	if err := l2.Append(Entry{User: "late", Action: ActionList, Result: ResultOK}); err != nil {
 		t.Fatal(err)
 	}
