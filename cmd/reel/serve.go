@@ -490,21 +490,7 @@ func serverTLS(certFile, keyFile, caFile string) (*tls.Config, error) {
 
 // parseAllowFrom reads --allow-from: comma-separated IP addresses and
 // CIDRs, each checked as "reel policy check" checks a policy's src.
-func parseAllowFrom(s string) ([]netip.Prefix, error) {
-	var out []netip.Prefix
-	for _, part := range strings.Split(s, ",") {
-		part = strings.TrimSpace(part)
-		if part == "" {
-			continue
-		}
-		p, err := policy.ParsePrefix(part)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, nil
-}
+func parseAllowFrom(s string) ([]netip.Prefix, error) { return policy.ParsePrefixes(s) }
 
 // loopbackOnly reports whether every prefix holds only loopback addresses.
 func loopbackOnly(allow []netip.Prefix) bool {

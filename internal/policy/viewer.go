@@ -70,21 +70,8 @@ func (p *Policy) ViewerScope(viewer, action string) ViewerScope {
 			continue
 		}
 		s.Why = append(s.Why, fmt.Sprintf("%s: grants nodes %s: src %s", where, quoteList(rule.Nodes), src))
-		for _, n := range rule.Nodes {
-			switch {
-			case n == "*":
-				s.All = true
-			case isTag(n):
-				s.Tags = append(s.Tags, n)
-			default:
-				s.Nodes = append(s.Nodes, n)
-			}
-		}
+		s.Grant(rule.Nodes)
 	}
-	slices.Sort(s.Nodes)
-	s.Nodes = slices.Compact(s.Nodes)
-	slices.Sort(s.Tags)
-	s.Tags = slices.Compact(s.Tags)
 	switch {
 	case s.All:
 		s.Why = append(s.Why, fmt.Sprintf("%s may %s the recordings of every node", viewer, action))
@@ -101,6 +88,25 @@ func (p *Policy) ViewerScope(viewer, action string) ViewerScope {
 		s.Why = append(s.Why, fmt.Sprintf("%s may %s the recordings %s", viewer, action, strings.Join(parts, " and ")))
 	}
 	return s
+}
+
+// Grant adds nodes, as a viewers rule's nodes lists them (node ids,
+// tags, "*"), to the scope.
+func (s *ViewerScope) Grant(nodes []string) {
+	for _, n := range nodes {
+		switch {
+		case n == "*":
+			s.All = true
+		case isTag(n):
+			s.Tags = append(s.Tags, n)
+		default:
+			s.Nodes = append(s.Nodes, n)
+		}
+	}
+	slices.Sort(s.Nodes)
+	s.Nodes = slices.Compact(s.Nodes)
+	slices.Sort(s.Tags)
+	s.Tags = slices.Compact(s.Tags)
 }
 
 // Allows reports whether the scope covers a recording sent by node,
