@@ -3,6 +3,7 @@ package auth
 import (
 	"encoding/json"
 	"errors"
+	"html/template"
 	"io"
 	"mime"
 	"net/http"
@@ -75,15 +76,18 @@ type errorBody struct {
 //	POST /logout    ends the session (X-CSRF-Token): 204
 //	POST /password  {"old", "new"} (X-CSRF-Token): 200 SessionInfo and a
 //	                new session cookie; also for a one-time password
+//	GET  /password  an HTML page with a form to set a new password (the
+//	                form posts here; success redirects to "/")
 //
 // Bodies are JSON, or a URL-encoded form with the same field names.
-// Answers are JSON.
+// Answers are JSON, but for the password page and its form.
 func (a *Authenticator) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /session", a.serveSession)
 	mux.HandleFunc("POST /login", a.serveLogin)
 	mux.HandleFunc("POST /logout", a.serveLogout)
 	mux.HandleFunc("POST /password", a.servePassword)
+	mux.HandleFunc("GET /password", a.servePasswordPage)
 	return mux
 }
 
@@ -164,6 +168,10 @@ func (a *Authenticator) serveLogout(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *Authenticator) servePassword(w http.ResponseWriter, r *http.Request) {
+	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct == "application/x-www-form-urlencoded" {
+		a.servePasswordForm(w, r)
+		return
+	}
 	var req struct {
 		Old  string `json:"old"`
 		New  string `json:"new"`
@@ -196,6 +204,104 @@ func (a *Authenticator) servePassword(w http.ResponseWriter, r *http.Request) {
 	info := a.info(r, nv)
 	info.CSRF = a.sessionCSRFFromHeader(w)
 	writeJSON(w, http.StatusOK, info)
+}
+
+// passwordPage is the form to set a new password. It has no script and
+// no style, so that any Content-Security-Policy lets it work.
+var passwordPage = template.Must(template.New("password").Parse(`<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width"><title>Set your password · reel</title></head>
+<body>
+<main>
+<h1>Set your password</h1>
+{{if .Must}}<p>You logged in with a one-time password. Choose your own password to go on.</p>{{end}}
+{{with .Error}}<p role="alert"><strong>{{.}}</strong></p>{{end}}
+<form method="post">
+<input type="hidden" name="csrf" value="{{.CSRF}}">
+<p><label>User<br><input name="user" value="{{.User}}" readonly autocomplete="username"></label></p>
+<p><label>Current password<br><input type="password" name="old" autocomplete="current-password" required></label></p>
+<p><label>New password, at least {{.Min}} characters<br><input type="password" name="new" autocomplete="new-password" minlength="{{.Min}}" required></label></p>
+<p><label>New password again<br><input type="password" name="again" autocomplete="new-password" minlength="{{.Min}}" required></label></p>
+<p><button type="submit">Set password</button></p>
+</form>
+</main>
+</body>
+</html>
+`))
+
+type passwordData struct {
+	User, CSRF, Error string
+	Must              bool
+	Min               int
+}
+
+func (a *Authenticator) renderPassword(w http.ResponseWriter, status int, d passwordData) {
+	d.Min = MinPasswordLen
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Frame-Options", "DENY")
+	if h.Get("Content-Security-Policy") == "" {
+		h.Set("Content-Security-Policy", "default-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	}
+	w.WriteHeader(status)
+	passwordPage.Execute(w, d)
+}
+
+// servePasswordPage shows the form to set a new password, to a viewer
+// logged in with a password (also one who must change a one-time one).
+func (a *Authenticator) servePasswordPage(w http.ResponseWriter, r *http.Request) {
+	v, err := a.Viewer(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if v.Via != ViaAccount {
+		writeJSON(w, http.StatusNotFound, errorBody{Error: "you have no password here"})
+		return
+	}
+	a.renderPassword(w, http.StatusOK, passwordData{User: v.Name, CSRF: a.CSRFToken(r, v), Must: v.MustChangePassword})
+}
+
+// servePasswordForm takes the password page's form: success redirects to
+// "/", anything else shows the form again with what was wrong.
+func (a *Authenticator) servePasswordForm(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+	v, err := a.Viewer(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if v.Via != ViaAccount {
+		writeJSON(w, http.StatusNotFound, errorBody{Error: "you have no password here"})
+		return
+	}
+	if err := a.CheckCSRF(r, v); err != nil {
+		writeJSON(w, http.StatusForbidden, errorBody{Error: err.Error()})
+		return
+	}
+	d := passwordData{User: v.Name, CSRF: a.CSRFToken(r, v), Must: v.MustChangePassword}
+	old, new := r.PostFormValue("old"), r.PostFormValue("new")
+	if new != r.PostFormValue("again") {
+		d.Error = "the new password and its repetition differ"
+		a.renderPassword(w, http.StatusBadRequest, d)
+		return
+	}
+	if _, err := a.ChangePassword(r.Context(), w, r, old, new); err != nil {
+		var le *LoginError
+		if !errors.As(err, &le) {
+			writeError(w, err)
+			return
+		}
+		if le.RetryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int(le.RetryAfter.Seconds()+0.999)))
+		}
+		d.Error = le.Msg
+		a.renderPassword(w, le.Status, d)
+		return
+	}
+	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
 // maxBody bounds a login API request body.

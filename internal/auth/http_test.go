@@ -638,3 +638,45 @@ func mustURL(s string) *url.URL {
 	}
 	return u
 }
+
+// TestPasswordPage: the HTML form for a first login with a one-time
+// password: it carries the session's CSRF token, checks the repetition,
+// and on success replaces the session and redirects.
+func TestPasswordPage(t *testing.T) {
+	h := newHarness(t, false, nil)
+	otp, err := h.accts.Bootstrap(ctx, "admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := h.client()
+	c.mustLogin("admin", otp)
+	page := c.do("GET", "/auth/password", nil, nil)
+	wantStatus(t, "page", page, 200, "You logged in with a one-time password")
+	if ct := page.header.Get("Content-Type"); ct != "text/html; charset=utf-8" || !strings.Contains(page.body, `name="csrf" value="`+c.csrf+`"`) || strings.Contains(page.body, "<script") {
+		t.Errorf("page: %s\n%s", ct, page.body)
+	}
+	post := func(form url.Values) reply {
+		req, _ := http.NewRequest("POST", h.srv.URL+"/auth/password", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		cl := *c.c
+		cl.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		resp, err := cl.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return reply{resp.StatusCode, string(b), resp.Header}
+	}
+	form := url.Values{"old": {otp}, "new": {"my own password!"}, "again": {"my own password!"}}
+	wantStatus(t, "no token", post(form), 403, "")
+	form.Set("csrf", c.csrf)
+	form.Set("again", "my own passwort!")
+	wantStatus(t, "repetition differs", post(form), 400, "differ")
+	form.Set("again", "my own password!")
+	r := post(form)
+	if r.status != 303 || r.header.Get("Location") != "/" {
+		t.Fatalf("change: %d %q %q", r.status, r.header.Get("Location"), r.body)
+	}
+	wantStatus(t, "api afterwards", c.api(), 200, "hello admin")
+}
