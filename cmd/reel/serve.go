@@ -73,6 +73,7 @@ type serveFlags struct {
 	maxSessions, maxSessionsPerSndr int
 	s3                              *s3Flags
 	tailnet                         *tailnetFlags
+	access                          *accessFlags
 }
 
 func runServe(ctx context.Context, env *cmdEnv, args []string) error {
@@ -103,10 +104,14 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) error {
 	f.s3 = addS3Flags(fs, env)
 	fs.IntVar(&f.maxLine, "max-line", 0, "longest asciicast line accepted before a recording is flagged malformed (default 64 MiB); it is stored either way")
 	f.tailnet = addTailnetFlags(fs, env)
+	f.access = addAccessFlags(fs, env)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if err := f.tailnet.afterParse(fs, env, &f); err != nil {
+		return err
+	}
+	if err := f.access.check(f.tailnet.enabled); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -173,6 +178,16 @@ func serve(ctx context.Context, env *cmdEnv, f serveFlags, log *slog.Logger) (er
 		log.Warn("--listen accepts connections from the network, but --allow-from admits only loopback addresses: every other sender will be refused; set --allow-from to the senders' networks, or use mutual TLS (--client-ca)",
 			"listen", f.listen, "allow_from", f.allowFrom)
 	}
+
+	// The policy (viewers rules, admins), before the store is touched: a
+	// bad file fails the start.
+	watchCtx, stopWatch := context.WithCancel(context.Background())
+	defer stopWatch()
+	holder, err := f.access.loadPolicy(watchCtx, log)
+	if err != nil {
+		return err
+	}
+	_ = holder // the web UI's (--ui): f.access.openAccess
 
 	cleanup := newStartCleanup(f.dst, f.stateDir, fsDst)
 	defer func() {
