@@ -15,6 +15,7 @@ import (
 
 	"github.com/reel-rec/reel/internal/audit"
 	"github.com/reel-rec/reel/internal/auth"
+	"github.com/reel-rec/reel/internal/index"
 	"github.com/reel-rec/reel/internal/policy"
 	"github.com/reel-rec/reel/internal/tailnet"
 )
@@ -138,6 +139,41 @@ func (f *accessFlags) openAccess(ctx context.Context, holder *policy.Holder, sta
 		log.Warn("no --policy: only admins see recordings in the web UI")
 	}
 	return b, nil
+}
+
+// tagLearner is an index.Index that tells a TagMap the tags of every
+// recording row written to it, so that viewers rules by tag narrow lists
+// (auth.Access.IndexNodes). A recording's tags are the srcNodeTags its
+// sender wrote: a sender can share its own recordings with the viewers of
+// a tag, and no one else's.
+type tagLearner struct {
+	index.Index
+	tags *auth.TagMap
+}
+
+func (t tagLearner) PutRecording(ctx context.Context, r index.Recording) error {
+	t.tags.Learn(r.Node, r.Tags)
+	return t.Index.PutRecording(ctx, r)
+}
+
+// learnTags reads every recording row of idx once and tells tags theirs:
+// at start, for the rows written before. Until it is done, nodes granted
+// only by tag may be missing from lists (never added to them).
+func learnTags(ctx context.Context, idx index.Index, tags *auth.TagMap) error {
+	after := ""
+	for {
+		rows, next, err := idx.List(ctx, index.Filter{}, index.Page{Limit: 1000, After: after})
+		if err != nil {
+			return err
+		}
+		for _, r := range rows {
+			tags.Learn(r.Node, r.Tags)
+		}
+		if next == "" {
+			return nil
+		}
+		after = next
+	}
 }
 
 // osUserName names the user running reel, for the audit log.

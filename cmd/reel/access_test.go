@@ -10,11 +10,13 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/reel-rec/reel/internal/audit"
 	"github.com/reel-rec/reel/internal/auth"
+	"github.com/reel-rec/reel/internal/index"
 	"github.com/reel-rec/reel/internal/tailnet"
 )
 
@@ -103,3 +105,54 @@ func (fakeNode) WhoIs(ctx context.Context, addr string) (tailnet.Identity, error
 func (fakeNode) Addrs() []netip.Addr { return nil }
 
 func (fakeNode) Listen(string, string) (net.Listener, error) { return nil, errors.New("no") }
+
+// pagedIndex is an index.Index holding rows, listed in pages of two.
+type pagedIndex struct {
+	index.Index
+	rows []index.Recording
+	put  []index.Recording
+}
+
+func (p *pagedIndex) List(ctx context.Context, f index.Filter, pg index.Page) ([]index.Recording, string, error) {
+	i := 0
+	if pg.After != "" {
+		i, _ = strconv.Atoi(pg.After)
+	}
+	j := min(i+2, len(p.rows))
+	next := ""
+	if j < len(p.rows) {
+		next = strconv.Itoa(j)
+	}
+	return p.rows[i:j], next, nil
+}
+
+func (p *pagedIndex) PutRecording(ctx context.Context, r index.Recording) error {
+	p.put = append(p.put, r)
+	return nil
+}
+
+// TestLearnTags: the tags of the rows in the index and of the rows
+// written later reach the TagMap that narrows lists.
+func TestLearnTags(t *testing.T) {
+	ctx := context.Background()
+	idx := &pagedIndex{rows: []index.Recording{
+		{Node: "db1", Tags: []string{"tag:prod"}}, {Node: "web1"}, {Node: "db2", Tags: []string{"tag:prod", "tag:db"}},
+		{Node: "dev1", Tags: []string{"tag:dev"}}, {Node: "db3", Tags: []string{"tag:db"}},
+	}}
+	tags := &auth.TagMap{}
+	if err := learnTags(ctx, idx, tags); err != nil {
+		t.Fatal(err)
+	}
+	li := tagLearner{Index: idx, tags: tags}
+	if err := li.PutRecording(ctx, index.Recording{Node: "db4", Tags: []string{"tag:prod"}}); err != nil || len(idx.put) != 1 {
+		t.Fatalf("PutRecording through the learner: %v, %d rows written", err, len(idx.put))
+	}
+	got, _ := tags.NodesTagged(ctx, []string{"tag:prod"})
+	if strings.Join(got, ",") != "db1,db2,db4" {
+		t.Errorf("nodes tagged prod: %q", got)
+	}
+	got, _ = tags.NodesTagged(ctx, []string{"tag:db", "tag:dev"})
+	if strings.Join(got, ",") != "db2,db3,dev1" {
+		t.Errorf("nodes tagged db or dev: %q", got)
+	}
+}

@@ -37,8 +37,8 @@ removed, or damaged by a crash; it exits 1 if it finds any.
 --since and --until take a duration back from now (90m, 24h, 7d), a date
 (2026-11-01, local midnight), a local time (2026-11-01T14:00) or RFC 3339.
 --user matches ignoring case. --action is one of list, search, view,
-live, download, events, login, logout, password, user-add, user-passwd,
-user-rm, audit. --result is ok, denied or failed. --json prints the
+play, live, download, events, login, logout, password, user-add,
+user-passwd, user-rm, audit. --result is ok, denied or failed. --json prints the
 entries as they are stored, one per line.
 
 Examples:
@@ -49,7 +49,7 @@ Examples:
 `
 
 var auditActions = []string{
-	audit.ActionList, audit.ActionSearch, audit.ActionView, audit.ActionLive, audit.ActionDownload, audit.ActionEvents,
+	audit.ActionList, audit.ActionSearch, audit.ActionView, audit.ActionPlay, audit.ActionLive, audit.ActionDownload, audit.ActionEvents,
 	audit.ActionLogin, audit.ActionLogout, audit.ActionPassword, audit.ActionUserAdd, audit.ActionUserPasswd,
 	audit.ActionUserRemove, audit.ActionAudit,
 }

@@ -40,7 +40,8 @@ import (
 const (
 	ActionList       = "list"        // a list of recordings
 	ActionSearch     = "search"      // a screen-text search
-	ActionView       = "view"        // a recording opened in the player
+	ActionView       = "view"        // a recording's page opened
+	ActionPlay       = "play"        // a recording's data fetched for playback
 	ActionLive       = "live"        // a live recording watched
 	ActionDownload   = "download"    // a recording's file downloaded
 	ActionEvents     = "events"      // a list of API-request events

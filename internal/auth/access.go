@@ -74,8 +74,12 @@ func (a *Access) policy() *policy.Policy {
 	return a.Policy()
 }
 
-// IsAdmin reports whether v is an admin, and why.
+// IsAdmin reports whether v is an admin, and why. A Viewer the
+// Authenticator found to be an admin (v.Admin) is one.
 func (a *Access) IsAdmin(v Viewer) (bool, string) {
+	if v.Admin {
+		return true, "admin: found so when identified"
+	}
 	if v.Role == RoleAdmin {
 		return true, "admin: an admin account"
 	}

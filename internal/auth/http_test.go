@@ -577,6 +577,7 @@ func TestAccess(t *testing.T) {
 		{"nobody", with, Viewer{Name: "zed"}, "web1", nil, view, false, []string{}},
 		{"admin who must change password", without, Viewer{Name: "root", Role: RoleAdmin, MustChangePassword: true}, "x", nil, view, false, []string{}},
 		{"tailnet grant", without, Viewer{Name: "t@x", Grants: []Grant{{Nodes: []string{"tag:dev"}, Actions: []string{"view"}}}}, "dev1", []string{"tag:dev"}, view, true, []string{}},
+		{"found admin when identified", without, Viewer{Name: "x", Admin: true}, "x", nil, view, true, nil},
 		{"tailnet admin grant", without, Viewer{Name: "t@x", Grants: []Grant{{Admin: true}}}, "x", nil, view, true, nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
