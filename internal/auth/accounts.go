@@ -293,6 +293,14 @@ func (a *Accounts) hash(ctx context.Context, pw string) (string, error) {
 	return h, err
 }
 
+// newHash checks a new password for name and hashes it.
+func (a *Accounts) newHash(ctx context.Context, name, password string) (string, error) {
+	if err := CheckNewPassword(name, password); err != nil {
+		return "", err
+	}
+	return a.hash(ctx, password)
+}
+
 // Add creates an account. The password must pass CheckNewPassword;
 // mustChange makes it a one-time password.
 func (a *Accounts) Add(ctx context.Context, name string, role Role, password string, mustChange bool) error {
@@ -302,10 +310,7 @@ func (a *Accounts) Add(ctx context.Context, name string, role Role, password str
 	if !ValidRole(role) {
 		return fmt.Errorf("bad role %q: want admin or viewer", role)
 	}
-	if err := CheckNewPassword(name, password); err != nil {
-		return err
-	}
-	h, err := a.hash(ctx, password)
+	h, err := a.newHash(ctx, name, password)
 	if err != nil {
 		return err
 	}
@@ -322,10 +327,7 @@ func (a *Accounts) Add(ctx context.Context, name string, role Role, password str
 // SetPassword sets name's password; mustChange makes it a one-time
 // password. Every session of the account ends.
 func (a *Accounts) SetPassword(ctx context.Context, name, password string, mustChange bool) error {
-	if err := CheckNewPassword(name, password); err != nil {
-		return err
-	}
-	h, err := a.hash(ctx, password)
+	h, err := a.newHash(ctx, name, password)
 	if err != nil {
 		return err
 	}

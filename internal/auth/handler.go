@@ -180,13 +180,8 @@ func (a *Authenticator) servePassword(w http.ResponseWriter, r *http.Request) {
 	if !readBody(w, r, &req, map[string]*string{"old": &req.Old, "new": &req.New, CSRFField: &req.CSRF}) {
 		return
 	}
-	v, err := a.Viewer(r)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	if v.Via != ViaAccount {
-		writeJSON(w, http.StatusNotFound, errorBody{Error: "you have no password here"})
+	v, ok := a.accountViewer(w, r)
+	if !ok {
 		return
 	}
 	if req.CSRF != "" && r.Header.Get(CSRFHeader) == "" {
@@ -252,13 +247,8 @@ func (a *Authenticator) renderPassword(w http.ResponseWriter, status int, d pass
 // servePasswordPage shows the form to set a new password, to a viewer
 // logged in with a password (also one who must change a one-time one).
 func (a *Authenticator) servePasswordPage(w http.ResponseWriter, r *http.Request) {
-	v, err := a.Viewer(r)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	if v.Via != ViaAccount {
-		writeJSON(w, http.StatusNotFound, errorBody{Error: "you have no password here"})
+	v, ok := a.accountViewer(w, r)
+	if !ok {
 		return
 	}
 	a.renderPassword(w, http.StatusOK, passwordData{User: v.Name, CSRF: a.CSRFToken(r, v), Must: v.MustChangePassword})
@@ -268,13 +258,8 @@ func (a *Authenticator) servePasswordPage(w http.ResponseWriter, r *http.Request
 // "/", anything else shows the form again with what was wrong.
 func (a *Authenticator) servePasswordForm(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
-	v, err := a.Viewer(r)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	if v.Via != ViaAccount {
-		writeJSON(w, http.StatusNotFound, errorBody{Error: "you have no password here"})
+	v, ok := a.accountViewer(w, r)
+	if !ok {
 		return
 	}
 	if err := a.CheckCSRF(r, v); err != nil {
@@ -302,6 +287,21 @@ func (a *Authenticator) servePasswordForm(w http.ResponseWriter, r *http.Request
 		return
 	}
 	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// accountViewer returns r's viewer, who must have logged in with a
+// password; else it answers and returns false.
+func (a *Authenticator) accountViewer(w http.ResponseWriter, r *http.Request) (Viewer, bool) {
+	v, err := a.Viewer(r)
+	if err != nil {
+		writeError(w, err)
+		return Viewer{}, false
+	}
+	if v.Via != ViaAccount {
+		writeJSON(w, http.StatusNotFound, errorBody{Error: "you have no password here"})
+		return Viewer{}, false
+	}
+	return v, true
 }
 
 // maxBody bounds a login API request body.
