@@ -74,6 +74,7 @@ type serveFlags struct {
 	maxSessions, maxSessionsPerSndr int
 	s3                              *s3Flags
 	tailnet                         *tailnetFlags
+	access                          *accessFlags
 }
 
 func runServe(ctx context.Context, env *cmdEnv, args []string) error {
@@ -105,10 +106,14 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) error {
 	fs.StringVar(&f.index, "index", envOr(env, "", "REEL_INDEX"), "the search index: a SQLite file, postgres://user@host/db, or off; default <statedir>/index.db (env REEL_INDEX); see reel index --help")
 	fs.IntVar(&f.maxLine, "max-line", 0, "longest asciicast line accepted before a recording is flagged malformed (default 64 MiB); it is stored either way")
 	f.tailnet = addTailnetFlags(fs, env)
+	f.access = addAccessFlags(fs, env)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if err := f.tailnet.afterParse(fs, env, &f); err != nil {
+		return err
+	}
+	if err := f.access.check(f.tailnet.enabled); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -175,6 +180,16 @@ func serve(ctx context.Context, env *cmdEnv, f serveFlags, log *slog.Logger) (er
 		log.Warn("--listen accepts connections from the network, but --allow-from admits only loopback addresses: every other sender will be refused; set --allow-from to the senders' networks, or use mutual TLS (--client-ca)",
 			"listen", f.listen, "allow_from", f.allowFrom)
 	}
+
+	// The policy (viewers rules, admins), before the store is touched: a
+	// bad file fails the start.
+	watchCtx, stopWatch := context.WithCancel(context.Background())
+	defer stopWatch()
+	holder, err := f.access.loadPolicy(watchCtx, log)
+	if err != nil {
+		return err
+	}
+	_ = holder // the web UI's (--ui): f.access.openAccess
 
 	cleanup := newStartCleanup(f.dst, f.stateDir, fsDst)
 	defer func() {
@@ -468,21 +483,7 @@ func serverTLS(certFile, keyFile, caFile string) (*tls.Config, error) {
 
 // parseAllowFrom reads --allow-from: comma-separated IP addresses and
 // CIDRs, each checked as "reel policy check" checks a policy's src.
-func parseAllowFrom(s string) ([]netip.Prefix, error) {
-	var out []netip.Prefix
-	for _, part := range strings.Split(s, ",") {
-		part = strings.TrimSpace(part)
-		if part == "" {
-			continue
-		}
-		p, err := policy.ParsePrefix(part)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, nil
-}
+func parseAllowFrom(s string) ([]netip.Prefix, error) { return policy.ParsePrefixes(s) }
 
 // loopbackOnly reports whether every prefix holds only loopback addresses.
 func loopbackOnly(allow []netip.Prefix) bool {

@@ -14,6 +14,7 @@
 //	ssh         [ {action, src, dst, users, recorder, enforceRecorder, inputRecording} ]
 //	kubernetes  [ {action, src, namespaces, pods, recorder, enforceRecorder, enableEvents} ]
 //	viewers     [ {src, nodes, actions} ]
+//	admins      ["alice", "group:sre"]
 //
 // Parse is strict: a syntax error, an unknown or duplicate field, a value
 // of the wrong type, a reference to an undefined group or recorder tag, a
@@ -21,7 +22,7 @@
 // every error found is reported at its line and column in the original
 // text. A typo in a security policy must never be silently ignored.
 //
-// The decisions (SSH, Kubernetes, CanView) are documented on their
+// The decisions (SSH, Kubernetes, CanView, ViewerScope, IsAdmin) are documented on their
 // methods and in docs/policy.md. A Holder keeps the current policy of a
 // file and reloads it on SIGHUP and when the file changes, keeping the old
 // policy when the new one is bad.
@@ -74,10 +75,16 @@ type Policy struct {
 	KubeRules []KubeRule `json:"kubernetes,omitempty"`
 	// ViewerRules are the "viewers" rules, in file order.
 	ViewerRules []ViewerRule `json:"viewers,omitempty"`
+	// Admins are the UI's administrators: users and groups, as in a
+	// viewers rule's src ("*" is refused: everyone an admin is a
+	// mistake). An admin sees every recording and the audit log.
+	Admins []string `json:"admins,omitempty"`
 
 	// members maps each group to the set of users in it, nested groups
 	// expanded.
 	members map[string]map[string]bool
+	// admins is Admins compiled.
+	admins []principal
 }
 
 // An SSHRule admits (accept) or refuses (reject) SSH sessions.
@@ -277,6 +284,15 @@ func (d *decoder) validate(raw *rawPolicy) *Policy {
 	}
 	for i, r := range raw.viewers {
 		p.ViewerRules = append(p.ViewerRules, d.validateViewer(p, i, r))
+	}
+	if raw.admins.set {
+		p.Admins = pstrings(raw.admins.items)
+		for _, a := range raw.admins.items {
+			if a.s == "*" {
+				d.errorf(a.off, "admins: \"*\" would make every viewer an admin; list users and groups")
+			}
+		}
+		p.admins = d.checkSrc(p, "admins", raw.admins, false)
 	}
 	if len(p.Groups) == 0 {
 		p.Groups = nil
