@@ -195,6 +195,18 @@ func (tb *tab) eval(expr string) string {
 	return s
 }
 
+// evalAsync evaluates an expression whose promise yields a string.
+func (tb *tab) evalAsync(expr string) string {
+	tb.t.Helper()
+	ctx, cancel := context.WithTimeout(tb.ctx, testutil.DefaultWait)
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](expr, chromedp.EvalAwaitPromise))
+	if err != nil {
+		tb.t.Fatalf("evaluating %s: %v", expr, err)
+	}
+	return s
+}
+
 // waitText waits until the text of the elements sel selects (joined)
 // satisfies ok, and returns it.
 func (tb *tab) waitText(sel string, what string, ok func(string) bool) string {
@@ -305,14 +317,24 @@ func (w tlogWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// countingWriter counts the body bytes of successful responses (what
+// was sent of a recording, not error messages).
 type countingWriter struct {
 	http.ResponseWriter
-	n *atomic.Int64
+	n    *atomic.Int64
+	code int
+}
+
+func (c *countingWriter) WriteHeader(code int) {
+	c.code = code
+	c.ResponseWriter.WriteHeader(code)
 }
 
 func (c *countingWriter) Write(p []byte) (int, error) {
 	n, err := c.ResponseWriter.Write(p)
-	c.n.Add(int64(n))
+	if c.code == 0 || c.code/100 == 2 {
+		c.n.Add(int64(n))
+	}
 	return n, err
 }
 

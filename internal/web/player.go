@@ -33,7 +33,6 @@ type recordingData struct {
 	Format  string
 	Src     string
 	Prepare string
-	Markers string // JSON [[t, label], ...] for the whole format
 	Idle    bool
 	Hits    []recHit
 }
@@ -81,8 +80,9 @@ func (s *Server) recordingPage(w http.ResponseWriter, r *http.Request, rec index
 		}
 	default:
 		d.Src = base + "/cast"
-		m, _ := json.Marshal(hitMarkers(hits))
-		d.Markers = string(m)
+		if q != "" {
+			d.Src += "?q=" + url.QueryEscape(q)
+		}
 	}
 	s.render(w, "recording", d)
 }
@@ -192,7 +192,13 @@ func (s *Server) castData(w http.ResponseWriter, r *http.Request, rec index.Reco
 		http.Error(w, "cannot read this recording: "+err.Error(), http.StatusUnprocessableEntity)
 		return
 	default:
+		// Search hits become markers beside the recording's own.
+		ms := hitMarkers(s.recordingHits(r, rec, r.URL.Query().Get("q")))
 		for _, ev := range one.Events {
+			for len(ms) > 0 && ms[0].Time <= ev.Time {
+				enc.WriteEvent(asciicast.Event{Time: ms[0].Time, Code: asciicast.Marker, Data: ms[0].Label})
+				ms = ms[1:]
+			}
 			enc.WriteEvent(ev)
 		}
 	}

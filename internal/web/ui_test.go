@@ -1,6 +1,9 @@
 package web
 
 import (
+	"encoding/json"
+	"fmt"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -103,4 +106,229 @@ func TestBrowserFindAndPlay(t *testing.T) {
 			t.Errorf("no %q in the audit log: %+v", a, u.audit.entries)
 		}
 	}
+}
+
+// TestBrowserRefused: a viewer without rights sees no recording, cannot
+// open one by its address, and the refusal is audited.
+func TestBrowserRefused(t *testing.T) {
+	u := newUI(t, nil, nil)
+	needleKey, _ := seed(t, u)
+	tb := newTab(t)
+	tb.login(u.base, "bob", "bob-pw")
+	tb.waitText("#recordings tbody", "an empty list", func(s string) bool { return strings.Contains(s, "No recordings match") })
+	tb.do(chromedp.Navigate(u.base + "/search?q=needle"))
+	tb.waitText("#hits", "no hits", func(s string) bool { return strings.Contains(s, "No screen text matches") })
+	tb.do(chromedp.Navigate(u.base + recURL(needleKey)))
+	body := tb.waitText("body", "a refusal", func(s string) bool { return strings.Contains(s, "no such recording") })
+	if strings.Contains(body, "needle") || strings.Contains(body, "carol") {
+		t.Fatalf("the refusal shows the recording: %s", body)
+	}
+	for _, path := range []string{"/cast", "/download", "/seg/index.json", "/seg/0.json", "/prepare"} {
+		got := tb.evalAsync(`fetch(` + jsString(recURL(needleKey)+path) + `).then(r => r.status + " " + r.statusText)`)
+		if !strings.HasPrefix(got, "404") {
+			t.Errorf("%s as bob: %s, want 404", path, got)
+		}
+	}
+	if !u.audit.has("bob", "refused", needleKey) {
+		t.Errorf("refusal not audited: %+v", u.audit.entries)
+	}
+	if u.sent.cast.Load() != 0 || u.sent.segments.Load() != 0 {
+		t.Errorf("sent bob %d bytes of recordings and %d of segments", u.sent.cast.Load(), u.sent.segments.Load())
+	}
+}
+
+func jsString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+// TestBrowserNoMarkup: a recording whose header and output carry script
+// payloads is shown as text everywhere, and nothing runs.
+func TestBrowserNoMarkup(t *testing.T) {
+	u := newUI(t, nil, nil)
+	const (
+		script  = `<script>alert("cmd")</script>`
+		img     = `<img src=x onerror=alert("title")>`
+		jsURL   = `javascript:alert("user")`
+		outText = `<script>alert("out")</script> <img src=x onerror=alert("out2")> javascript:alert(3)`
+	)
+	key := writeCast(t, u.st, "node-x", t0, asciicast.Header{Version: 2, Width: 100, Height: 24, Timestamp: t0.Unix(),
+		Command: script, Title: img, SrcNodeUser: jsURL, SSHUser: `"><svg onload=alert(4)>`}, []asciicast.Event{
+		out(0, "payload: "+outText+"\r\n"),
+		{Time: 1, Code: asciicast.Marker, Data: `<img src=x onerror=alert("marker")>`},
+		out(2, "end\r\n"),
+	}, store.StatusComplete)
+	rec := indexRecording(t, u.st, u.idx, key)
+	rec.Reason = `<b onmouseover=alert(5)>why</b>`
+	rec.Status = string(store.StatusMalformed)
+	u.idx.PutRecording(t.Context(), rec)
+
+	tb := newTab(t)
+	tb.login(u.base, "alice", "alice-pw")
+	list := tb.waitText("#recordings tbody tr.rec", "the payload row", func(s string) bool { return strings.Contains(s, script) })
+	for _, want := range []string{jsURL, "malformed", `<b onmouseover=alert(5)>why</b>`} {
+		if !strings.Contains(list, want) {
+			t.Errorf("list does not show %q as text:\n%s", want, list)
+		}
+	}
+	tb.do(chromedp.Navigate(u.base + "/search?q=" + url.QueryEscape(`<script>alert("out")`)))
+	tb.waitText("#hits li.hit", "the payload hit", func(s string) bool { return strings.Contains(s, outText) })
+	tb.do(chromedp.Click(chromedp.CSS(`#hits li.hit a.moment`)))
+	tb.waitScreen("the payload on the player's screen", func(s string) bool { return strings.Contains(s, "payload: "+outText) })
+	tb.waitText("#title", "the command as the title", func(s string) bool { return s == script })
+	tb.waitText(".ap-marker-container .ap-tooltip", "the marker labels", func(s string) bool {
+		return strings.Contains(s, `<img src=x onerror=alert("marker")>`) && strings.Contains(s, outText)
+	})
+	// Injected elements would be in the DOM even if CSP stopped them.
+	if n := tb.eval(`String(document.querySelectorAll("main script, main img, main svg [onload], [onerror], [onmouseover]").length)`); n != "0" {
+		t.Errorf("%s payload elements made it into the DOM", n)
+	}
+	tb.clean()
+}
+
+// largeCast writes a recording of about size bytes: a numbered line every
+// 0.1 s, so the screen at any moment names the time. It returns the key
+// and the number of lines.
+func largeCast(t testing.TB, st store.Store, size int) (string, int) {
+	t.Helper()
+	w, err := st.Create(t.Context(), "node-big", t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc := asciicast.NewEncoder(w)
+	enc.WriteHeader(asciicast.Header{Version: 2, Width: 120, Height: 30, Timestamp: t0.Unix(), Command: "tail -f big.log"})
+	pad := strings.Repeat("lorem ipsum dolor sit amet ", 3)
+	n := 0
+	for written := 0; written < size; n++ {
+		line := fmt.Sprintf("line %07d \x1b[32m%s\x1b[0m\r\n", n, pad)
+		if err := enc.WriteEvent(out(float64(n)/10, line)); err != nil {
+			t.Fatal(err)
+		}
+		written += len(line) + 20
+	}
+	if err := w.Close(store.StatusComplete, ""); err != nil {
+		t.Fatal(err)
+	}
+	return w.Key(), n
+}
+
+// lineNumbers are the numbers of the "line N" rows on a screen.
+func lineNumbers(screen string) []int {
+	var ns []int
+	for _, l := range strings.Split(screen, "\n") {
+		var n int
+		if _, err := fmt.Sscanf(l, "line %d", &n); err == nil {
+			ns = append(ns, n)
+		}
+	}
+	return ns
+}
+
+// TestBrowserSeekLarge: a large recording plays in segments; a click at
+// 95 % of the progress bar shows that moment's screen, and what was sent
+// is a small part of the recording.
+func TestBrowserSeekLarge(t *testing.T) {
+	u := newUI(t, nil, func(s *Server) { s.SegmentThreshold = 1 << 20 })
+	key, lines := largeCast(t, u.st, 24<<20)
+	rec := indexRecording(t, u.st, u.idx, key)
+	tb := newTab(t)
+	tb.login(u.base, "alice", "alice-pw")
+	tb.do(chromedp.Navigate(u.base + recURL(key)))
+	if f := tb.eval(`document.getElementById("player").dataset.format`); f != formatSegmented {
+		t.Fatalf("format %q, want %q", f, formatSegmented)
+	}
+	// The cut runs first (a progress bar), then the player loads.
+	tb.do(chromedp.WaitVisible(chromedp.CSS(".ap-progressbar")))
+	tb.waitText(".ap-time-remaining", "the duration", func(s string) bool { return s != "" && s != "--:--" })
+	tb.do(chromedp.ScrollIntoView(chromedp.CSS(".ap-progressbar")))
+	box, err := chromedp.Run(tb.ctx, chromedp.Dimensions(chromedp.CSS(".ap-progressbar .ap-bar")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := box.Border // x1, y1, x2, y2, x3, y3, x4, y4: clockwise from top left
+	left, right := q[0], q[2]
+	y := (q[1] + q[5]) / 2
+	before := u.sent.segments.Load()
+	tb.do(chromedp.MouseClickXY(left+0.95*(right-left), y))
+	want := int(0.95 * float64(lines))
+	screen := tb.waitScreen("the screen near 95 %", func(s string) bool {
+		ns := lineNumbers(s)
+		return len(ns) > 0 && ns[len(ns)-1] > want-lines/50 && ns[len(ns)-1] < want+lines/50
+	})
+	sent := u.sent.segments.Load()
+	t.Logf("recording %d bytes; sent %d bytes of segments (%d for the seek); last line on screen %d of %d",
+		rec.Size, sent, sent-before, lineNumbers(screen)[len(lineNumbers(screen))-1], lines)
+	if sent > rec.Size/20 {
+		t.Errorf("sent %d bytes of segments for a %d-byte recording: more than 5 %%", sent, rec.Size)
+	}
+	tb.clean()
+}
+
+// TestBrowserLive: a recording in progress plays as it arrives; a viewer
+// who joins late sees the current screen at once; the list marks it live
+// and updates it when it ends.
+func TestBrowserLive(t *testing.T) {
+	u := newUI(t, nil, nil)
+	w, err := u.st.Create(t.Context(), "node-live", t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc := asciicast.NewEncoder(w)
+	enc.WriteHeader(asciicast.Header{Version: 2, Width: 80, Height: 24, Timestamp: t0.Unix(), Command: "bash", SSHUser: "root"})
+	enc.WriteEvent(out(0.5, "$ echo first\r\nfirst output\r\n"))
+	// Half a line: never shown until the rest arrives.
+	w.Write([]byte(`[0.7, "o", "half a li`))
+	key := w.Key()
+	indexRecording(t, u.st, u.idx, key)
+	notify := func() {
+		info, _ := u.st.Stat(t.Context(), key)
+		u.srv.Changed(key, info.Size, info.Status)
+	}
+
+	tb := newTab(t)
+	tb.login(u.base, "alice", "alice-pw")
+	tb.waitText("#recordings tr.rec.live .badge", "a live row", func(s string) bool { return s == "live" })
+	tb.do(chromedp.Navigate(u.base + recURL(key)))
+	if f := tb.eval(`document.getElementById("player").dataset.format`); f != formatLive {
+		t.Fatalf("format %q, want %q", f, formatLive)
+	}
+	tb.waitScreen("the output so far", func(s string) bool { return strings.Contains(s, "first output") })
+
+	w.Write([]byte("ne\"]\n"))
+	enc.WriteEvent(out(1.5, "\r\n$ echo second\r\nsecond output\r\n"))
+	notify()
+	screen := tb.waitScreen("output that arrived while watching", func(s string) bool { return strings.Contains(s, "second output") })
+	if !strings.Contains(screen, "half a line") {
+		t.Errorf("the line completed later is missing:\n%s", screen)
+	}
+
+	// A late joiner sees everything on the screen at once.
+	late := newTab(t)
+	late.login(u.base, "alice", "alice-pw")
+	late.do(chromedp.Navigate(u.base + recURL(key)))
+	late.waitScreen("the current screen", func(s string) bool {
+		return strings.Contains(s, "first output") && strings.Contains(s, "second output")
+	})
+
+	enc.WriteEvent(out(2.5, "third output\r\n"))
+	notify()
+	for _, v := range []*tab{tb, late} {
+		v.waitScreen("output for both viewers", func(s string) bool { return strings.Contains(s, "third output") })
+	}
+	if !u.audit.has("alice", "live", key) {
+		t.Errorf("live view not audited")
+	}
+
+	// The end: the list stops marking it live, without a reload.
+	late.do(chromedp.Navigate(u.base + "/"))
+	late.waitText("#recordings tr.rec .badge", "a live row", func(s string) bool { return s == "live" })
+	w.Close(store.StatusComplete, "")
+	rec := indexRecording(t, u.st, u.idx, key)
+	notify()
+	late.waitText("#recordings tr.rec .badge", "the row complete", func(s string) bool { return s == "complete" })
+	if rec.Status != "complete" {
+		t.Fatalf("status %s", rec.Status)
+	}
+	tb.clean()
+	late.clean()
 }

@@ -29,12 +29,6 @@
     const speedSel = document.getElementById("speed");
     const idleSel = document.getElementById("idle");
     let player = null;
-    let markers = [];
-    try {
-      markers = JSON.parse(el.dataset.markers || "[]");
-    } catch (e) {
-      markers = [];
-    }
 
     function create(startAt) {
       if (player) {
@@ -64,7 +58,6 @@
         src = { url: el.dataset.src, format: "segmented" };
       } else {
         src = { url: el.dataset.src };
-        if (markers.length > 0) opts.markers = markers;
         const idle = idleSel ? parseFloat(idleSel.value) : NaN;
         if (!isNaN(idle) && idle > 0) opts.idleTimeLimit = idle;
       }
