@@ -22,10 +22,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"golang.org/x/sys/unix"
 
 	"github.com/reel-rec/reel/internal/policy"
 	"github.com/reel-rec/reel/internal/recorder"
+	"github.com/reel-rec/reel/internal/store"
 	"github.com/reel-rec/reel/internal/tailnet"
 )
 
@@ -404,15 +404,8 @@ func storeOpenError(err error, f serveFlags, fsDst bool) error {
 	if errors.As(err, &ue) {
 		return err
 	}
-	dir, lock := f.dst, filepath.Join(f.dst, ".reel", "lock")
-	if !fsDst {
-		dir, lock = f.stateDir, filepath.Join(f.stateDir, "s3-spool", "lock")
-	}
-	if errors.Is(err, unix.EWOULDBLOCK) {
-		if pid := lockHolder(lock); pid > 0 {
-			return fmt.Errorf("another reel serve is already using %s (pid %d)", dir, pid)
-		}
-		return fmt.Errorf("another reel serve is already using %s", dir)
+	if errors.Is(err, store.ErrInUse) {
+		return err // "another reel process (pid N) is using DIR"
 	}
 	if u := errors.Unwrap(err); fsDst && u != nil {
 		return fmt.Errorf("cannot use %s for recordings: %w", f.dst, u)
@@ -420,33 +413,10 @@ func storeOpenError(err error, f serveFlags, fsDst bool) error {
 	return err
 }
 
-// lockHolder is the pid of the process that holds a flock on path, from
-// /proc/locks, or 0.
-func lockHolder(path string) int {
-	var st unix.Stat_t
-	if unix.Stat(path, &st) != nil {
-		return 0
-	}
-	b, err := os.ReadFile("/proc/locks")
-	if err != nil {
-		return 0
-	}
-	// "1: FLOCK  ADVISORY  WRITE 12345 08:01:1234567 0 EOF"
-	want := fmt.Sprintf("%02x:%02x:%d", unix.Major(st.Dev), unix.Minor(st.Dev), st.Ino)
-	for _, line := range strings.Split(string(b), "\n") {
-		fields := strings.Fields(line)
-		if len(fields) >= 6 && fields[1] == "FLOCK" && fields[5] == want {
-			if pid, err := strconv.Atoi(fields[4]); err == nil && pid > 0 {
-				return pid
-			}
-		}
-	}
-	return 0
-}
-
 // startCleanup removes what a failed start made: the state directory and
 // the recordings directory, if they did not exist before, as long as they
-// hold nothing but empty directories and the (empty) lock files.
+// hold nothing but empty directories and the lock files (which hold at
+// most the holder's pid).
 type startCleanup struct{ dirs []string }
 
 func newStartCleanup(dst, stateDir string, fsDst bool) *startCleanup {
@@ -475,8 +445,8 @@ func (c *startCleanup) run() {
 	}
 }
 
-// removeIfBare removes dir if it holds only directories and empty files
-// named "lock"; it reports whether it did.
+// removeIfBare removes dir if it holds only directories and lock files
+// (named "lock", a pid at most); it reports whether it did.
 func removeIfBare(dir string) bool {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
@@ -490,7 +460,7 @@ func removeIfBare(dir string) bool {
 				return false
 			}
 		case e.Name() == "lock":
-			if fi, err := e.Info(); err != nil || !fi.Mode().IsRegular() || fi.Size() != 0 || os.Remove(p) != nil {
+			if fi, err := e.Info(); err != nil || !fi.Mode().IsRegular() || fi.Size() > 64 || os.Remove(p) != nil {
 				return false
 			}
 		default:

@@ -412,7 +412,7 @@ func TestServeFlagsInREADME(t *testing.T) {
 	}
 	_, section, _ := strings.Cut(string(readme), "## The recorder: `reel serve`")
 	section, _, _ = strings.Cut(section, "\n## ")
-	flags := regexp.MustCompile(`(?m)^  -([a-z0-9-]+)`).FindAllStringSubmatch(out.String(), -1)
+	flags := regexp.MustCompile(`(?m)^  --?([a-z0-9-]+)`).FindAllStringSubmatch(out.String(), -1)
 	if len(flags) < 20 {
 		t.Fatalf("found %d flags in reel serve --help:\n%s", len(flags), out.String())
 	}

@@ -872,13 +872,17 @@ func (s *Store) SyncAll(ws []store.Writer) []error {
 	errs := make([]error, len(ws))
 	var mine []int
 	for i, w := range ws {
-		if fw, ok := w.(*writer); ok && fw.s == s && s.lock != nil && s.sys.syncfs != nil {
+		if fw, ok := w.(*writer); ok && fw.s == s && s.lock != nil {
 			mine = append(mine, i)
 		} else {
 			errs[i] = w.Sync()
 		}
 	}
 	if len(mine) == 0 {
+		return errs
+	}
+	if s.sys.syncfs == nil {
+		syncEach(ws, mine, errs)
 		return errs
 	}
 	err := s.sys.syncfs(int(s.lock.Fd()))
@@ -889,10 +893,16 @@ func (s *Store) SyncAll(ws []store.Writer) []error {
 		return errs
 	}
 	s.log.Warn("syncfs failed: syncing each recording on its own to find which lost data", "dir", s.dir, "recordings", len(mine), "err", err)
-	// In parallel: the file system batches concurrent commits.
+	syncEach(ws, mine, errs)
+	return errs
+}
+
+// syncEach syncs ws[i] for each i in idx into errs[i], several at a time:
+// the file system batches concurrent commits.
+func syncEach(ws []store.Writer, idx []int, errs []error) {
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 8)
-	for _, i := range mine {
+	for _, i := range idx {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
@@ -900,7 +910,6 @@ func (s *Store) SyncAll(ws []store.Writer) []error {
 		})
 	}
 	wg.Wait()
-	return errs
 }
 
 // syncfsReportsErrors reports whether syncfs(2) returns write-back errors:

@@ -553,11 +553,11 @@ func TestSyncfsErrorFailsNoRecording(t *testing.T) {
 // on, even while every syncfs fails.
 func TestSyncErrorFailsOnlyItsRecording(t *testing.T) {
 	h := startRecorder(t)
+	h.sw.set(func(sw *syncWatch) { sw.failSyncfs = -1 })
 	var ups []*upload
 	for i := range 5 {
 		ups = append(ups, h.open(fmt.Sprintf("n%d", i)))
 	}
-	h.sw.set(func(sw *syncWatch) { sw.failSyncfs = -1 })
 	roundsUntil(t, ups, 2000, all, "syncfs used (and failing)", func() bool { syncfs, _, _ := h.sw.counts(); return syncfs >= 2 })
 	h.sw.set(func(sw *syncWatch) { sw.failNode = "n2" })
 	bad, good := ups[2], append(ups[:2:2], ups[3:]...)
