@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,6 +26,7 @@ import (
 	"github.com/reel-rec/reel/internal/policy"
 	"github.com/reel-rec/reel/internal/recorder"
 	"github.com/reel-rec/reel/internal/store"
+	"github.com/reel-rec/reel/internal/tailnet"
 )
 
 func init() {
@@ -54,6 +56,7 @@ Examples:
     reel serve --dst /var/lib/reel --listen 0.0.0.0:8080 --allow-from 10.0.0.0/8
     reel serve --listen :8443 --tls-cert srv.pem --tls-key srv.key --client-ca senders.pem
     TS_AUTHKEY=tskey-auth-... reel serve --tailnet --dst /var/lib/reel   # on the tailnet as "recorder", :80
+    reel serve --ui                              # and the web UI on http://127.0.0.1:8443 (docs/ui.md)
 
 In tailnet mode (--tailnet, see docs/tailnet.md) reel is a node of its own
 on the tailnet, like tsrecorder, and names each sender by its stable node ID.
@@ -75,6 +78,7 @@ type serveFlags struct {
 	s3                              *s3Flags
 	tailnet                         *tailnetFlags
 	access                          *accessFlags
+	ui                              *uiFlags
 }
 
 func runServe(ctx context.Context, env *cmdEnv, args []string) error {
@@ -107,6 +111,7 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) error {
 	fs.IntVar(&f.maxLine, "max-line", 0, "longest asciicast line accepted before a recording is flagged malformed (default 64 MiB); it is stored either way")
 	f.tailnet = addTailnetFlags(fs, env)
 	f.access = addAccessFlags(fs, env)
+	f.ui = addUIFlags(fs, env)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -114,6 +119,9 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) error {
 		return err
 	}
 	if err := f.access.check(f.tailnet.enabled); err != nil {
+		return err
+	}
+	if err := f.ui.check(f.tailnet != nil && f.tailnet.enabled); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -274,6 +282,14 @@ func serve(ctx context.Context, env *cmdEnv, f serveFlags, log *slog.Logger) (er
 		}
 		return recorder.DefaultIdentify(r)
 	}
+	// The UI starts once the tailnet is up (it may listen there), but the
+	// recorder may receive before that: changes go to it once it runs.
+	var ui atomic.Pointer[uiServer]
+	srv.Notify = func(key string, c recorder.Change) {
+		if u := ui.Load(); u != nil {
+			u.notify(key, c)
+		}
+	}
 	alarm := newSpaceAlarm(st, log)
 	alarm.register(reg)
 	if mr, ok := st.(metricsReporter); ok {
@@ -291,6 +307,23 @@ func serve(ctx context.Context, env *cmdEnv, f serveFlags, log *slog.Logger) (er
 		}
 		defer tn.close()
 		tnErr = tn.serveErr()
+	}
+	if f.ui != nil && f.ui.enabled {
+		var node *tailnet.Server
+		if tn != nil {
+			node = tn.node
+		}
+		u, err := startUI(ctx, f.ui, st, f.stateDir, node, log)
+		if err != nil {
+			srv.Shutdown(context.Background())
+			return err
+		}
+		defer u.close()
+		ui.Store(u)
+		fmt.Fprintf(env.stderr, "\nreel: the web UI is at %s\n", u.url)
+		if msg := u.backend.FirstLogin; msg != "" {
+			fmt.Fprintf(env.stderr, "reel: %s\n", msg)
+		}
 	}
 	serveErr := make(chan error, 1)
 	if ln != nil {
