@@ -27,7 +27,7 @@ import (
 )
 
 func init() {
-	register(&command{name: "index", summary: "rebuild the search index from the store, or show its state", run: runIndex})
+	register(&command{name: "index", summary: "rebuild the search index from the store, or show its state", run: runIndex, subs: []string{"rebuild", "status"}})
 }
 
 const indexUsage = `
@@ -388,6 +388,7 @@ type indexLister struct {
 	fsStore bool
 	now     time.Time
 	listed  int // rows in the index (counted only when nothing matched)
+	recent  int // recordings of the last lsRecent the index does not have yet (counted only when nothing matched)
 }
 
 func (l *indexLister) list(ctx context.Context, f review.Filter) iter.Seq2[review.Summary, error] {
@@ -400,6 +401,7 @@ func (l *indexLister) list(ctx context.Context, f review.Filter) iter.Seq2[revie
 		recent := l.now.Add(-lsRecent)
 		seen := map[string]bool{}
 		var tail []review.Summary
+		var recentKeys []string // recordings the store has and the index may not
 		keep := func(s review.Summary) bool {
 			return (len(f.Statuses) == 0 || slices.Contains(f.Statuses, s.Status)) && (f.User == "" || review.MatchUser(s.Header, f.User))
 		}
@@ -444,6 +446,7 @@ func (l *indexLister) list(ctx context.Context, f review.Filter) iter.Seq2[revie
 				if err != nil || seen[info.Key] {
 					continue
 				}
+				recentKeys = append(recentKeys, info.Key) // for the message
 				s, err := review.Summarize(ctx, l.st, info, review.Limits{})
 				if err != nil {
 					yield(review.Summary{}, err)
@@ -463,6 +466,14 @@ func (l *indexLister) list(ctx context.Context, f review.Filter) iter.Seq2[revie
 		}
 		if shown == 0 {
 			// For the message: how many there are in the node and time range.
+			inIndex := map[string]bool{}
+			defer func() {
+				for _, k := range recentKeys {
+					if !inIndex[k] {
+						l.recent++
+					}
+				}
+			}()
 			after = ""
 			for {
 				rows, next, err := l.ix.List(ctx, index.Filter{Node: f.Node, Since: f.Since, Until: f.Until}, index.Page{Limit: index.MaxLimit, After: after})
@@ -471,6 +482,9 @@ func (l *indexLister) list(ctx context.Context, f review.Filter) iter.Seq2[revie
 					return
 				}
 				l.listed += len(rows)
+				for _, r := range rows {
+					inIndex[r.Key] = true
+				}
 				if next == "" {
 					break
 				}

@@ -148,7 +148,7 @@ func (c lsCmd) run(ctx context.Context, env *cmdEnv, args []string) error {
 	} else if ix != nil {
 		defer ix.Close()
 		il := &indexLister{st: st, ix: ix, full: *asJSON, fsStore: !isS3(sf.dst), now: now}
-		list, listed = il.list(ctx, f), func() int { return il.listed }
+		list, listed = il.list(ctx, f), func() int { return il.listed + il.recent }
 	}
 	shown := 0
 	var errs []error

@@ -24,6 +24,8 @@ type command struct {
 	// returns a usageError for bad arguments (exit 2), any other error for
 	// failure (exit 1).
 	run func(ctx context.Context, env *cmdEnv, args []string) error
+	// subs are the subcommands ("policy check"), if the command has them.
+	subs []string
 }
 
 // cmdEnv is what a command may touch, so tests can run commands in process.

@@ -18,6 +18,7 @@ func init() {
 		name:    "policy",
 		summary: "check a policy file, or explain the decision it makes",
 		run:     runPolicy,
+		subs:    []string{"check", "explain"},
 	})
 }
 

@@ -265,9 +265,6 @@ func serve(ctx context.Context, env *cmdEnv, f serveFlags, log *slog.Logger) (er
 	// The index follows the recorder (index.go); it never holds it up.
 	in, closeIndex := startIndexer(ctx, st, indexLocation(f.dst, f.stateDir, f.index), log)
 	defer closeIndex() // after the recorder has stopped, before the store closes
-	if in != nil {
-		srv.Notify = in.Notify
-	}
 	srv.Identify = func(r *http.Request) (string, error) {
 		if !mtls {
 			// The listener already closed connections from elsewhere;
@@ -286,6 +283,9 @@ func serve(ctx context.Context, env *cmdEnv, f serveFlags, log *slog.Logger) (er
 	// recorder may receive before that: changes go to it once it runs.
 	var ui atomic.Pointer[uiServer]
 	srv.Notify = func(key string, c recorder.Change) {
+		if in != nil {
+			in.Notify(key, c)
+		}
 		if u := ui.Load(); u != nil {
 			u.notify(key, c)
 		}

@@ -22,7 +22,7 @@ import (
 )
 
 func init() {
-	register(&command{name: "user", summary: "manage the web UI's local accounts", run: runUser})
+	register(&command{name: "user", summary: "manage the web UI's local accounts", run: runUser, subs: []string{"add", "passwd", "rm", "ls"}})
 }
 
 const userUsage = `
