@@ -28,6 +28,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/reel-rec/reel/internal/asciicast"
@@ -111,10 +112,12 @@ type text struct {
 	replaying bool  // the chunks being emitted are stored already
 	pending   []index.Chunk
 	lastT     float64
-	lastFed   time.Time // wall time of the last output fed
-	done      bool      // text complete
-	row       index.Recording
-	hasRow    bool
+	// lastFed is the wall time of the last output fed (UnixNano; 0 before
+	// any). The idle ticker reads it while a worker may write it.
+	lastFed atomic.Int64
+	done    bool // text complete
+	row     index.Recording
+	hasRow  bool
 }
 
 func (ix *Indexer) init() {
@@ -574,8 +577,8 @@ func (ix *Indexer) advance(ctx context.Context, key string, info store.Info, tx 
 		tx.done = true
 		return ix.store(ctx, key, tx, info.Size, true)
 	}
-	if tick && !tx.lastFed.IsZero() {
-		idle := ix.Now().Sub(tx.lastFed) - tickMargin
+	if lf := tx.lastFed.Load(); tick && lf != 0 {
+		idle := ix.Now().Sub(time.Unix(0, lf)) - tickMargin
 		if idle > 0 {
 			tx.x.Tick(tx.lastT + idle.Seconds())
 			if len(tx.pending) > 0 {
@@ -632,7 +635,7 @@ func (ix *Indexer) feed(rd io.ReaderAt, tx *text, end int64) error {
 		switch string(ev.Code) {
 		case asciicast.Output:
 			tx.x.Output(ev.Time, ev.Data)
-			tx.lastFed = ix.Now()
+			tx.lastFed.Store(ix.Now().UnixNano())
 		case asciicast.Resize:
 			tx.x.Event(asciicast.Event{Time: ev.Time, Code: asciicast.Resize, Data: string(ev.Data)})
 		}
@@ -712,7 +715,7 @@ func (ix *Indexer) tickLoop(ctx context.Context) {
 		var due []string
 		ix.mu.Lock()
 		for key, tx := range ix.texts {
-			if tx.x != nil && !tx.lastFed.IsZero() && now.Sub(tx.lastFed) >= ix.IdleTick {
+			if lf := tx.lastFed.Load(); lf != 0 && now.Sub(time.Unix(0, lf)) >= ix.IdleTick {
 				due = append(due, key)
 			}
 		}
