@@ -277,6 +277,7 @@ type rawPolicy struct {
 	ssh       []rawSSH
 	kube      []rawKube
 	viewers   []rawViewer
+	desktop   []rawDesktop
 }
 
 type rawGroup struct {
@@ -340,6 +341,11 @@ func (d *decoder) decode(root *hujson.Value) *rawPolicy {
 		{name: "viewers", decode: func(v *hujson.Value) {
 			d.elements(v, "viewers", func(i int, v *hujson.Value) {
 				p.viewers = append(p.viewers, d.decodeViewer(i, v))
+			})
+		}},
+		{name: "desktop", decode: func(v *hujson.Value) {
+			d.elements(v, "desktop", func(i int, v *hujson.Value) {
+				p.desktop = append(p.desktop, d.decodeDesktop(i, v))
 			})
 		}},
 	})

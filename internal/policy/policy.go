@@ -12,6 +12,7 @@
 //	ssh         [ {action, src, dst, users, recorder, enforceRecorder, inputRecording} ]
 //	kubernetes  [ {src, namespaces, recorder, enforceRecorder, enableEvents} ]
 //	viewers     [ {src, nodes, actions} ]
+//	desktop     [ {action, src, dst, recorder, enforceRecorder, keyRecording, clipboardRecording} ]
 //
 // Parse is strict: a syntax error, an unknown or duplicate field, a value
 // of the wrong type, a reference to an undefined group or recorder tag, a
@@ -72,6 +73,8 @@ type Policy struct {
 	KubeRules []KubeRule `json:"kubernetes,omitempty"`
 	// ViewerRules are the "viewers" rules, in file order.
 	ViewerRules []ViewerRule `json:"viewers,omitempty"`
+	// DesktopRules are the "desktop" rules, in file order (desktop.go).
+	DesktopRules []DesktopRule `json:"desktop,omitempty"`
 
 	// members maps each group to the set of users in it, nested groups
 	// expanded.
@@ -260,6 +263,9 @@ func (d *decoder) validate(raw *rawPolicy) *Policy {
 	}
 	for i, r := range raw.viewers {
 		p.ViewerRules = append(p.ViewerRules, d.validateViewer(p, i, r))
+	}
+	for i, r := range raw.desktop {
+		p.DesktopRules = append(p.DesktopRules, d.validateDesktop(p, i, r))
 	}
 	if len(p.Groups) == 0 {
 		p.Groups = nil
