@@ -114,6 +114,13 @@ func (s *Store) alive() error {
 
 // Create implements store.Store.
 func (s *Store) Create(ctx context.Context, node string, start time.Time) (store.Writer, error) {
+	return s.CreateKind(ctx, node, start, store.KindTerminal)
+}
+
+var _ store.KindCreator = (*Store)(nil)
+
+// CreateKind implements store.KindCreator.
+func (s *Store) CreateKind(ctx context.Context, node string, start time.Time, k store.Kind) (store.Writer, error) {
 	if err := s.alive(); err != nil {
 		return nil, err
 	}
@@ -127,10 +134,10 @@ func (s *Store) Create(ctx context.Context, node string, start time.Time) (store
 		return nil, fmt.Errorf("memstore: create: %w", store.ErrInsufficientSpace)
 	}
 	t := start.UTC()
-	for d.recs[store.RecordingKey(node, t)] != nil {
+	for d.recs[store.KindKey(node, t, k)] != nil {
 		t = t.Add(time.Nanosecond)
 	}
-	key := store.RecordingKey(node, t)
+	key := store.KindKey(node, t, k)
 	d.recs[key] = &rec{node: node, start: t, status: store.StatusLive, owner: s}
 	return &writer{s: s, key: key}, nil
 }

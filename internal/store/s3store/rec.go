@@ -109,6 +109,13 @@ func (r *rec) info() store.Info {
 
 // Create implements store.Store.
 func (s *Store) Create(ctx context.Context, node string, start time.Time) (store.Writer, error) {
+	return s.CreateKind(ctx, node, start, store.KindTerminal)
+}
+
+var _ store.KindCreator = (*Store)(nil)
+
+// CreateKind implements store.KindCreator.
+func (s *Store) CreateKind(ctx context.Context, node string, start time.Time, k store.Kind) (store.Writer, error) {
 	sp := s.sp
 	if sp == nil {
 		return nil, errReadOnly
@@ -125,7 +132,7 @@ func (s *Store) Create(ctx context.Context, node string, start time.Time) (store
 	}
 	for i := range 1000 {
 		t := start.UTC().Add(time.Duration(i))
-		key := store.RecordingKey(node, t)
+		key := store.KindKey(node, t, k)
 		sp.mu.Lock()
 		_, landed := sp.landed[key]
 		if sp.closed || landed || sp.recs[key] != nil {
@@ -678,6 +685,8 @@ func contentType(key string) string {
 	switch filepath.Ext(key) {
 	case ".cast":
 		return "application/x-asciicast"
+	case ".desk":
+		return "application/x-reel-desktop"
 	case ".status", ".jsonl":
 		return "application/json"
 	}
