@@ -8,11 +8,13 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/reel-rec/reel/internal/asciicast"
+	"github.com/reel-rec/reel/internal/desktop"
 	"github.com/reel-rec/reel/internal/store"
 )
 
@@ -20,6 +22,7 @@ import (
 type session struct {
 	w     store.Writer
 	key   string
+	kind  store.Kind
 	proto string // "v1" or "v2"
 	log   *slog.Logger
 
@@ -168,7 +171,10 @@ type ingestResult struct {
 // ingest copies body into the session's writer, checking the asciicast
 // stream as it goes, until EOF or an error.
 func (s *Server) ingest(ss *session, body io.Reader) ingestResult {
-	chk := &asciicast.Checker{MaxLine: s.MaxLine}
+	var chk bodyChecker = &asciicast.Checker{MaxLine: s.MaxLine}
+	if ss.kind == store.KindDesktop {
+		chk = new(desktop.Checker)
+	}
 	small := make([]byte, smallBuf)
 	buf := small
 	var pooled *[]byte
@@ -313,7 +319,16 @@ func (s *Server) begin(r *http.Request, proto string) (*session, *refusal) {
 		return nil, ref
 	}
 	log := s.Log.With("node", node, "remote", r.RemoteAddr)
-	wr, err := s.Store.Create(r.Context(), node, s.Now())
+	kind := uploadKind(r)
+	var wr store.Writer
+	var err error
+	if kind == store.KindTerminal {
+		wr, err = s.Store.Create(r.Context(), node, s.Now())
+	} else if kc, ok := s.Store.(store.KindCreator); ok {
+		wr, err = kc.CreateKind(r.Context(), node, s.Now(), kind)
+	} else {
+		return nil, &refusal{http.StatusUnsupportedMediaType, "reel recorder: this store keeps only terminal recordings"}
+	}
 	if err != nil {
 		code := http.StatusInternalServerError
 		if errors.Is(err, store.ErrInsufficientSpace) {
@@ -331,7 +346,8 @@ func (s *Server) begin(r *http.Request, proto string) (*session, *refusal) {
 		return nil, &refusal{http.StatusServiceUnavailable, "reel recorder: shutting down; try another recorder"}
 	}
 	s.Metrics.sessionsOpen.Add(1)
-	log.Info("recording started", "key", ss.key, "proto", proto)
+	ss.kind = kind
+	log.Info("recording started", "key", ss.key, "proto", proto, "kind", kind)
 	return ss, nil
 }
 
@@ -525,4 +541,22 @@ func checkEvent(body []byte) error {
 		return errors.New(`missing "type"`)
 	}
 	return nil
+}
+
+// bodyChecker checks an upload as it streams by (asciicast.Checker,
+// desktop.Checker).
+type bodyChecker interface {
+	Write(p []byte) (int, error)
+	Problem() error
+	Finish() error
+}
+
+// uploadKind tells the kind of recording an upload holds: desktop when
+// the sender announced desktop.ContentType, terminal (asciicast) for
+// everything else, which is all a Tailscale sender sends.
+func uploadKind(r *http.Request) store.Kind {
+	if ct, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";"); strings.TrimSpace(ct) == desktop.ContentType {
+		return store.KindDesktop
+	}
+	return store.KindTerminal
 }
