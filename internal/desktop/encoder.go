@@ -42,6 +42,13 @@ type Encoder struct {
 	lastKeySize int64
 	sinceKey    int64 // bytes of screen records since the last keyframe
 	haveKey     bool
+
+	// The cursor and pointer, repeated after every keyframe so that
+	// replay from a keyframe needs nothing before it.
+	cursor      *Cursor
+	px, py      int
+	pb          uint8
+	havePointer bool
 }
 
 // NewEncoder writes h (completed with Format and Version) to w and returns
@@ -73,6 +80,10 @@ func NewEncoder(w io.Writer, h Header, level int) (*Encoder, error) {
 	e.written = int64(len(b) + 1)
 	return e, nil
 }
+
+// SetWriter sends the records that follow to w (the header went to the
+// writer given to NewEncoder).
+func (e *Encoder) SetWriter(w io.Writer) { e.w = w }
 
 // Written returns the bytes written so far, header included.
 func (e *Encoder) Written() int64 { return e.written }
@@ -148,7 +159,9 @@ func (e *Encoder) rgb(img *Image, r Rect) []byte {
 	return p
 }
 
-// Keyframe writes the whole of img as a keyframe at t.
+// Keyframe writes the whole of img as a keyframe at t, followed by the
+// last cursor shape and pointer position written, so that replay can
+// start at any keyframe.
 func (e *Encoder) Keyframe(t time.Duration, img *Image) error {
 	e.begin(TypeKeyframe, t)
 	e.uvarints(img.W, img.H)
@@ -157,7 +170,18 @@ func (e *Encoder) Keyframe(t time.Duration, img *Image) error {
 	}
 	n, err := e.end()
 	e.haveKey, e.lastKey, e.lastKeySize, e.sinceKey = true, t, n, 0
-	return err
+	if err != nil {
+		return err
+	}
+	if e.cursor != nil {
+		if err := e.writeCursor(t, e.cursor); err != nil {
+			return err
+		}
+	}
+	if e.havePointer {
+		return e.writePointer(t, e.px, e.py, e.pb)
+	}
+	return nil
 }
 
 // Region writes the pixels of img inside r (which must lie in img).
@@ -198,6 +222,11 @@ func (e *Encoder) Resize(t time.Duration, w, h int) error {
 
 // Pointer writes the pointer's position and button mask.
 func (e *Encoder) Pointer(t time.Duration, x, y int, buttons uint8) error {
+	e.px, e.py, e.pb, e.havePointer = x, y, buttons, true
+	return e.writePointer(t, x, y, buttons)
+}
+
+func (e *Encoder) writePointer(t time.Duration, x, y int, buttons uint8) error {
 	e.begin(TypePointer, t)
 	e.uvarints(x, y)
 	e.raw = append(e.raw, buttons)
@@ -205,8 +234,13 @@ func (e *Encoder) Pointer(t time.Duration, x, y int, buttons uint8) error {
 	return err
 }
 
-// Cursor writes the cursor's shape.
+// Cursor writes the cursor's shape. c must not change afterwards.
 func (e *Encoder) Cursor(t time.Duration, c *Cursor) error {
+	e.cursor = c
+	return e.writeCursor(t, c)
+}
+
+func (e *Encoder) writeCursor(t time.Duration, c *Cursor) error {
 	e.begin(TypeCursor, t)
 	e.uvarints(c.HotX, c.HotY, c.W, c.H)
 	n := c.W * c.H * 4
@@ -222,6 +256,14 @@ func (e *Encoder) Cursor(t time.Duration, c *Cursor) error {
 	}
 	_, err := e.end()
 	return err
+}
+
+// SetCursor and SetPointer set the cursor and pointer that the next
+// keyframe repeats, without writing a record.
+func (e *Encoder) SetCursor(c *Cursor) { e.cursor = c }
+
+func (e *Encoder) SetPointer(x, y int, buttons uint8) {
+	e.px, e.py, e.pb, e.havePointer = x, y, buttons, true
 }
 
 // Key writes a key press (down) or release of the X keysym sym.

@@ -1,6 +1,7 @@
 package desktop
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -267,17 +268,10 @@ func FrameAt(r io.ReadSeeker, ix *Index, t time.Duration) (*Player, error) {
 	if !ok {
 		return nil, errors.New("desktop: the recording has no keyframe")
 	}
-	if _, err := r.Seek(0, io.SeekStart); err != nil {
-		return nil, err
-	}
-	d, err := NewDecoder(r)
-	if err != nil {
-		return nil, err
-	}
 	if _, err := r.Seek(k.Off, io.SeekStart); err != nil {
 		return nil, err
 	}
-	d.Reset(r, k.Off)
+	d, _ := NewDecoderAt(r, ix.Header, k.Off)
 	p := NewPlayer(ix.Header.Width, ix.Header.Height)
 	for {
 		rec, err := d.Next()
@@ -296,9 +290,12 @@ func FrameAt(r io.ReadSeeker, ix *Index, t time.Duration) (*Player, error) {
 	}
 }
 
-// Reset makes d read records from r, whose next byte is at offset off of
-// the recording (a record boundary, such as a keyframe's offset).
-func (d *Decoder) Reset(r io.Reader, off int64) {
-	d.br.Reset(r)
-	d.off = off
+// NewDecoderAt returns a Decoder that reads records from r, whose next
+// byte is at offset off of a recording with header h: a record boundary,
+// such as a keyframe's offset from an Index.
+func NewDecoderAt(r io.Reader, h Header, off int64) (*Decoder, error) {
+	if err := h.check(); err != nil {
+		return nil, err
+	}
+	return &Decoder{br: bufio.NewReaderSize(r, 64<<10), h: h, off: off, maxLen: MaxLine}, nil
 }

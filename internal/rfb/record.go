@@ -144,11 +144,15 @@ func (r *recorder) flush() {
 	}
 	r.resized = false
 	if r.enc.NeedKeyframe(t) {
-		r.fail(r.enc.Keyframe(t, fb))
-		if r.cur != nil {
-			r.fail(r.enc.Cursor(t, r.cur))
+		if !r.wroteAny {
+			// Cursor and pointer from before the first frame; the
+			// encoder repeats them after every keyframe.
+			if r.cur != nil {
+				r.enc.SetCursor(r.cur)
+			}
+			r.enc.SetPointer(r.x, r.y, r.buttons)
 		}
-		r.fail(r.enc.Pointer(t, r.x, r.y, r.buttons))
+		r.fail(r.enc.Keyframe(t, fb))
 		r.wroteAny = true
 		r.dirty = r.dirty[:0]
 		return
