@@ -48,6 +48,7 @@ const (
 	vncPassword = "vnc-pass"
 	userName    = "alice"
 	userPass    = "alice-secret"
+	bobPass     = "bob-secret" // bob may log in, but no rule admits him
 )
 
 // startX starts an X server (Xvnc with args, or Xvfb) on a free display
@@ -408,8 +409,9 @@ func startProxy(t testing.TB, d *desk, recorders []netip.AddrPort, enforce bool,
 	if err != nil {
 		t.Fatal(err)
 	}
+	bob, _ := bcrypt.GenerateFromPassword([]byte(bobPass), bcrypt.MinCost)
 	users := filepath.Join(dir, "users")
-	os.WriteFile(users, []byte("# test users\n"+userName+":"+string(hash)+"\n"), 0o600)
+	os.WriteFile(users, []byte("# test users\n"+userName+":"+string(hash)+"\nbob:"+string(bob)+"\n"), 0o600)
 	var rs []string
 	for _, r := range recorders {
 		rs = append(rs, strconv.Quote(r.String()))
