@@ -163,7 +163,7 @@ func TestRecorderLostMidSession(t *testing.T) {
 					return p.logs.Contains("session goes on unrecorded")
 				}, p.logs.String)
 				// The session still works: typing shows up on the client.
-				d.must(t, "type", "still-here")
+				d.Must(t, "type", "still-here")
 				select {
 				case err := <-msgs:
 					t.Fatalf("the session ended: %v", err)

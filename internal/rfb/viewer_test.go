@@ -86,11 +86,11 @@ func TestTigerVNCViewer(t *testing.T) {
 				return false
 			}, p.logs.String)
 
-			d.must(t, "type", "--delay", "10", "echo reel-was-here-"+enc)
-			d.must(t, "key", "Return")
+			d.Must(t, "type", "--delay", "10", "echo reel-was-here-"+enc)
+			d.Must(t, "key", "Return")
 			matchLive(t, d, r, key, p)
 
-			d.must(t, "search", "--class", "xterm", "windowmove", "%@", "200", "150")
+			d.Must(t, "search", "--class", "xterm", "windowmove", "%@", "200", "150")
 			matchLive(t, d, r, key, p)
 
 			v.stop()
@@ -101,7 +101,7 @@ func TestTigerVNCViewer(t *testing.T) {
 			data := r.read(t, key)
 			pl, ix := lastFrame(t, data)
 			h := ix.Header
-			if h.User != userName || h.Width != 800 || h.Height != 600 || h.Upstream != d.addr || h.ConnectionID == "" || !strings.HasPrefix(h.Source, "127.0.0.1:") {
+			if h.User != userName || h.Width != 800 || h.Height != 600 || h.Upstream != d.Addr || h.ConnectionID == "" || !strings.HasPrefix(h.Source, "127.0.0.1:") {
 				t.Errorf("header %+v", h)
 			}
 			if h.Keys || h.Clipboard {
@@ -110,7 +110,7 @@ func TestTigerVNCViewer(t *testing.T) {
 			if bytes.Contains(data, []byte{desktop.TypeKey}) && countType(t, data, desktop.TypeKey) > 0 {
 				t.Errorf("key records without a rule asking")
 			}
-			if n := diffPixels(pl.Screen, d.stableScreenshot(t)); n != 0 {
+			if n := diffPixels(pl.Screen, d.StableScreenshot(t)); n != 0 {
 				t.Errorf("final recorded frame differs from the server's screenshot in %d pixels", n)
 			}
 			if countType(t, data, desktop.TypePointer) == 0 {
@@ -124,7 +124,7 @@ func TestTigerVNCViewer(t *testing.T) {
 // and waits for the live recording's latest frame to equal it exactly.
 func matchLive(t *testing.T, d *desk, r *rec, key string, p *proxy) {
 	t.Helper()
-	shot := d.stableScreenshot(t)
+	shot := d.StableScreenshot(t)
 	var last int
 	var where string
 	testutil.WaitForSeen(t, 30*time.Second, "the recorded screen to equal the server's screenshot", func() bool {

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/reel-rec/reel/internal/desktop"
+	"github.com/reel-rec/reel/internal/rfb"
+	"github.com/reel-rec/reel/internal/rfb/rfbtest"
+	"github.com/reel-rec/reel/internal/testutil"
+)
+
+// testCert writes a self-signed CA certificate for 127.0.0.1 and its key.
+func testCert(t *testing.T, dir string) (certFile, keyFile string, pool *x509.CertPool) {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true,
+		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, _ := x509.MarshalECPrivateKey(key)
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
+	cert, _ := x509.ParseCertificate(der)
+	pool = x509.NewCertPool()
+	pool.AddCert(cert)
+	return certFile, keyFile, pool
+}
+
+// The real reel vnc and reel serve commands: a session through the proxy
+// is recorded; kill -9 of the recorder mid-session ends the session
+// (enforceRecorder), and after the recorder restarts the stored desktop
+// recording is valid up to its last complete record, marked interrupted.
+func TestVNCRecorderKilled(t *testing.T) {
+	d := rfbtest.StartDesktop(t, 400, 300)
+	dir := t.TempDir()
+	dst := filepath.Join(dir, "recordings")
+	serve := startServe(t, dst)
+
+	certFile, keyFile, pool := testCert(t, dir)
+	hash, _ := bcrypt.GenerateFromPassword([]byte("pw-alice"), bcrypt.MinCost)
+	users := filepath.Join(dir, "users")
+	os.WriteFile(users, []byte("alice:"+string(hash)+"\n"), 0o600)
+	vncpw := filepath.Join(dir, "vncpw")
+	os.WriteFile(vncpw, []byte(rfbtest.VNCPassword+"\n"), 0o600)
+	pol := filepath.Join(dir, "policy.hujson")
+	os.WriteFile(pol, []byte(fmt.Sprintf(`{
+		"recorders": {"tag:rec": [%q]},
+		"desktop": [{"action": "accept", "src": ["alice"], "dst": ["lab"], "recorder": ["tag:rec"], "enforceRecorder": true}],
+	}`, serve.addr)), 0o644)
+	addr := freeAddr(t)
+	vnc := startReel(t, "vnc", "--listen", addr, "--upstream", d.Addr, "--upstream-password-file", vncpw,
+		"--policy", pol, "--users", users, "--tls-cert", certFile, "--tls-key", keyFile, "--host", "lab")
+	waitListening(t, vnc, addr)
+
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	c, err := rfb.NewClient(conn, rfb.ClientConfig{User: "alice", Password: "pw-alice", TLS: &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}})
+	if err != nil {
+		t.Fatalf("login: %v\n%s", err, vnc.logs.String())
+	}
+	ended := make(chan error, 1)
+	go func() {
+		c.RequestUpdate(false)
+		for {
+			if _, err := c.ReadMessage(); err != nil {
+				ended <- err
+				return
+			}
+			if err := c.RequestUpdate(true); err != nil {
+				ended <- err
+				return
+			}
+		}
+	}()
+	var key string
+	var before *desktop.Index
+	testutil.WaitForSeen(t, testutil.DefaultWait, "a desktop recording with two keyframes' worth of changes", func() bool {
+		m, _ := filepath.Glob(filepath.Join(dst, "*", "*.desk"))
+		if len(m) != 1 {
+			return false
+		}
+		key = m[0]
+		d.Must(t, "type", "abc ")
+		b, _ := os.ReadFile(key)
+		ix, err := desktop.Scan(bytes.NewReader(b))
+		before = ix
+		return err == nil && len(ix.Keyframes) >= 1 && ix.Records >= 5
+	}, vnc.logs.String)
+
+	serve.cmd.Process.Signal(syscall.SIGKILL)
+	serve.wait()
+	select {
+	case err := <-ended:
+		t.Logf("session ended: %v", err)
+	case <-time.After(60 * time.Second):
+		t.Fatalf("the session went on after its recorder was killed (enforceRecorder)\n%s", vnc.logs.String())
+	}
+
+	startServeOn(t, serve.addr, dst) // recovers the interrupted recording
+	b, err := os.ReadFile(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix, err := desktop.Scan(bytes.NewReader(b))
+	if err != nil || ix.Err != nil || ix.Truncated {
+		t.Fatalf("recovered recording: %v %+v", err, ix)
+	}
+	if ix.Records < before.Records || len(ix.Keyframes) == 0 || ix.Header.User != "alice" || ix.Header.Host != "lab" {
+		t.Errorf("recovered recording has %d records (%d seen before the kill), header %+v", ix.Records, before.Records, ix.Header)
+	}
+	var st struct{ Status string }
+	sb, err := os.ReadFile(key + ".status")
+	if err != nil || json.Unmarshal(sb, &st) != nil || st.Status != "interrupted" {
+		t.Errorf("status file: %s %v", sb, err)
+	}
+	if !strings.Contains(vnc.logs.String(), "ending the session") {
+		t.Errorf("reel vnc did not log the end of the session:\n%s", vnc.logs.String())
+	}
+}
