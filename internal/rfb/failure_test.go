@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/reel-rec/reel/internal/desktop"
+	"github.com/reel-rec/reel/internal/policy"
 	"github.com/reel-rec/reel/internal/rfb"
 	"github.com/reel-rec/reel/internal/store"
 	"github.com/reel-rec/reel/internal/testutil"
@@ -179,6 +181,69 @@ func TestRecorderLostMidSession(t *testing.T) {
 			_, ix := lastFrame(t, r.read(t, ds[0].Key))
 			if ix.Records == 0 || ix.Truncated || ix.Err != nil {
 				t.Errorf("stored recording %+v: %+v", ds[0], ix)
+			}
+		})
+	}
+}
+
+// The pointer is recorded; keys only when a rule asks (keyRecording).
+func TestPointerAndKeys(t *testing.T) {
+	for _, keys := range []bool{false, true} {
+		t.Run(fmt.Sprintf("keyRecording=%v", keys), func(t *testing.T) {
+			d := startDesktop(t, 320, 200)
+			r := startRecorder(t)
+			p := startProxy(t, d, []netip.AddrPort{r.addr}, true, nil)
+			if keys {
+				pol, err := policy.Parse("p", []byte(fmt.Sprintf(`{"recorders": {"tag:r": [%q]}, "desktop": [{"action": "accept", "src": ["*"], "dst": ["*"], "recorder": ["tag:r"], "keyRecording": true}]}`, r.addr)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				p.srv.Policy = func() *policy.Policy { return pol }
+			}
+			c, err := connect(t, p, userName, userPass)
+			if err != nil {
+				t.Fatal(err)
+			}
+			firstUpdate(t, c)
+			c.Pointer(17, 42, 1)
+			c.Key(true, 'x')
+			c.Key(false, 'x')
+			c.Pointer(18, 43, 0)
+			c.Close()
+			testutil.WaitFor(t, "the recording to be complete", func() bool {
+				ds := r.desktops(t)
+				return len(ds) == 1 && ds[0].Status == store.StatusComplete
+			})
+			data := r.read(t, r.desktops(t)[0].Key)
+			dec, err := desktop.NewDecoder(bytes.NewReader(data))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if dec.Header().Keys != keys {
+				t.Errorf("header says keys %v", dec.Header().Keys)
+			}
+			var pointers []string
+			nkeys := 0
+			for {
+				rec, err := dec.Next()
+				if err != nil {
+					break
+				}
+				switch rec.Type {
+				case desktop.TypePointer:
+					pointers = append(pointers, fmt.Sprintf("%d,%d/%d", rec.X, rec.Y, rec.Buttons))
+				case desktop.TypeKey:
+					nkeys++
+					if rec.Sym != 'x' {
+						t.Errorf("key %+v", rec)
+					}
+				}
+			}
+			if got := strings.Join(pointers, " "); !strings.HasSuffix(got, "17,42/1 18,43/0") {
+				t.Errorf("pointer records %q", got)
+			}
+			if want := map[bool]int{false: 0, true: 2}[keys]; nkeys != want {
+				t.Errorf("%d key records, want %d", nkeys, want)
 			}
 		})
 	}

@@ -569,12 +569,8 @@ func (s *Server) startRecording(d policy.DesktopDecision, h desktop.Header) (*se
 	if err != nil {
 		return nil, nil, err
 	}
-	rcd := &recorder{
-		start: h.Start, now: s.now, minInterval: orDur(s.MinInterval, DefaultMinInterval),
-		keys: d.RecordKeys, clip: d.RecordClipboard,
-	}
 	enc.SetWriter(sinkWriter(rec.Write))
-	rcd.enc = enc
+	rcd := newRecorder(enc, h.Start, s.now, orDur(s.MinInterval, DefaultMinInterval), d.RecordKeys, d.RecordClipboard)
 	return rec, rcd, nil
 }
 
