@@ -103,12 +103,13 @@ func start(b *testing.B, xtermCmd string) *setup {
 }
 
 // client logs in, through the proxy or directly to Xvnc.
-func (s *setup) client(b *testing.B, direct bool) *rfb.Client {
+func (s *setup) client(b *testing.B, direct bool, encs ...int32) *rfb.Client {
 	b.Helper()
 	addr, cfg := s.proxy, rfb.ClientConfig{User: "u", Password: "pw", TLS: s.tls}
 	if direct {
 		addr, cfg = s.d.Addr, rfb.ClientConfig{VNCPassword: rfbtest.VNCPassword}
 	}
+	cfg.Encodings = encs
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		b.Fatal(err)
@@ -146,6 +147,15 @@ func follow(c *rfb.Client, stop chan struct{}) chan error {
 		}
 	}()
 	return done
+}
+
+// key returns the path of the session's recording.
+func (s *setup) key(b *testing.B) string {
+	m, _ := filepath.Glob(filepath.Join(s.dir, "*", "*"+store.KindDesktop.Ext()))
+	if len(m) != 1 {
+		b.Fatalf("recordings: %v", m)
+	}
+	return m[0]
 }
 
 // recording waits for the session's recording to be complete and scans it.
@@ -207,6 +217,23 @@ func BenchmarkStorageRedraw(b *testing.B) {
 	ix, size := s.recording(b)
 	redraws := ix.Duration.Seconds() * 2
 	perMin := float64(size) / ix.Duration.Minutes()
+	// A keyframe is exactly one full 1920x1080 screen.
+	data, _ := os.ReadFile(s.key(b))
+	var kf []float64
+	for i, k := range ix.Keyframes {
+		end := int64(len(data))
+		if i+1 < len(ix.Keyframes) {
+			end = ix.Keyframes[i+1].Off
+		}
+		if nl := bytes.IndexByte(data[k.Off:end], '\n'); nl >= 0 {
+			kf = append(kf, float64(nl+1))
+		}
+	}
+	slices.Sort(kf)
+	if len(kf) > 0 {
+		b.ReportMetric(kf[len(kf)/2]/1024, "KiB/keyframe")
+		b.Logf("a full 1920x1080 screen (keyframe): median %.1f KiB of %d", kf[len(kf)/2]/1024, len(kf))
+	}
 	b.ReportMetric(perMin/1024, "KiB/min")
 	b.ReportMetric(float64(size)/redraws/1024, "KiB/redraw")
 	b.Logf("full-screen redraws at 1920x1080: %d bytes in %v (%d records, %d keyframes): %.0f KiB/min, %.1f KiB per redraw (Teleport: ~250 KB)", size, ix.Duration.Round(time.Millisecond), ix.Records, len(ix.Keyframes), perMin/1024, float64(size)/redraws/1024)
@@ -224,6 +251,15 @@ func cpuTime() time.Duration {
 // p50 and p99, and the process's CPU per MB of RFB traffic (the client's
 // share is the direct run's and is subtracted).
 func BenchmarkLatency(b *testing.B) {
+	for _, enc := range []struct {
+		name string
+		enc  int32
+	}{{"ZRLE", rfb.EncZRLE}, {"Raw", rfb.EncRaw}} {
+		b.Run(enc.name, func(b *testing.B) { latency(b, enc.enc) })
+	}
+}
+
+func latency(b *testing.B, enc int32) {
 	s := start(b, `ls -lR /usr/share | head -n 80; exec sh`)
 	type result struct {
 		lat   []time.Duration
@@ -231,7 +267,7 @@ func BenchmarkLatency(b *testing.B) {
 		bytes int64
 	}
 	run := func(direct bool) result {
-		c := s.client(b, direct)
+		c := s.client(b, direct, enc)
 		var r result
 		c.RequestUpdate(false)
 		for {

@@ -192,14 +192,13 @@ func TestPointerAndKeys(t *testing.T) {
 		t.Run(fmt.Sprintf("keyRecording=%v", keys), func(t *testing.T) {
 			d := startDesktop(t, 320, 200)
 			r := startRecorder(t)
-			p := startProxy(t, d, []netip.AddrPort{r.addr}, true, nil)
-			if keys {
-				pol, err := policy.Parse("p", []byte(fmt.Sprintf(`{"recorders": {"tag:r": [%q]}, "desktop": [{"action": "accept", "src": ["*"], "dst": ["*"], "recorder": ["tag:r"], "keyRecording": true}]}`, r.addr)))
-				if err != nil {
-					t.Fatal(err)
-				}
-				p.srv.Policy = func() *policy.Policy { return pol }
+			pol, err := policy.Parse("p", []byte(fmt.Sprintf(`{"recorders": {"tag:r": [%q]}, "desktop": [{"action": "accept", "src": ["*"], "dst": ["*"], "recorder": ["tag:r"], "keyRecording": %t}]}`, r.addr, keys)))
+			if err != nil {
+				t.Fatal(err)
 			}
+			p := startProxy(t, d, []netip.AddrPort{r.addr}, true, func(s *rfb.Server) {
+				s.Policy = func() *policy.Policy { return pol }
+			})
 			c, err := connect(t, p, userName, userPass)
 			if err != nil {
 				t.Fatal(err)

@@ -151,17 +151,41 @@ func (r *recorder) encode(j *job) error {
 	e := r.enc
 	switch j.kind {
 	case 0: // regions
+		// Only what differs from the recorded screen is written: servers
+		// often send unchanged pixels again (a full refresh).
+		changed := j.rects[:0:0]
 		off := 0
 		for _, rc := range j.rects {
+			box := desktop.Rect{}
 			for y := 0; y < rc.H; y++ {
-				copy(r.mirror.Pix[(rc.Y+y)*r.mirror.W+rc.X:], j.pix[off:off+rc.W])
+				row := r.mirror.Pix[(rc.Y+y)*r.mirror.W+rc.X : (rc.Y+y)*r.mirror.W+rc.X+rc.W]
+				src := j.pix[off : off+rc.W]
 				off += rc.W
+				x0 := 0
+				for x0 < rc.W && row[x0] == src[x0] {
+					x0++
+				}
+				if x0 == rc.W {
+					continue
+				}
+				x1 := rc.W
+				for row[x1-1] == src[x1-1] {
+					x1--
+				}
+				copy(row[x0:x1], src[x0:x1])
+				box = box.Union(desktop.Rect{X: rc.X + x0, Y: rc.Y + y, W: x1 - x0, H: 1})
 			}
+			if !box.Empty() {
+				changed = append(changed, box)
+			}
+		}
+		if len(changed) == 0 {
+			return nil
 		}
 		if e.NeedKeyframe(j.t) {
 			return e.Keyframe(j.t, r.mirror)
 		}
-		for _, rc := range j.rects {
+		for _, rc := range changed {
 			if err := e.Region(j.t, r.mirror, rc); err != nil {
 				return err
 			}
