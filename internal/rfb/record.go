@@ -25,7 +25,8 @@ type recorder struct {
 	minInterval time.Duration
 	keys, clip  bool
 
-	scr     *screen // set once the screen exists
+	scr     *screen        // set once the screen exists
+	shadow  *desktop.Image // the screen as last taken for the recording
 	dirty   []desktop.Rect
 	last    time.Time // last flush
 	timer   *time.Timer
@@ -151,41 +152,17 @@ func (r *recorder) encode(j *job) error {
 	e := r.enc
 	switch j.kind {
 	case 0: // regions
-		// Only what differs from the recorded screen is written: servers
-		// often send unchanged pixels again (a full refresh).
-		changed := j.rects[:0:0]
 		off := 0
 		for _, rc := range j.rects {
-			box := desktop.Rect{}
 			for y := 0; y < rc.H; y++ {
-				row := r.mirror.Pix[(rc.Y+y)*r.mirror.W+rc.X : (rc.Y+y)*r.mirror.W+rc.X+rc.W]
-				src := j.pix[off : off+rc.W]
+				copy(r.mirror.Pix[(rc.Y+y)*r.mirror.W+rc.X:], j.pix[off:off+rc.W])
 				off += rc.W
-				x0 := 0
-				for x0 < rc.W && row[x0] == src[x0] {
-					x0++
-				}
-				if x0 == rc.W {
-					continue
-				}
-				x1 := rc.W
-				for row[x1-1] == src[x1-1] {
-					x1--
-				}
-				copy(row[x0:x1], src[x0:x1])
-				box = box.Union(desktop.Rect{X: rc.X + x0, Y: rc.Y + y, W: x1 - x0, H: 1})
 			}
-			if !box.Empty() {
-				changed = append(changed, box)
-			}
-		}
-		if len(changed) == 0 {
-			return nil
 		}
 		if e.NeedKeyframe(j.t) {
 			return e.Keyframe(j.t, r.mirror)
 		}
-		for _, rc := range changed {
+		for _, rc := range j.rects {
 			if err := e.Region(j.t, r.mirror, rc); err != nil {
 				return err
 			}
@@ -301,15 +278,47 @@ func (r *recorder) flush() {
 		r.started, r.resized = true, false
 		r.dirty = append(r.dirty[:0], desktop.Rect{W: fb.W, H: fb.H})
 	}
+	if first || r.shadow == nil || r.shadow.W != fb.W || r.shadow.H != fb.H {
+		r.shadow = desktop.NewImage(fb.W, fb.H)
+	}
+	// Only what differs from what was last taken is taken: servers often
+	// send unchanged pixels again (a full refresh), and then this costs a
+	// comparison, not a copy and a compression.
 	var rects []desktop.Rect
 	n := 0
 	for _, d := range r.dirty {
-		if d.In(fb.W, fb.H) && !d.Empty() {
-			rects = append(rects, d)
-			n += d.W * d.H
+		if !d.In(fb.W, fb.H) || d.Empty() {
+			continue
+		}
+		box := desktop.Rect{}
+		for y := d.Y; y < d.Y+d.H; y++ {
+			row := r.shadow.Pix[y*fb.W+d.X : y*fb.W+d.X+d.W]
+			src := fb.Pix[y*fb.W+d.X : y*fb.W+d.X+d.W]
+			x0 := 0
+			for x0 < d.W && row[x0] == src[x0] {
+				x0++
+			}
+			if x0 == d.W {
+				continue
+			}
+			x1 := d.W
+			for row[x1-1] == src[x1-1] {
+				x1--
+			}
+			copy(row[x0:x1], src[x0:x1])
+			box = box.Union(desktop.Rect{X: d.X + x0, Y: y, W: x1 - x0, H: 1})
+		}
+		if !box.Empty() {
+			rects = append(rects, box)
+			n += box.W * box.H
 		}
 	}
 	r.dirty = r.dirty[:0]
+	if first {
+		// The whole screen, changed or not (black pixels are unchanged).
+		r.push(job{t: t, kind: desktop.TypeKeyframe, w: fb.W, h: fb.H, pix: append([]uint32(nil), fb.Pix...)})
+		return
+	}
 	if len(rects) == 0 {
 		return
 	}
@@ -318,10 +327,6 @@ func (r *recorder) flush() {
 		for y := d.Y; y < d.Y+d.H; y++ {
 			pix = append(pix, fb.Pix[y*fb.W+d.X:y*fb.W+d.X+d.W]...)
 		}
-	}
-	if first {
-		r.push(job{t: t, kind: desktop.TypeKeyframe, w: fb.W, h: fb.H, pix: pix})
-		return
 	}
 	r.push(job{t: t, rects: rects, pix: pix})
 }
