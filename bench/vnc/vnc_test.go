@@ -21,6 +21,8 @@ import (
 	"crypto/x509/pkix"
 	"flag"
 	"fmt"
+	"image"
+	"image/png"
 	"log/slog"
 	"math/big"
 	"net"
@@ -230,6 +232,18 @@ func BenchmarkStorageRedraw(b *testing.B) {
 		}
 	}
 	slices.Sort(kf)
+	// Teleport stores PNGs of changed regions: the same last full screen
+	// as a PNG (Go's encoder, default compression), for comparison.
+	if last, err := desktop.FrameAt(bytes.NewReader(data), ix, ix.Keyframes[len(ix.Keyframes)-1].T); err == nil {
+		rgba := image.NewRGBA(image.Rect(0, 0, last.Screen.W, last.Screen.H))
+		for i, v := range last.Screen.Pix {
+			rgba.Pix[4*i], rgba.Pix[4*i+1], rgba.Pix[4*i+2], rgba.Pix[4*i+3] = byte(v>>16), byte(v>>8), byte(v), 255
+		}
+		var pb bytes.Buffer
+		png.Encode(&pb, rgba)
+		b.ReportMetric(float64(pb.Len())/1024, "KiB/png-screen")
+		b.Logf("the same full screen as PNG: %.1f KiB", float64(pb.Len())/1024)
+	}
 	if len(kf) > 0 {
 		b.ReportMetric(kf[len(kf)/2]/1024, "KiB/keyframe")
 		b.Logf("a full 1920x1080 screen (keyframe): median %.1f KiB of %d", kf[len(kf)/2]/1024, len(kf))
