@@ -147,3 +147,29 @@ func TestVNCRecorderKilled(t *testing.T) {
 		t.Errorf("reel vnc did not log the end of the session:\n%s", vnc.logs.String())
 	}
 }
+
+func TestVNCUsage(t *testing.T) {
+	dir := t.TempDir()
+	pol := filepath.Join(dir, "p.hujson")
+	os.WriteFile(pol, []byte(`{}`), 0o644)
+	users := filepath.Join(dir, "users")
+	os.WriteFile(users, []byte("a:plain-text\n"), 0o600)
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"vnc"}, 2, "--upstream is required"},
+		{[]string{"vnc", "--upstream", "h:1"}, 2, "--policy is required"},
+		{[]string{"vnc", "--upstream", "h:1", "--policy", pol}, 2, "--users is required"},
+		{[]string{"vnc", "--upstream", "nohostport", "--policy", pol, "--users", users}, 2, "want HOST:PORT"},
+		{[]string{"vnc", "--upstream", "h:1", "--policy", pol, "--users", users, "--tls-cert", "c.pem"}, 2, "go together"},
+		{[]string{"vnc", "--upstream", "h:1", "--policy", pol, "--users", users}, 1, "unknown hash"},
+		{[]string{"help", "vnc"}, 0, "VeNCrypt"},
+	} {
+		res := reviewRun(t, nil, nil, tc.args...)
+		if res.Code != tc.code || !strings.Contains(res.Stdout+res.Stderr, tc.want) {
+			t.Errorf("%v: %+v, want code %d and %q", tc.args, res, tc.code, tc.want)
+		}
+	}
+}
