@@ -36,7 +36,8 @@ type Encoder struct {
 	pix     []byte // pixels in RGB order
 	zbuf    bytes.Buffer
 	zw      *flate.Writer
-	written int64 // bytes written so far
+	zk      *flate.Writer // for keyframes: rare, so compressed harder
+	written int64         // bytes written so far
 
 	lastKey     time.Duration
 	lastKeySize int64
@@ -52,8 +53,9 @@ type Encoder struct {
 }
 
 // NewEncoder writes h (completed with Format and Version) to w and returns
-// an Encoder for the records. level is the DEFLATE level (flate.BestSpeed
-// to flate.BestCompression; 0 means flate.BestSpeed).
+// an Encoder for the records. level is the DEFLATE level of changed
+// regions (flate.BestSpeed to flate.BestCompression; 0 means
+// flate.BestSpeed); keyframes use at least flate.DefaultCompression.
 func NewEncoder(w io.Writer, h Header, level int) (*Encoder, error) {
 	h.Format, h.Version = Format, Version
 	if h.Timestamp == 0 && !h.Start.IsZero() {
@@ -72,6 +74,9 @@ func NewEncoder(w io.Writer, h Header, level int) (*Encoder, error) {
 	e := &Encoder{w: w, level: level, KeyframeInterval: DefaultKeyframeInterval, KeyframeRatio: DefaultKeyframeRatio}
 	e.zw, err = flate.NewWriter(&e.zbuf, level)
 	if err != nil {
+		return nil, fmt.Errorf("desktop: %w", err)
+	}
+	if e.zk, err = flate.NewWriter(&e.zbuf, max(level, flate.DefaultCompression)); err != nil {
 		return nil, fmt.Errorf("desktop: %w", err)
 	}
 	if _, err := w.Write(append(b, '\n')); err != nil {
@@ -126,14 +131,14 @@ func (e *Encoder) end() (int64, error) {
 	return int64(n), nil
 }
 
-// deflate appends a pixel block of enc holding data.
-func (e *Encoder) deflate(enc byte, data []byte) error {
+// deflate appends a pixel block of enc holding data, compressed with zw.
+func (e *Encoder) deflate(zw *flate.Writer, enc byte, data []byte) error {
 	e.zbuf.Reset()
-	e.zw.Reset(&e.zbuf)
-	if _, err := e.zw.Write(data); err != nil {
+	zw.Reset(&e.zbuf)
+	if _, err := zw.Write(data); err != nil {
 		return err
 	}
-	if err := e.zw.Close(); err != nil {
+	if err := zw.Close(); err != nil {
 		return err
 	}
 	e.raw = append(e.raw, enc)
@@ -165,7 +170,7 @@ func (e *Encoder) rgb(img *Image, r Rect) []byte {
 func (e *Encoder) Keyframe(t time.Duration, img *Image) error {
 	e.begin(TypeKeyframe, t)
 	e.uvarints(img.W, img.H)
-	if err := e.deflate(PixDeflateRGB, e.rgb(img, Rect{0, 0, img.W, img.H})); err != nil {
+	if err := e.deflate(e.zk, PixDeflateRGB, e.rgb(img, Rect{0, 0, img.W, img.H})); err != nil {
 		return err
 	}
 	n, err := e.end()
@@ -194,7 +199,7 @@ func (e *Encoder) Region(t time.Duration, img *Image, r Rect) error {
 	}
 	e.begin(TypeRegion, t)
 	e.uvarints(r.X, r.Y, r.W, r.H)
-	if err := e.deflate(PixDeflateRGB, e.rgb(img, r)); err != nil {
+	if err := e.deflate(e.zw, PixDeflateRGB, e.rgb(img, r)); err != nil {
 		return err
 	}
 	n, err := e.end()
@@ -251,7 +256,7 @@ func (e *Encoder) writeCursor(t time.Duration, c *Cursor) error {
 	for i, v := range c.Pix[:c.W*c.H] {
 		p[4*i], p[4*i+1], p[4*i+2], p[4*i+3] = byte(v>>16), byte(v>>8), byte(v), byte(v>>24)
 	}
-	if err := e.deflate(PixDeflateRGBA, p); err != nil {
+	if err := e.deflate(e.zw, PixDeflateRGBA, p); err != nil {
 		return err
 	}
 	_, err := e.end()
