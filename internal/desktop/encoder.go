@@ -55,7 +55,7 @@ type Encoder struct {
 // NewEncoder writes h (completed with Format and Version) to w and returns
 // an Encoder for the records. level is the DEFLATE level of changed
 // regions (flate.BestSpeed to flate.BestCompression; 0 means
-// flate.BestSpeed); keyframes use at least flate.DefaultCompression.
+// flate.BestSpeed); keyframes use at least level 6.
 func NewEncoder(w io.Writer, h Header, level int) (*Encoder, error) {
 	h.Format, h.Version = Format, Version
 	if h.Timestamp == 0 && !h.Start.IsZero() {
@@ -76,7 +76,7 @@ func NewEncoder(w io.Writer, h Header, level int) (*Encoder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("desktop: %w", err)
 	}
-	if e.zk, err = flate.NewWriter(&e.zbuf, max(level, flate.DefaultCompression)); err != nil {
+	if e.zk, err = flate.NewWriter(&e.zbuf, max(level, 6)); err != nil {
 		return nil, fmt.Errorf("desktop: %w", err)
 	}
 	if _, err := w.Write(append(b, '\n')); err != nil {
