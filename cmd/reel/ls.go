@@ -189,6 +189,9 @@ func describe(ctx context.Context, st store.Store, info store.Info) lsEntry {
 		return e
 	}
 	defer rd.Close()
+	if store.KindOf(info.Key) == store.KindDesktop {
+		return describeDesktop(e, rd)
+	}
 	s := summarize(rd, rd.Size())
 	if s.headerErr != nil {
 		e.HeaderError = s.headerErr.Error()

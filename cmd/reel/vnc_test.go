@@ -173,3 +173,21 @@ func TestVNCUsage(t *testing.T) {
 		}
 	}
 }
+
+// reel ls shows a desktop recording's user, duration and desktop.
+func TestLsDesktop(t *testing.T) {
+	dst := t.TempDir()
+	os.MkdirAll(filepath.Join(dst, "node1"), 0o755)
+	var buf bytes.Buffer
+	enc, err := desktop.NewEncoder(&buf, desktop.Header{Width: 8, Height: 8, Start: time.Unix(1764770000, 0), User: "alice", Host: "lab"}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc.Keyframe(0, desktop.NewImage(8, 8))
+	enc.Pointer(83*time.Second, 1, 1, 0)
+	os.WriteFile(filepath.Join(dst, "node1", "2026-12-03T14-00-00.000000000Z.desk"), buf.Bytes(), 0o644)
+	res := reviewRun(t, nil, nil, "ls", "--dst", dst)
+	if res.Code != 0 || !strings.Contains(res.Stdout, "alice") || !strings.Contains(res.Stdout, "desktop lab") || !strings.Contains(res.Stdout, "1m23s") {
+		t.Errorf("reel ls: %+v", res)
+	}
+}
