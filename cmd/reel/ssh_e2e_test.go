@@ -366,7 +366,9 @@ func TestSSHRecordsToReelServe(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	c.send("stty size\r")
 	c.expect("43 132")
-	c.send(`stty -echo; printf 'Password: '; read pw; stty echo; echo; echo "len ${#pw}"` + "\r")
+	// The prompt is built by printf so that the echo of this command line
+	// does not contain it: the password goes only once echo is off.
+	c.send(`stty -echo; printf 'Pass%s ' 'word:'; read pw; stty echo; echo; echo "len ${#pw}"` + "\r")
 	c.expect("Password: ")
 	c.send("s3cr3t-pa55\r")
 	c.expect("len 11")
