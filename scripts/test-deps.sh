@@ -2,6 +2,14 @@
 # Installs what reel's test suite needs and is not a Go module dependency:
 # Debian packages (asciinema, OpenSSH server, sftp) and the S3 servers the
 # storage tests run against. Idempotent and quick when all is present.
+#
+# Packages are installed without starting their services: the tests run
+# their own sshd on a loopback port they pick, and an sshd on port 22 that
+# "make test" started would be a surprise. During apt-get, a temporary
+# /usr/sbin/policy-rc.d answers 101 ("not allowed"), which Debian's
+# maintainer scripts (invoke-rc.d, deb-systemd-invoke) obey; afterwards the
+# units of a newly installed openssh-server are disabled on a systemd
+# machine, so that it does not start at the next boot either.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,12 +34,27 @@ command -v chromium >/dev/null || need_pkgs+=(chromium)
 command -v npm >/dev/null || need_pkgs+=(npm)
 
 if [ ${#need_pkgs[@]} -gt 0 ]; then
-  echo "test-deps: installing Debian packages: ${need_pkgs[*]}"
+  echo "test-deps: installing Debian packages (their services are not started): ${need_pkgs[*]}"
   sudo=""
   [ "$(id -u)" = 0 ] || sudo="sudo"
   export DEBIAN_FRONTEND=noninteractive
+  policy_rc=/usr/sbin/policy-rc.d
+  if [ ! -e "$policy_rc" ]; then
+    printf '#!/bin/sh\n# installed by reel scripts/test-deps.sh during apt-get\nexit 101\n' | $sudo tee "$policy_rc" >/dev/null
+    $sudo chmod 755 "$policy_rc"
+    trap '$sudo rm -f "$policy_rc"' EXIT
+  else
+    echo "test-deps: $policy_rc exists; leaving it as it is" >&2
+  fi
   $sudo apt-get update -qq
   $sudo apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+  if [ -e "$policy_rc" ] && grep -q 'reel scripts/test-deps.sh' "$policy_rc"; then
+    $sudo rm -f "$policy_rc"
+    trap - EXIT
+  fi
+  if [[ " ${need_pkgs[*]} " == *" openssh-server "* ]] && [ -d /run/systemd/system ]; then
+    $sudo systemctl disable --now --quiet ssh.service ssh.socket 2>/dev/null || true
+  fi
 fi
 
 # noVNC and playwright-core for internal/rfb's browser test, installed

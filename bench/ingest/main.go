@@ -14,6 +14,13 @@
 //	go run ./bench/ingest                      # both figures
 //	go run ./bench/ingest -mode p1 -streams 32 -mib 32 -runs 3
 //	go run ./bench/ingest -mode idle -sessions 1000 -hold 40s
+//	go run ./bench/ingest -mode idle -sessions 10000 -hold 40s
+//
+// The idle mode raises this process's open-files limit with setrlimit
+// (soft and hard, as root) to fit the sessions on both ends; reel serve,
+// its child, inherits it. It runs reel serve with its connection and
+// session limits off (-1), so that every figure comes from the same
+// configuration whatever the count.
 package main
 
 import (
@@ -46,6 +53,7 @@ func main() {
 	mib := flag.Int("mib", 32, "p1: MiB each upload sends")
 	runs := flag.Int("runs", 3, "p1: runs of each side, alternating")
 	sessions := flag.Int("sessions", 1000, "idle: concurrent idle sessions")
+	perConn := flag.Int("per-conn", 1, "idle: sessions per HTTP/2 connection (Tailscale's client uses 1; more saves file descriptors)")
 	hold := flag.Duration("hold", 40*time.Second, "idle: how long to hold them (over 30 s proves the client's ack window is met)")
 	reel := flag.String("reel", "", "reel binary (default: built from ./cmd/reel)")
 	dir := flag.String("dir", "", "scratch directory on the disk to measure (default: a temp dir)")
@@ -82,7 +90,10 @@ func main() {
 		p1(*reel, *dir, *streams, *mib, *runs)
 	}
 	if *mode == "idle" || *mode == "all" {
-		idle(*reel, *dir, *sessions, *hold)
+		// reel serve holds a file and a share of a connection per
+		// session; this process, a share of a connection.
+		raiseNoFile(uint64(*sessions + (*sessions+*perConn-1)/(*perConn) + 256))
+		idle(*reel, *dir, *sessions, *perConn, *hold)
 	}
 }
 
@@ -337,10 +348,11 @@ func runNaiveServer(addr, dst string) {
 
 // idle holds many idle v2 sessions open and reports the recorder's RSS per
 // session and the worst gap between ack frames any session saw.
-func idle(reel, dir string, sessions int, hold time.Duration) {
+func idle(reel, dir string, sessions, perConn int, hold time.Duration) {
 	dst := filepath.Join(dir, "idle")
 	addr := load.FreeAddr()
-	r := startChild(reel, "serve", "--dst", dst, "--listen", addr, "--min-free", "0")
+	r := startChild(reel, "serve", "--dst", dst, "--listen", addr, "--min-free", "0",
+		"--max-conns", "-1", "--max-conns-per-sender", "-1", "--max-sessions", "-1", "--max-sessions-per-sender", "-1")
 	defer func() { r.stop() }()
 	defer os.RemoveAll(dst)
 	waitListen(addr)
@@ -358,12 +370,16 @@ func idle(reel, dir string, sessions int, hold time.Duration) {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	start := time.Now()
+	var hc *http.Client
 	for i := range ss {
 		s := &sess{}
 		ss[i] = s
-		var p http.Protocols
-		p.SetUnencryptedHTTP2(true)
-		hc := &http.Client{Transport: &http.Transport{Protocols: &p}}
+		if i%perConn == 0 {
+			// A transport per perConn sessions: one connection each.
+			var p http.Protocols
+			p.SetUnencryptedHTTP2(true)
+			hc = &http.Client{Transport: &http.Transport{Protocols: &p}}
+		}
 		pr, pw := io.Pipe()
 		s.pw = pw
 		req, _ := http.NewRequest("POST", "http://"+addr+"/v2/record", pr)
@@ -403,7 +419,7 @@ func idle(reel, dir string, sessions int, hold time.Duration) {
 			}
 		}()
 	}
-	fmt.Printf("idle: %d sessions open in %s\n", sessions, time.Since(start).Round(time.Millisecond))
+	fmt.Printf("idle: %d sessions (%d per connection) open in %s\n", sessions, perConn, time.Since(start).Round(time.Millisecond))
 	time.Sleep(hold / 2)
 	during := mustRSS(r.cmd.Process.Pid)
 	time.Sleep(hold - hold/2)
@@ -424,6 +440,26 @@ func idle(reel, dir string, sessions int, hold time.Duration) {
 		s.pw.Close()
 	}
 	wg.Wait()
+}
+
+// raiseNoFile raises the open-files limit to at least n, soft and hard
+// (raising the hard limit needs root), and says so. Children inherit it:
+// Go restores the original soft limit in children only when the program
+// did not set it itself.
+func raiseNoFile(n uint64) {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		log.Fatal(err)
+	}
+	if lim.Cur >= n && lim.Max >= n {
+		fmt.Printf("open-files limit %d/%d is enough for the sessions\n", lim.Cur, lim.Max)
+		return
+	}
+	want := syscall.Rlimit{Cur: max(lim.Cur, n), Max: max(lim.Max, n)}
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &want); err != nil {
+		log.Fatalf("raising the open-files limit from %d/%d to %d (a hard limit needs CAP_SYS_RESOURCE): %v; -per-conn N puts N sessions on one connection and needs fewer", lim.Cur, lim.Max, n, err)
+	}
+	fmt.Printf("open-files limit raised with setrlimit from %d/%d to %d/%d\n", lim.Cur, lim.Max, want.Cur, want.Max)
 }
 
 func mustRSS(pid int) int64 {

@@ -220,8 +220,13 @@ func serveDisk(reel, dst string, bodies [][][]byte, total int) float64 {
 }
 
 func serveS3(reel string, srv *s3test.Server, stateDir, bucket string, bodies [][][]byte, total int) (acked, landed float64) {
+	secret := filepath.Join(filepath.Dir(stateDir), "s3-secret")
+	if err := os.WriteFile(secret, []byte(srv.SecretKey), 0o600); err != nil {
+		log.Fatal(err)
+	}
+	defer os.Remove(secret)
 	c := startServe(reel, "--dst", "s3+http://"+srv.Addr, "--bucket", bucket, "--s3-create-bucket",
-		"--statedir", stateDir, "--access-key", srv.AccessKey, "--secret-key", srv.SecretKey)
+		"--statedir", stateDir, "--access-key", srv.AccessKey, "--secret-key-file", secret)
 	defer os.RemoveAll(stateDir)
 	defer c.stop()
 	start := time.Now()

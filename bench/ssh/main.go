@@ -6,6 +6,11 @@
 //	     the session instead of silently dropping data), against the same
 //	     reel ssh with recording off, and against Debian's OpenSSH sshd on
 //	     loopback, in the same run. Runs alternate; medians are compared.
+//	     The CPU time reel ssh spends per MiB recording is the difference
+//	     of its CPU time recorded and not. -server-cpus, -recorder-cpus and
+//	     -client-cpus pin the servers (with their sessions), the recorder
+//	     and the ssh client with taskset, e.g. the SSH host on one core and
+//	     what would be other machines (recorder, client) on the other.
 //	P4:  keystroke-echo latency on a pty session: the time from sending a
 //	     key to receiving its echo, recorded (output only, and with input
 //	     recording) against recording off; the added p99.
@@ -18,6 +23,7 @@
 //
 //	go run ./bench/ssh                    # P3 and P4
 //	go run ./bench/ssh -mode p3 -mib 200 -runs 5
+//	go run ./bench/ssh -mode p3 -no-sshd -server-cpus 0 -recorder-cpus 1 -client-cpus 1
 //	go run ./bench/ssh -mode p4 -keys 3000
 package main
 
@@ -57,6 +63,10 @@ func main() {
 	dir := flag.String("dir", "", "scratch directory (default: a temp dir); the recorder writes there")
 	noSSHD := flag.Bool("no-sshd", false, "p3: skip the OpenSSH sshd comparison")
 	cipher := flag.String("cipher", "", `p3: the client's cipher (ssh -c), e.g. aes128-gcm@openssh.com; default: OpenSSH's choice (chacha20-poly1305)`)
+	flag.StringVar(&pin.server, "server-cpus", "", "CPUs (taskset -c list) for reel ssh and sshd, and so their sessions; default: any")
+	flag.StringVar(&pin.recorder, "recorder-cpus", "", "CPUs (taskset -c list) for the recorder, reel serve; default: any")
+	flag.StringVar(&pin.client, "client-cpus", "", "p3: CPUs (taskset -c list) for the ssh client; default: any")
+	flag.StringVar(&recordBuffer, "record-buffer", "", `reel ssh --record-buffer (default: reel's, 8MiB); on a loaded machine the recorder can fall that far behind, and the recorded run then ends (enforceRecorder)`)
 	flag.Parse()
 	log.SetFlags(0)
 
@@ -119,7 +129,7 @@ func setup(reel, dir string, withSSHD, withInput bool) *bench {
 	must(os.WriteFile(keys, []byte(b.user+" "+pub+"\n"), 0o644))
 
 	b.rec = freeAddr()
-	b.pids["recorder"] = b.start(reel, "serve", "--dst", b.recDst, "--listen", b.rec, "--min-free", "0", "--log-level", "warn")
+	b.pids["recorder"] = b.start(pin.recorder, reel, "serve", "--dst", b.recDst, "--listen", b.rec, "--min-free", "0", "--log-level", "warn")
 	waitListen(b.rec)
 
 	policy := func(name, extra string) string {
@@ -133,8 +143,12 @@ func setup(reel, dir string, withSSHD, withInput bool) *bench {
 	}
 	startReel := func(name, extra string) string {
 		addr := freeAddr()
-		b.pids[addr] = b.start(reel, "ssh", "--listen", addr, "--policy", policy(name+".hujson", extra), "--state-dir", filepath.Join(dir, "state"),
-			"--authorized-keys", keys, "--no-user-keys", "--log-level", "warn")
+		args := []string{"ssh", "--listen", addr, "--policy", policy(name+".hujson", extra), "--statedir", filepath.Join(dir, "state"),
+			"--authorized-keys", keys, "--no-user-keys", "--log-level", "warn"}
+		if recordBuffer != "" {
+			args = append(args, "--record-buffer", recordBuffer)
+		}
+		b.pids[addr] = b.start(pin.server, reel, args...)
 		waitListen(addr)
 		return addr
 	}
@@ -188,7 +202,7 @@ LogLevel ERROR
 		// openssh-server package's service, not by the binary).
 		os.MkdirAll("/run/sshd", 0o755)
 	}
-	b.pids[addr] = b.start(sshd, "-D", "-e", "-f", conf)
+	b.pids[addr] = b.start(pin.server, sshd, "-D", "-e", "-f", conf)
 	waitListen(addr)
 	return addr
 }
@@ -218,6 +232,9 @@ func (b *bench) p3(mib, runs int, usePTY bool) {
 		cipherNote = "cipher " + b.cipher
 	}
 	fmt.Printf("P3: cat of a %d MiB text file through ssh, %s, %s, %d runs each, alternating\n", mib, mode, cipherNote, runs)
+	if pin != (pinning{}) {
+		fmt.Printf("    CPUs (taskset -c): servers %q, recorder %q, client %q\n", pin.server, pin.recorder, pin.client)
+	}
 	size := float64(mib) * (1 << 20)
 	for i := range runs {
 		for _, t := range targets {
@@ -230,7 +247,7 @@ func (b *bench) p3(mib, runs int, usePTY bool) {
 				args = append(args, "-tt")
 			}
 			args = append(args, b.user+"@127.0.0.1", "cat "+file)
-			cmd := exec.Command("ssh", args...)
+			cmd := pinned(pin.client, "ssh", args...)
 			cmd.Stdout = devnull
 			var stderr strings.Builder
 			cmd.Stderr = &stderr
@@ -259,15 +276,18 @@ func (b *bench) p3(mib, runs int, usePTY bool) {
 	}
 	med := func(t *target) float64 { return size / (1 << 20) / median(t.secs) }
 	fmt.Println("P3 medians:")
+	srvMS := map[*target]float64{}
 	for _, t := range targets {
 		var srv, rec, cli []float64
 		for _, c := range t.cpu {
 			srv, rec, cli = append(srv, c[0]), append(rec, c[1]), append(cli, c[2])
 		}
+		srvMS[t] = 1000 * median(srv) / float64(mib)
 		fmt.Printf("  %-26s %7.1f MiB/s   CPU ms/MiB: server %.2f, recorder %.2f, client %.2f\n", t.name, med(t),
-			1000*median(srv)/float64(mib), 1000*median(rec)/float64(mib), 1000*median(cli)/float64(mib))
+			srvMS[t], 1000*median(rec)/float64(mib), 1000*median(cli)/float64(mib))
 	}
 	fmt.Printf("  recorded / recording off: %.2fx (goal >= 0.9x)\n", med(targets[0])/med(targets[1]))
+	fmt.Printf("  recording's own CPU in reel ssh: %.2f ms/MiB (server CPU recorded - off)\n", srvMS[targets[0]]-srvMS[targets[1]])
 	if len(targets) > 2 {
 		fmt.Printf("  recorded / OpenSSH sshd:  %.2fx (goal >= 0.8x)\n", med(targets[0])/med(targets[2]))
 		fmt.Printf("  recording off / OpenSSH:  %.2fx\n", med(targets[1])/med(targets[2]))
@@ -430,8 +450,27 @@ type child struct {
 	done chan struct{}
 }
 
-func (b *bench) start(name string, args ...string) int {
-	cmd := exec.Command(name, args...)
+// pinning says which CPUs (taskset -c lists) each side runs on; "" for
+// any.
+type pinning struct{ server, recorder, client string }
+
+var (
+	pin          pinning
+	recordBuffer string
+)
+
+// pinned is exec.Command, run through taskset when cpus is not "".
+func pinned(cpus, name string, args ...string) *exec.Cmd {
+	if cpus == "" {
+		return exec.Command(name, args...)
+	}
+	return exec.Command("taskset", append([]string{"-c", cpus, name}, args...)...)
+}
+
+// start starts a server on cpus (see pinned) and returns its pid (taskset
+// execs the server, so it keeps the pid).
+func (b *bench) start(cpus, name string, args ...string) int {
+	cmd := pinned(cpus, name, args...)
 	logf, err := os.Create(filepath.Join(b.dir, filepath.Base(name)+"-"+fmt.Sprint(len(b.children))+".log"))
 	must(err)
 	cmd.Stdout, cmd.Stderr = logf, logf

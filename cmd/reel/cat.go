@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"github.com/reel-rec/reel/internal/asciicast"
+	"github.com/reel-rec/reel/internal/review"
 )
 
 func init() {
@@ -22,8 +23,8 @@ render it. With --input it also prints what the user typed, where the
 recording has it (input is rarely recorded).
 
 FILE is a path to a .cast file (asciicast v1, v2 or v3), or "-" for standard
-input. KEY is a recording's key "<node>/<name>.cast" in --dst, as "reel ls
---json" shows it.
+input. KEY is a recording's key "<node>/<time>.cast" in --dst, as "reel ls"
+shows it.
 
 A recording that did not end normally (live, interrupted, failed) is printed
 as far as it goes, and a note on standard error says so. Lines that are not
@@ -45,7 +46,7 @@ func runCat(ctx context.Context, env *cmdEnv, args []string) error {
 		return err
 	}
 	if fs.NArg() == 0 {
-		return usagef("name a recording: a .cast file or a <node>/<name>.cast key")
+		return usagef("name a recording: a .cast file or a <node>/<time>.cast key")
 	}
 	out := bufio.NewWriterSize(env.stdout, 64<<10)
 	for _, arg := range fs.Args() {
@@ -66,15 +67,15 @@ func catOne(ctx context.Context, env *cmdEnv, out *bufio.Writer, sf *storeFlags,
 		return err
 	}
 	defer rec.Close()
-	src := newEventSource(rec.r)
-	if _, err := src.dec.Header(); err != nil {
+	events := review.NewEvents(rec.r)
+	if _, err := events.Header(); err != nil {
 		return fmt.Errorf("%s: %w", rec.name, err)
 	}
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		ev, err := src.next()
+		ev, err := events.Next()
 		if err == io.EOF {
 			break
 		}
@@ -91,19 +92,9 @@ func catOne(ctx context.Context, env *cmdEnv, out *bufio.Writer, sf *storeFlags,
 	if err := out.Flush(); err != nil {
 		return err
 	}
-	notes(env, rec, src.dec)
-	if err := src.skippedError(); err != nil {
+	notes(env, rec, events)
+	if err := events.Skipped(); err != nil {
 		return fmt.Errorf("%s: %w", rec.name, err)
 	}
 	return nil
-}
-
-// notes tells the user on stderr that a recording did not end normally.
-func notes(env *cmdEnv, rec *recording, dec *asciicast.Decoder) {
-	if n := statusNote(rec.info); n != "" {
-		fmt.Fprintln(env.stderr, n)
-	}
-	if dec.Truncated() {
-		fmt.Fprintf(env.stderr, "note: %s ends in a partial line (cut off); shown up to its last complete event\n", rec.name)
-	}
 }

@@ -61,12 +61,12 @@ func TestCat(t *testing.T) {
 		{"malformed store recording", []string{"--dst", ts.dir, ts.keys["bad"]}, reviewResult{Code: 1}},
 		{"not a recording", []string{notCast}, reviewResult{Code: 1}},
 		{"missing file", []string{filepath.Join(dir, "nope.cast")}, reviewResult{Code: 1,
-			Stderr: "reel cat: " + filepath.Join(dir, "nope.cast") + ": no such file, and not a recording key (<node>/<name>.cast) either\n"}},
+			Stderr: "reel cat: " + filepath.Join(dir, "nope.cast") + ": no such file, and not a recording key (<node>/<time>.cast) either\n"}},
 		{"missing key", []string{"--dst", ts.dir, "zz/2020-01-01T00-00-00.000000000Z.cast"}, reviewResult{Code: 1,
 			Stderr: "reel cat: no recording zz/2020-01-01T00-00-00.000000000Z.cast in " + ts.dir + "\n"}},
 		{"directory", []string{dir}, reviewResult{Code: 1, Stderr: "reel cat: " + dir + " is a directory, not a recording\n"}},
 		{"no argument", nil, reviewResult{Code: 2,
-			Stderr: "reel cat: name a recording: a .cast file or a <node>/<name>.cast key\nRun 'reel cat --help' for usage.\n"}},
+			Stderr: "reel cat: name a recording: a .cast file or a <node>/<time>.cast key\nRun 'reel cat --help' for usage.\n"}},
 	}
 	// Where the decoder fails, stderr starts so; the rest is the codec's
 	// wording.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -16,7 +15,6 @@ import (
 	"time"
 
 	"github.com/reel-rec/reel/internal/desktop"
-	"github.com/reel-rec/reel/internal/store"
 )
 
 // exportDesktop exports a desktop recording to a video or a PNG.
@@ -332,18 +330,4 @@ func (a *aviWriter) close() error {
 	patch(aviStrhLength, uint32(a.frames))
 	patch(aviMoviSize, uint32(moviEnd-a.moviStart))
 	return a.err
-}
-
-// describeDesktop fills what reel ls shows about a desktop recording, from
-// its header and its last record (desktop.Stat reads only the two ends).
-func describeDesktop(e lsEntry, rd store.Reader) lsEntry {
-	h, d, err := desktop.Stat(rd, rd.Size())
-	if err != nil {
-		e.HeaderError = err.Error()
-		return e
-	}
-	sec := d.Seconds()
-	e.Duration, e.User = &sec, h.User
-	e.Command = "desktop " + cmp.Or(h.Host, h.Upstream)
-	return e
 }

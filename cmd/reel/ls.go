@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/reel-rec/reel/internal/asciicast"
+	"github.com/reel-rec/reel/internal/review"
 	"github.com/reel-rec/reel/internal/store"
 )
 
@@ -23,14 +25,19 @@ Usage: reel ls [flags]
 
 Lists the recordings in --dst, one line each, by node and then start time:
 
-    NODE  START  DURATION  USER  COMMAND  SIZE  STATUS
+    KEY  START  DURATION  USER  COMMAND  SIZE  STATUS
 
-NODE is the sender (the SSH server or Kubernetes proxy that sent the
-recording), START when the recorder began receiving it (local time),
-DURATION the time of its last event. USER is the SSH user (with the local
+KEY names the recording for reel play and reel cat: "<node>/<time>.cast",
+where the node is the sender (the SSH server, Kubernetes proxy or reel vnc
+that sent the recording); a desktop recording's key ends in ".desk" (see
+reel export). START is when the recorder began receiving it (local time),
+DURATION the time of its last event ("-" when it has none yet, "?" when the
+end of the recording holds no event line near enough to find: a very long
+last line, or many blank lines). USER is the SSH user (with the local
 account when it differs, "alice→root"), or the sender's tailnet user for
-Kubernetes sessions; COMMAND the command run, or "exec namespace/pod
-container" for Kubernetes. STATUS is one of:
+Kubernetes sessions, or the user reel vnc authenticated; COMMAND the
+command run, "exec namespace/pod container" for Kubernetes, or "desktop
+HOST" for a desktop. STATUS is one of:
 
     live         still being recorded
     complete     the sender ended the upload normally
@@ -38,40 +45,31 @@ container" for Kubernetes. STATUS is one of:
     malformed    the sender sent something that is not asciicast (kept as is)
     failed       storing failed (for example the disk filled up)
 
-Only the first line (the header) and the end of each recording are read, so
-listing is fast however long the recordings are. It opens the store read-only:
-it works while "reel serve" runs.
+Only the first line (the header) and the last 1 MiB at most of each
+recording are read, so listing is fast however long or odd the recordings
+are. It opens the store read-only: it works while "reel serve" runs. --dst
+may also name one node's directory (recordings/<node>): that node is
+listed.
 
 --since and --until take a duration back from now (90m, 24h, 7d), a date
 (2026-11-01, local midnight), a local time (2026-11-01T14:00) or RFC 3339
 (2026-11-01T14:00:00Z). --user matches the SSH user, the local user or the
 tailnet user (alice matches alice@example.com), ignoring case.
 
---json prints one JSON object per line instead: the store's fields (key,
-node, start, size, status, reason), then duration (seconds, or null when
-unknown), user, command and the whole header.
+--keys prints only the keys, one per line. --json prints one JSON object
+per line instead: the store's fields (key, node, sender, start, size,
+status, reason), then kind ("terminal" or "desktop"), duration (seconds,
+or null when unknown), user, command, the whole header (for a desktop
+recording, desktop instead), and headerError or durationError when the
+header or the duration could not be read.
 
 Examples:
     reel ls
     reel ls --since 24h --user alice
     reel ls --node 100.101.102.103 --status interrupted,failed
-    reel ls --json --since 2026-11-01 --until 2026-11-02 | jq -r .key
+    reel ls --json --since 2026-11-01 --until 2026-11-02 | jq -r .command
+    reel play "$(reel ls --keys | tail -n 1)"
 `
-
-// lsEntry is one line of "reel ls --json".
-type lsEntry struct {
-	store.Info
-	// Duration is the last event's time in seconds; nil when unknown.
-	Duration *float64 `json:"duration"`
-	User     string   `json:"user"`
-	Command  string   `json:"command"`
-	// Header is the recording's header line; nil when it cannot be read,
-	// and then HeaderError says why.
-	Header      *asciicast.Header `json:"header,omitempty"`
-	HeaderError string            `json:"headerError,omitempty"`
-}
-
-var knownStatuses = []store.Status{store.StatusLive, store.StatusComplete, store.StatusInterrupted, store.StatusMalformed, store.StatusFailed}
 
 // lsCmd is "reel ls"; now is its clock, for --since 24h.
 type lsCmd struct{ now func() time.Time }
@@ -85,16 +83,20 @@ func (c lsCmd) run(ctx context.Context, env *cmdEnv, args []string) error {
 	until := fs.String("until", "", "only recordings started before this time")
 	status := fs.String("status", "", "only recordings with these statuses, comma-separated (live, complete, interrupted, malformed, failed)")
 	asJSON := fs.Bool("json", false, "print one JSON object per recording per line")
+	keysOnly := fs.Bool("keys", false, "print only the keys, one per line (for reel play and reel cat)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usagef("unexpected argument %q", fs.Arg(0))
 	}
+	if *asJSON && *keysOnly {
+		return usagef("--json and --keys do not go together")
+	}
 	loc := envLocation(env)
 	now := c.now()
-	var f store.Filter
-	f.Node = *node
+	var f review.Filter
+	f.Node, f.User = *node, *user
 	var err error
 	if f.Since, err = parseWhen(*since, now, loc); err != nil {
 		return usagef("--since: %v", err)
@@ -102,33 +104,43 @@ func (c lsCmd) run(ctx context.Context, env *cmdEnv, args []string) error {
 	if f.Until, err = parseWhen(*until, now, loc); err != nil {
 		return usagef("--until: %v", err)
 	}
-	var statuses []store.Status
 	for s := range strings.SplitSeq(*status, ",") {
 		if s = strings.TrimSpace(s); s == "" {
 			continue
 		}
-		if !slices.Contains(knownStatuses, store.Status(s)) {
+		if !slices.Contains(review.Statuses, store.Status(s)) {
 			return usagef("--status: unknown status %q (want live, complete, interrupted, malformed or failed)", s)
 		}
-		statuses = append(statuses, store.Status(s))
+		f.Statuses = append(f.Statuses, store.Status(s))
 	}
 
-	st, err := sf.open()
+	// --dst naming one node's directory (recordings/<node>): list that
+	// node from the store around it.
+	if parent, nodeName, ok := nodeDir(sf.dst); ok {
+		if f.Node != "" && f.Node != nodeName {
+			return usagef("--dst %s is node %s's directory, but --node is %s", sf.dst, nodeName, f.Node)
+		}
+		fmt.Fprintf(env.stderr, "reel ls: %s is the directory of node %s; listing it from the store %s\n", sf.dst, nodeName, parent)
+		sf.dst, f.Node = parent, nodeName
+	}
+
+	st, err := sf.open(ctx)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 
 	var tw *tabwriter.Writer
-	if !*asJSON {
+	if !*asJSON && !*keysOnly {
 		tw = tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "NODE\tSTART\tDURATION\tUSER\tCOMMAND\tSIZE\tSTATUS")
+		fmt.Fprintln(tw, "KEY\tSTART\tDURATION\tUSER\tCOMMAND\tSIZE\tSTATUS")
 	}
 	enc := json.NewEncoder(env.stdout)
 	enc.SetEscapeHTML(false)
-	shown, total := 0, 0
+	l := &review.Lister{Store: st}
+	shown := 0
 	var errs []error
-	for info, err := range st.List(ctx, f) {
+	for s, err := range l.List(ctx, f) {
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -136,28 +148,24 @@ func (c lsCmd) run(ctx context.Context, env *cmdEnv, args []string) error {
 			errs = append(errs, err)
 			continue
 		}
-		total++
-		if len(statuses) > 0 && !slices.Contains(statuses, info.Status) {
-			continue
-		}
-		e := describe(ctx, st, info)
-		if *user != "" && !matchUser(e.Header, *user) {
-			continue
-		}
 		shown++
-		if *asJSON {
-			if err := enc.Encode(e); err != nil {
+		switch {
+		case *asJSON:
+			if err := enc.Encode(s); err != nil {
 				return err
 			}
-			continue
+		case *keysOnly:
+			fmt.Fprintln(env.stdout, s.Key)
+		default:
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
+				review.Sanitize(s.Key, 200), s.Start.In(loc).Format("2006-01-02 15:04:05"), lsDuration(s),
+				orDash(review.Sanitize(s.User, 32)), orDash(review.Sanitize(s.Command, 48)), formatSize(s.Size), s.Status)
+			if shown%100 == 0 { // show progress on a large store
+				if err := tw.Flush(); err != nil {
+					return err
+				}
+			}
 		}
-		dur := "-"
-		if e.Duration != nil {
-			dur = formatDuration(*e.Duration)
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
-			sanitize(info.Node, 40), info.Start.In(loc).Format("2006-01-02 15:04:05"), dur,
-			orDash(sanitize(e.User, 32)), orDash(sanitize(e.Command, 48)), formatSize(info.Size), info.Status)
 	}
 	if tw != nil && shown > 0 {
 		if err := tw.Flush(); err != nil {
@@ -169,10 +177,10 @@ func (c lsCmd) run(ctx context.Context, env *cmdEnv, args []string) error {
 	}
 	switch {
 	case shown > 0:
-	case total == 0 && f == (store.Filter{}):
+	case l.Listed == 0 && f.Node == "" && f.Since.IsZero() && f.Until.IsZero():
 		fmt.Fprintf(env.stderr, "reel ls: no recordings in %s yet\n", sf.dst)
 	default:
-		fmt.Fprintf(env.stderr, "reel ls: no recordings match (%d in %s)\n", total, sf.dst)
+		fmt.Fprintf(env.stderr, "reel ls: no recordings match (%d in %s)\n", l.Listed, sf.dst)
 	}
 	if len(errs) > 0 {
 		return errSilent
@@ -180,29 +188,42 @@ func (c lsCmd) run(ctx context.Context, env *cmdEnv, args []string) error {
 	return nil
 }
 
-// describe reads what ls shows about one recording from its two ends.
-func describe(ctx context.Context, st store.Store, info store.Info) lsEntry {
-	e := lsEntry{Info: info}
-	rd, err := st.Open(ctx, info.Key)
+// lsDuration is the DURATION column: the duration, "-" when there are no
+// events, "?" when it could not be found.
+func lsDuration(s review.Summary) string {
+	switch {
+	case s.Duration != nil:
+		return formatDuration(*s.Duration)
+	case errors.Is(s.DurationErr, review.ErrTailLimit):
+		return "?"
+	}
+	return "-"
+}
+
+// nodeDir reports whether dir is one node's directory inside a store
+// directory (it holds recordings, <time>.cast or .desk, itself), and returns the
+// store's directory and the node.
+func nodeDir(dir string) (parent, node string, ok bool) {
+	if strings.Contains(dir, "://") {
+		return "", "", false
+	}
+	abs, err := filepath.Abs(dir)
 	if err != nil {
-		e.HeaderError = err.Error()
-		return e
+		return "", "", false
 	}
-	defer rd.Close()
-	if store.KindOf(info.Key) == store.KindDesktop {
-		return describeDesktop(e, rd)
+	entries, err := os.ReadDir(abs)
+	if err != nil {
+		return "", "", false
 	}
-	s := summarize(rd, rd.Size())
-	if s.headerErr != nil {
-		e.HeaderError = s.headerErr.Error()
+	node = filepath.Base(abs)
+	for _, e := range entries {
+		if e.Type().IsRegular() && store.IsRecordingName(e.Name()) {
+			if _, _, err := store.ParseKey(node + "/" + e.Name()); err == nil {
+				return filepath.Dir(filepath.Clean(dir)), node, true
+			}
+		}
 	}
-	e.Header = s.header
-	if s.hasDur {
-		e.Duration = &s.duration
-	}
-	e.User = headerUser(s.header)
-	e.Command = headerCommand(s.header)
-	return e
+	return "", "", false
 }
 
 func orDash(s string) string {

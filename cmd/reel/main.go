@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/signal"
 	"sort"
-	"strings"
 	"syscall"
 )
 
@@ -48,6 +47,13 @@ type usageError struct{ msg string }
 
 func (e usageError) Error() string { return e.msg }
 
+// subUsageError is a usageError about a subcommand ("policy check"), whose
+// name the message and hint use.
+type subUsageError struct {
+	usageError
+	cmd string
+}
+
 func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
 
 // errSilent is returned by a command that has already told the user what
@@ -58,11 +64,39 @@ func main() {
 	os.Exit(run(os.Args[1:]))
 }
 
+// run runs the command args name. SIGINT (Ctrl-C) and SIGTERM cancel the
+// command's context: every command stops on them (the servers after their
+// graceful shutdown) and, if that cut it short, exits 128 + the signal's
+// number, as a shell reports a process the signal ended (130, 143).
 func run(args []string) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	sigc := make(chan os.Signal, 1)
+	signal.Notify(sigc, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigc)
+	go func() {
+		select {
+		case sig := <-sigc:
+			cancel(signalError{sig.(syscall.Signal)})
+		case <-ctx.Done():
+		}
+	}()
 	env := &cmdEnv{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}
 	return dispatch(ctx, env, args)
+}
+
+// signalError is the cause of a context a signal cancelled.
+type signalError struct{ sig syscall.Signal }
+
+func (e signalError) Error() string { return "interrupted by " + e.sig.String() }
+
+// interrupted returns the signal that cancelled ctx, if one did.
+func interrupted(ctx context.Context) (syscall.Signal, bool) {
+	var se signalError
+	if errors.As(context.Cause(ctx), &se) {
+		return se.sig, true
+	}
+	return 0, false
 }
 
 func dispatch(ctx context.Context, env *cmdEnv, args []string) int {
@@ -75,14 +109,13 @@ func dispatch(ctx context.Context, env *cmdEnv, args []string) int {
 	case "help", "-h", "-help", "--help":
 		if len(args) > 1 {
 			if c := commands[args[1]]; c != nil {
-				return exitCode(env, c.name, c.run(ctx, env, []string{"--help"}))
+				return exitCode(ctx, env, c.name, c.run(ctx, env, []string{"--help"}))
 			}
 		}
 		printHelp(env.stdout)
 		return 0
-	case "version", "--version":
-		fmt.Fprintln(env.stdout, "reel", version())
-		return 0
+	case "--version":
+		name = "version"
 	}
 	c := commands[name]
 	if c == nil {
@@ -90,17 +123,30 @@ func dispatch(ctx context.Context, env *cmdEnv, args []string) int {
 		printHelp(env.stderr)
 		return 2
 	}
-	return exitCode(env, name, c.run(ctx, env, args[1:]))
+	return exitCode(ctx, env, name, c.run(ctx, env, args[1:]))
 }
 
-func exitCode(env *cmdEnv, name string, err error) int {
+// exitCode reports err and returns the exit code for it.
+func exitCode(ctx context.Context, env *cmdEnv, name string, err error) int {
 	var ue usageError
+	var sue subUsageError
+	sig, sigOK := interrupted(ctx)
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return 0
+	case sigOK:
+		// The user stopped the command: saying so again is noise, but an
+		// error of its own (a server's failed shutdown) is shown.
+		if !errors.Is(err, context.Canceled) && !errors.Is(err, errSilent) {
+			fmt.Fprintf(env.stderr, "reel %s: %v\n", name, err)
+		}
+		return 128 + int(sig)
 	case errors.Is(err, errSilent):
 		return 1
-	case errors.As(err, &ue):
+	case errors.As(err, &ue) || errors.As(err, &sue):
+		if sue.cmd != "" {
+			name, ue = sue.cmd, sue.usageError
+		}
 		fmt.Fprintf(env.stderr, "reel %s: %s\nRun 'reel %s --help' for usage.\n", name, ue.msg, name)
 		return 2
 	default:
@@ -127,34 +173,6 @@ Commands:
 	fmt.Fprint(w, `
 Run 'reel <command> --help' for a command's flags.
 `)
-}
-
-// newFlagSet returns a FlagSet that prints usage (the text, then flags) to
-// env.stdout on --help and reports parse errors as usage errors.
-func newFlagSet(env *cmdEnv, name, usage string) *flag.FlagSet {
-	fs := flag.NewFlagSet("reel "+name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() {
-		fs.SetOutput(env.stdout)
-		fmt.Fprintln(env.stdout, strings.TrimSpace(usage))
-		fmt.Fprintln(env.stdout, "\nFlags:")
-		fs.PrintDefaults()
-		fs.SetOutput(io.Discard)
-	}
-	return fs
-}
-
-// parseFlags parses args; --help prints usage and yields flag.ErrHelp,
-// anything else wrong becomes a usageError.
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	err := fs.Parse(args)
-	if errors.Is(err, flag.ErrHelp) {
-		return err // fs.Parse has printed the usage
-	}
-	if err != nil {
-		return usageError{err.Error()}
-	}
-	return nil
 }
 
 // envOr returns the value of the first set environment variable in names,

@@ -6,17 +6,14 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"math"
-	"time"
 
-	"golang.org/x/term"
-
-	"github.com/reel-rec/reel/internal/asciicast"
+	"github.com/reel-rec/reel/internal/review"
+	"github.com/reel-rec/reel/internal/review/player"
 )
 
 func init() {
-	register(&command{name: "play", summary: "replay a recording in the terminal", run: playCmd{clock: realClock{}}.run})
+	register(&command{name: "play", summary: "replay a recording in the terminal", run: playCmd{clock: player.RealClock}.run})
 }
 
 const playUsage = `
@@ -25,8 +22,8 @@ Usage: reel play [flags] FILE-or-KEY
 Replays a recording in this terminal with its recorded timing.
 
 FILE is a path to a .cast file (asciicast v1, v2 or v3), or "-" for standard
-input. KEY is a recording's key "<node>/<name>.cast" in --dst, as "reel ls
---json" shows it.
+input. KEY is a recording's key "<node>/<time>.cast" in --dst, as "reel ls"
+shows it.
 
 When standard input is a terminal (and the recording does not come from
 it), keys control the replay:
@@ -36,7 +33,9 @@ it), keys control the replay:
     q        quit (so does Ctrl-C)
 
 The terminal is put in raw mode for this and restored however reel play
-ends.
+ends (q, Ctrl-C, SIGTERM, the end): what the recording turned on (the
+alternate screen, mouse reporting, application keypad, a hidden cursor) is
+turned off again, and the shell prompt comes back on a fresh line.
 
 Timing is replayed whether or not the output is a terminal, so that
 "reel play F | tee out" behaves as on screen; --no-wait (-n) writes
@@ -45,8 +44,9 @@ everything at once with no delays and no keys, as "reel cat" does.
 
 Recorded resizes do not resize your terminal (no terminal program can do
 that reliably); use a terminal at least as large as the recording. If the
-recording was larger than the terminal, a note on standard error says so at
-the end. Input events are not shown; markers and exit events are skipped.
+recording starts larger than the terminal, a note on standard error says so
+before the replay (and at the end, if it only grew larger later). Input
+events are not shown; markers and exit events are skipped.
 
 Examples:
     reel play recordings/100.64.0.7/2026-11-01T14-03-22.123456789Z.cast
@@ -55,18 +55,7 @@ Examples:
 `
 
 // playCmd is "reel play"; clock paces the replay (tests use a fake one).
-type playCmd struct{ clock clock }
-
-// clock is the time a replay is paced by.
-type clock interface {
-	Now() time.Time
-	After(d time.Duration) <-chan time.Time
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time                         { return time.Now() }
-func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+type playCmd struct{ clock player.Clock }
 
 func (c playCmd) run(ctx context.Context, env *cmdEnv, args []string) error {
 	fs := newFlagSet(env, "play", playUsage)
@@ -81,7 +70,7 @@ func (c playCmd) run(ctx context.Context, env *cmdEnv, args []string) error {
 	}
 	switch {
 	case fs.NArg() == 0:
-		return usagef("name a recording: a .cast file or a <node>/<name>.cast key")
+		return usagef("name a recording: a .cast file or a <node>/<time>.cast key")
 	case fs.NArg() > 1:
 		return usagef("play one recording at a time (got %d)", fs.NArg())
 	case !(*speed > 0) || math.IsInf(*speed, 0):
@@ -97,224 +86,74 @@ func (c playCmd) run(ctx context.Context, env *cmdEnv, args []string) error {
 		return err
 	}
 	defer rec.Close()
-	src := newEventSource(rec.r)
-	h, err := src.dec.Header()
+	events := review.NewEvents(rec.r)
+	h, err := events.Header()
 	if err != nil {
 		return fmt.Errorf("%s: %w", rec.name, err)
 	}
 
-	p := &player{
-		out:    env.stdout,
-		clock:  c.clock,
-		speed:  *speed,
-		noWait: noWait,
-		kube:   h.IsKubernetes(),
-		cols:   h.Width,
-		rows:   h.Height,
-	}
-	p.maxCols, p.maxRows = p.cols, p.rows
+	p := player.New(env.stdout, h)
+	p.Clock, p.Speed, p.NoWait = c.clock, *speed, noWait
 	if idleSet {
-		p.idleLimit = idle.Seconds()
-	} else if h.IdleTimeLimit > 0 {
-		p.idleLimit = h.IdleTimeLimit
+		p.IdleLimit = idle.Seconds()
+	}
+
+	// A terminal smaller than the recording: say so before the replay.
+	cols, rows, isTerm := player.Size(env.stdout)
+	warned := false
+	if isTerm {
+		if n := player.SizeNote(h.Width, h.Height, cols, rows); n != "" {
+			fmt.Fprintln(env.stderr, n)
+			warned = true
+		}
 	}
 
 	var bw *bufio.Writer
 	restore := func() {}
 	if noWait {
 		bw = bufio.NewWriterSize(env.stdout, 64<<10)
-		p.out = bw
-	} else if in, _, ok := isTerminal(env.stdin); ok && fs.Arg(0) != "-" {
+		p.Out = bw
+	} else if in, _, ok := player.IsTerminal(env.stdin); ok && fs.Arg(0) != "-" {
 		var keys <-chan byte
-		restore, keys, err = interactive(in)
+		restore, keys, err = player.Interactive(in)
 		if err != nil {
 			return err
 		}
 		defer restore() // on panic; the call below is the usual one
-		p.keys = keys
+		p.Keys = keys
 	}
 
-	err = p.play(ctx, src.next)
-	restore() // before any note, which needs a cooked terminal
+	err = p.Play(ctx, events.Next)
+	if err != nil || isTerm {
+		// Stopped early, or on a terminal: leave it as it was found
+		// (main screen, modes off, cursor shown) on a fresh line.
+		if _, werr := p.Out.Write(p.Reset()); err == nil {
+			err = werr
+		}
+	}
 	if bw != nil {
 		if ferr := bw.Flush(); err == nil {
 			err = ferr
 		}
 	}
-	if errors.Is(err, errQuit) {
+	restore() // before any note, which needs a cooked terminal
+	if errors.Is(err, player.ErrQuit) {
 		return nil
 	}
 	if err != nil {
 		if ctx.Err() != nil {
-			return errors.New("interrupted")
+			return ctx.Err()
 		}
 		return fmt.Errorf("%s: %w", rec.name, err)
 	}
-	notes(env, rec, src.dec)
-	if _, fd, ok := isTerminal(env.stdout); ok {
-		if cols, rows, err := term.GetSize(fd); err == nil {
-			if n := p.sizeNote(cols, rows); n != "" {
-				fmt.Fprintln(env.stderr, n)
-			}
+	notes(env, rec, events)
+	if mc, mr := p.MaxSize(); isTerm && !warned {
+		if n := player.SizeNote(mc, mr, cols, rows); n != "" {
+			fmt.Fprintln(env.stderr, n)
 		}
 	}
-	if err := src.skippedError(); err != nil {
+	if err := events.Skipped(); err != nil {
 		return fmt.Errorf("%s: %w", rec.name, err)
 	}
 	return nil
-}
-
-// errQuit ends a replay the user quit.
-var errQuit = errors.New("quit")
-
-// player replays a recording's output events with their timing.
-type player struct {
-	out       io.Writer
-	clock     clock
-	speed     float64     // > 0
-	idleLimit float64     // seconds; pauses longer are cut to this; 0: none
-	noWait    bool        // no delays at all
-	keys      <-chan byte // key presses; nil when not interactive
-
-	posWall  time.Time // when the last event shown was due (shown)
-	paused   bool
-	pausedAt time.Time // when the replay was paused, or last stepped
-
-	kube             bool // resize events are HEIGHTxWIDTH
-	cols, rows       int  // the recorded terminal's current size
-	maxCols, maxRows int  // and the largest it was
-}
-
-// Keys a replay understands.
-const (
-	keyPause = ' '
-	keyStep  = '.'
-	keyQuit  = 'q'
-	keyCtrlC = 3
-)
-
-// play writes dec's output events to p.out, each when it is due: at its
-// recorded time (pauses capped at idleLimit) divided by speed, counted from
-// the previous event's due time, so delays do not add up. A pause stops
-// the count; resuming goes on with what was left.
-func (p *player) play(ctx context.Context, next func() (asciicast.Event, error)) error {
-	var (
-		prev float64 // recorded time of the previous event
-		virt float64 // playback position: recorded time with idle pauses capped
-		pos  float64 // virt of the last event shown
-	)
-	p.posWall = p.clock.Now()
-	for {
-		ev, err := next()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		gap := ev.Time - prev
-		if !(gap > 0) { // negative or NaN: show at once
-			gap = 0
-		}
-		prev = ev.Time
-		if p.idleLimit > 0 && gap > p.idleLimit {
-			gap = p.idleLimit
-		}
-		virt += gap
-		if !p.noWait {
-			step, err := p.wait(ctx, virt-pos)
-			if err != nil {
-				return err
-			}
-			if step {
-				now := p.clock.Now()
-				p.posWall, p.pausedAt = now, now
-			} else {
-				p.posWall = p.posWall.Add(p.realDuration(virt - pos))
-			}
-		}
-		pos = virt
-		if err := p.show(ev); err != nil {
-			return err
-		}
-	}
-}
-
-// wait returns when the next event, gap seconds of playback after the last
-// one shown, is due, handling keys meanwhile. step reports that the user
-// stepped to it while paused.
-func (p *player) wait(ctx context.Context, gap float64) (step bool, err error) {
-	for {
-		if p.paused {
-			select {
-			case <-ctx.Done():
-				return false, ctx.Err()
-			case k, ok := <-p.keys:
-				switch {
-				case !ok || k == keyPause: // no more keys, or resume
-					if !ok {
-						p.keys = nil
-					}
-					p.paused = false
-					p.posWall = p.posWall.Add(p.clock.Now().Sub(p.pausedAt))
-				case k == keyStep:
-					return true, nil
-				case k == keyQuit, k == keyCtrlC:
-					return false, errQuit
-				}
-			}
-			continue
-		}
-		d := p.posWall.Add(p.realDuration(gap)).Sub(p.clock.Now())
-		if d <= 0 {
-			return false, nil
-		}
-		select {
-		case <-ctx.Done():
-			return false, ctx.Err()
-		case <-p.clock.After(d):
-			return false, nil
-		case k, ok := <-p.keys:
-			switch {
-			case !ok:
-				p.keys = nil
-			case k == keyPause:
-				p.paused, p.pausedAt = true, p.clock.Now()
-			case k == keyQuit, k == keyCtrlC:
-				return false, errQuit
-			}
-		}
-	}
-}
-
-// realDuration is how long a stretch of recorded time takes to replay.
-func (p *player) realDuration(sec float64) time.Duration {
-	return time.Duration(sec / p.speed * float64(time.Second))
-}
-
-// show writes one event: output to the terminal; a resize updates the
-// recorded size; the rest is skipped.
-func (p *player) show(ev asciicast.Event) error {
-	switch ev.Code {
-	case asciicast.Output:
-		_, err := io.WriteString(p.out, ev.Data)
-		return err
-	case asciicast.Resize:
-		cols, rows, err := asciicast.ParseResize(ev.Data, p.kube)
-		if err != nil {
-			return nil // a bad resize changes nothing on screen
-		}
-		p.cols, p.rows = cols, rows
-		p.maxCols, p.maxRows = max(p.maxCols, cols), max(p.maxRows, rows)
-	}
-	return nil
-}
-
-// sizeNote returns a note when the recording was larger than a terminal of
-// cols×rows, or "".
-func (p *player) sizeNote(cols, rows int) string {
-	if p.maxCols <= cols && p.maxRows <= rows {
-		return ""
-	}
-	return fmt.Sprintf("note: the recording was up to %dx%d; this terminal is %dx%d, so some output may have wrapped", p.maxCols, p.maxRows, cols, rows)
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -14,7 +15,7 @@ import (
 	"go.uber.org/goleak"
 	"golang.org/x/sys/unix"
 
-	"github.com/reel-rec/reel/internal/asciicast"
+	"github.com/reel-rec/reel/internal/review/player"
 )
 
 // fakeClock advances by exactly what the player waits, and records it.
@@ -41,14 +42,14 @@ func (c *fakeClock) After(d time.Duration) <-chan time.Time {
 }
 
 // playWith runs "reel play args" in process with clock c.
-func playWith(t *testing.T, c clock, stdin io.Reader, args ...string) reviewResult {
+func playWith(t *testing.T, c player.Clock, stdin io.Reader, args ...string) reviewResult {
 	t.Helper()
 	var out, errb strings.Builder
 	if stdin == nil {
 		stdin = strings.NewReader("")
 	}
 	env := &cmdEnv{stdin: stdin, stdout: &out, stderr: &errb, getenv: func(string) string { return "" }}
-	code := exitCode(env, "play", playCmd{clock: c}.run(context.Background(), env, args))
+	code := exitCode(context.Background(), env, "play", playCmd{clock: c}.run(context.Background(), env, args))
 	return reviewResult{out.String(), errb.String(), code}
 }
 
@@ -130,7 +131,7 @@ func TestPlayErrors(t *testing.T) {
 		args []string
 		want reviewResult
 	}{
-		{"no file", nil, reviewResult{Code: 2, Stderr: "reel play: name a recording: a .cast file or a <node>/<name>.cast key\nRun 'reel play --help' for usage.\n"}},
+		{"no file", nil, reviewResult{Code: 2, Stderr: "reel play: name a recording: a .cast file or a <node>/<time>.cast key\nRun 'reel play --help' for usage.\n"}},
 		{"two files", []string{p, p}, reviewResult{Code: 2, Stderr: "reel play: play one recording at a time (got 2)\nRun 'reel play --help' for usage.\n"}},
 		{"zero speed", []string{"--speed", "0", p}, reviewResult{Code: 2, Stderr: "reel play: --speed must be a positive number, got 0\nRun 'reel play --help' for usage.\n"}},
 		{"negative idle", []string{"--idle-limit", "-1s", p}, reviewResult{Code: 2, Stderr: "reel play: --idle-limit must not be negative, got -1s\nRun 'reel play --help' for usage.\n"}},
@@ -148,209 +149,10 @@ func TestPlayErrors(t *testing.T) {
 	}
 }
 
-// TestPlayResizes: resizes change nothing on screen but are tracked, with
-// Kubernetes' HEIGHTxWIDTH order, for the note about a small terminal.
-func TestPlayResizes(t *testing.T) {
-	tests := []struct {
-		name       string
-		rec        string
-		cols, rows int // the reviewer's terminal
-		note       string
-	}{
-		{"fits", castLines(`{"version":2,"width":80,"height":24,"timestamp":1}`, `[1,"r","100x30"]`, `[2,"r","60x20"]`), 100, 30, ""},
-		{"grew wider", castLines(`{"version":2,"width":80,"height":24,"timestamp":1}`, `[1,"r","132x30"]`, `[2,"r","60x20"]`), 100, 30,
-			"note: the recording was up to 132x30; this terminal is 100x30, so some output may have wrapped"},
-		{"header too tall", castLines(`{"version":2,"width":80,"height":50,"timestamp":1}`), 100, 30,
-			"note: the recording was up to 80x50; this terminal is 100x30, so some output may have wrapped"},
-		{"kubernetes rows first", castLines(`{"version":2,"width":80,"height":24,"timestamp":1,"kubernetes":{"PodName":"p","Namespace":"n","Container":"c","SessionType":"exec"}}`,
-			`[1,"r","40x132"]`), 100, 45, "note: the recording was up to 132x40; this terminal is 100x45, so some output may have wrapped"},
-		{"bad resize ignored", castLines(`{"version":2,"width":80,"height":24,"timestamp":1}`, `[1,"r","huge"]`), 80, 24, ""},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			dec := asciicast.NewDecoder(strings.NewReader(tc.rec))
-			h, err := dec.Header()
-			if err != nil {
-				t.Fatal(err)
-			}
-			var out strings.Builder
-			p := &player{out: &out, clock: &fakeClock{}, speed: 1, noWait: true, kube: h.IsKubernetes(), cols: h.Width, rows: h.Height, maxCols: h.Width, maxRows: h.Height}
-			if err := p.play(context.Background(), dec.Next); err != nil {
-				t.Fatal(err)
-			}
-			if out.Len() != 0 {
-				t.Errorf("resizes wrote %q", out.String())
-			}
-			if got := p.sizeNote(tc.cols, tc.rows); got != tc.note {
-				t.Errorf("note %q, want %q", got, tc.note)
-			}
-		})
-	}
-}
-
-// manualClock only moves when the test advances it, and announces every
-// wait the player starts.
-type manualClock struct {
-	mu     sync.Mutex
-	now    time.Time
-	timers []manualTimer
-	armed  chan time.Duration
-}
-
-type manualTimer struct {
-	at time.Time
-	ch chan time.Time
-}
-
-func (c *manualClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *manualClock) After(d time.Duration) <-chan time.Time {
-	c.mu.Lock()
-	ch := make(chan time.Time, 1)
-	c.timers = append(c.timers, manualTimer{c.now.Add(d), ch})
-	c.mu.Unlock()
-	c.armed <- d
-	return ch
-}
-
-func (c *manualClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	kept := c.timers[:0]
-	for _, tm := range c.timers {
-		if tm.at.After(c.now) {
-			kept = append(kept, tm)
-			continue
-		}
-		tm.ch <- c.now
-	}
-	c.timers = kept
-}
-
-// chanWriter hands each write to the test.
-type chanWriter chan string
-
-func (w chanWriter) Write(p []byte) (int, error) {
-	w <- string(p)
-	return len(p), nil
-}
-
-func TestPlayKeys(t *testing.T) {
-	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	rec := castLines(`{"version":2,"width":80,"height":24,"timestamp":1}`,
-		`[0,"o","a"]`, `[1,"o","b"]`, `[2,"o","c"]`, `[3,"o","d"]`)
-	c := &manualClock{now: time.Unix(1700000000, 0), armed: make(chan time.Duration, 10)}
-	keys := make(chan byte)
-	writes := make(chanWriter, 10)
-	p := &player{out: writes, clock: c, speed: 1, keys: keys}
-	done := make(chan error, 1)
-	go func() { done <- p.play(context.Background(), asciicast.NewDecoder(strings.NewReader(rec)).Next) }()
-
-	expectWrite := func(want string) {
-		t.Helper()
-		select {
-		case got := <-writes:
-			if got != want {
-				t.Fatalf("wrote %q, want %q", got, want)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatalf("no write of %q", want)
-		}
-	}
-	expectWait := func(want time.Duration) {
-		t.Helper()
-		select {
-		case got := <-c.armed:
-			if got != want {
-				t.Fatalf("waits %v, want %v", got, want)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatalf("no wait of %v", want)
-		}
-	}
-
-	expectWrite("a")
-	expectWait(time.Second) // for b
-	c.advance(400 * time.Millisecond)
-	keys <- ' ' // pause 600ms before b is due
-	keys <- 'x' // ignored; returns once the pause is in place
-	c.advance(5 * time.Second)
-	keys <- 'x'
-	if len(writes) != 0 {
-		t.Fatalf("wrote %q while paused", <-writes)
-	}
-	keys <- ' ' // resume: b is due in what was left
-	expectWait(600 * time.Millisecond)
-	c.advance(600 * time.Millisecond)
-	expectWrite("b")
-	expectWait(time.Second) // for c
-	keys <- ' '             // pause
-	keys <- '.'             // step: c at once
-	expectWrite("c")
-	keys <- 'x'
-	if len(writes) != 0 {
-		t.Fatalf("wrote %q while paused after a step", <-writes)
-	}
-	keys <- 'q'
-	select {
-	case err := <-done:
-		if err != errQuit {
-			t.Fatalf("play after q: %v, want errQuit", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("q did not end the replay")
-	}
-	if len(writes) != 0 {
-		t.Errorf("wrote %q after quitting", <-writes)
-	}
-}
-
-func TestPlayKeysResumeAfterStep(t *testing.T) {
-	rec := castLines(`{"version":2,"width":80,"height":24,"timestamp":1}`, `[1,"o","a"]`, `[2,"o","b"]`, `[4,"o","c"]`)
-	c := &manualClock{now: time.Unix(1700000000, 0), armed: make(chan time.Duration, 10)}
-	keys := make(chan byte)
-	writes := make(chanWriter, 10)
-	p := &player{out: writes, clock: c, speed: 2, keys: keys}
-	done := make(chan error, 1)
-	go func() { done <- p.play(context.Background(), asciicast.NewDecoder(strings.NewReader(rec)).Next) }()
-	if d := <-c.armed; d != 500*time.Millisecond {
-		t.Fatalf("first wait %v", d)
-	}
-	keys <- ' '
-	keys <- '.'
-	if w := <-writes; w != "a" {
-		t.Fatalf("step wrote %q", w)
-	}
-	c.advance(time.Hour) // a long look at "a"
-	keys <- ' '          // resume: b is 1 s of recording after a, at speed 2
-	if d := <-c.armed; d != 500*time.Millisecond {
-		t.Fatalf("wait after resuming from a step: %v, want 500ms", d)
-	}
-	c.advance(500 * time.Millisecond)
-	if w := <-writes; w != "b" {
-		t.Fatalf("wrote %q", w)
-	}
-	if d := <-c.armed; d != time.Second {
-		t.Fatalf("wait for c: %v, want 1s", d)
-	}
-	c.advance(time.Second)
-	if w := <-writes; w != "c" {
-		t.Fatalf("wrote %q", w)
-	}
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-}
-
 // termios reads a terminal's settings.
 func termios(t *testing.T, f *os.File) unix.Termios {
 	t.Helper()
-	fd, ok := fileFd(f) // not f.Fd(): it would make reads blocking
+	fd, ok := player.FileFd(f) // not f.Fd(): it would make reads blocking
 	if !ok {
 		t.Fatal("no descriptor")
 	}
@@ -387,13 +189,13 @@ func TestPlayTerminal(t *testing.T) {
 		`[0,"o","first"]`, `[1000,"o","never"]`))
 	tests := []struct {
 		name string
-		end  func(ptmx *os.File, cancel context.CancelFunc)
+		end  func(ptmx *os.File, cancel context.CancelCauseFunc)
 		code int
 	}{
-		{"q", func(ptmx *os.File, _ context.CancelFunc) { ptmx.Write([]byte("q")) }, 0},
-		{"ctrl-c", func(ptmx *os.File, _ context.CancelFunc) { ptmx.Write([]byte{3}) }, 0},
-		{"pause then q", func(ptmx *os.File, _ context.CancelFunc) { ptmx.Write([]byte(" x q")) }, 0},
-		{"signal", func(_ *os.File, cancel context.CancelFunc) { cancel() }, 1},
+		{"q", func(ptmx *os.File, _ context.CancelCauseFunc) { ptmx.Write([]byte("q")) }, 0},
+		{"ctrl-c", func(ptmx *os.File, _ context.CancelCauseFunc) { ptmx.Write([]byte{3}) }, 0},
+		{"pause then q", func(ptmx *os.File, _ context.CancelCauseFunc) { ptmx.Write([]byte(" x q")) }, 0},
+		{"SIGTERM", func(_ *os.File, cancel context.CancelCauseFunc) { cancel(signalError{syscall.SIGTERM}) }, 143},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -408,8 +210,8 @@ func TestPlayTerminal(t *testing.T) {
 			if before.Lflag&unix.ICANON == 0 {
 				t.Fatal("a new pty is not in canonical mode")
 			}
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
+			ctx, cancel := context.WithCancelCause(context.Background())
+			defer cancel(nil)
 			var out, errb syncBuilder
 			env := &cmdEnv{stdin: tty, stdout: &out, stderr: &errb, getenv: func(string) string { return "" }}
 			done := make(chan int, 1)
@@ -435,8 +237,9 @@ func TestPlayTerminal(t *testing.T) {
 			case <-time.After(10 * time.Second):
 				t.Fatal("reel play did not end")
 			}
-			if out.String() != "first" {
-				t.Errorf("output %q, want %q", out.String(), "first")
+			// The output ended mid-line: the replay ends on a fresh one.
+			if out.String() != "first\r\n" {
+				t.Errorf("output %q, want %q", out.String(), "first\r\n")
 			}
 			if diff := cmp.Diff(before, termios(t, tty)); diff != "" {
 				t.Errorf("terminal not restored (-before +after)\n%s", diff)

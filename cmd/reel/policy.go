@@ -23,9 +23,9 @@ func init() {
 const policyUsage = `
 Usage:
   reel policy check FILE...
-  reel policy explain FILE --user USER [--from ADDR] [--local-user NAME] [--host NAME] [--tag TAG]...
+  reel policy explain FILE --user USER [--from ADDR] [--local-user NAME] [--host NAME] [--tag tag:NAME]...
   reel policy explain FILE --kube --user USER [--from ADDR] [--namespace NS]
-  reel policy explain FILE --view NODE --user USER [--tag TAG]... [--action view|download]
+  reel policy explain FILE --view NODE --user USER [--tag tag:NAME]... [--action view|download]
 
 A policy file is HuJSON (JSON with comments and trailing commas) with
 "groups", "recorders", "recording", and "ssh", "kubernetes" and "viewers"
@@ -158,9 +158,9 @@ func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
 func policyExplain(env *cmdEnv, args []string) error {
 	fs := newFlagSet(env, "policy explain", `
 Usage:
-  reel policy explain FILE --user USER [--from ADDR] [--local-user NAME] [--host NAME] [--tag TAG]...
+  reel policy explain FILE --user USER [--from ADDR] [--local-user NAME] [--host NAME] [--tag tag:NAME]...
   reel policy explain FILE --kube --user USER [--from ADDR] [--namespace NS]
-  reel policy explain FILE --view NODE --user USER [--tag TAG]... [--action view|download]
+  reel policy explain FILE --view NODE --user USER [--tag tag:NAME]... [--action view|download]
 
 Prints the decision FILE makes for one request, then the reasons, one per
 line. Without --kube or --view it explains an SSH session: USER connecting
@@ -172,12 +172,12 @@ same name as USER, without any "@domain").
   reel policy explain policy.hujson --view web1 --tag tag:prod --user erin --action download`)
 	var (
 		user      = fs.String("user", "", "the connecting user's identity, as authenticated (e.g. alice or alice@example.com)")
-		from      = fs.String("from", "", "the client's IP `address`")
+		from      = fs.String("from", "", "the client's IP address")
 		localUser = fs.String("local-user", "", "SSH: the local account the session asks for (default: USER's name)")
-		host      = fs.String("host", "", "SSH: this host's `name`")
+		host      = fs.String("host", "", "SSH: this host's name")
 		kube      = fs.Bool("kube", false, "explain a Kubernetes API-proxy session instead of SSH")
 		namespace = fs.String("namespace", "", "with --kube: the namespace (empty for cluster-scoped requests)")
-		view      = fs.String("view", "", "explain whether USER may view the recordings of `NODE` (a node id)")
+		view      = fs.String("view", "", "explain whether USER may view the recordings of NODE (a node id)")
 		action    = fs.String("action", policy.ActionView, "with --view: view or download")
 		tags      listFlag
 	)

@@ -44,8 +44,12 @@ func (r *s3Recorder) dst() string { return "s3+http://" + r.srv.Addr }
 func (r *s3Recorder) start(t *testing.T) *reelProc {
 	t.Helper()
 	r.debug = freeAddr(t)
+	secret := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secret, []byte(r.srv.SecretKey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	return startServe(t, r.dst(), "--bucket", r.bucket, "--s3-create-bucket", "--statedir", r.stateDir,
-		"--access-key", r.srv.AccessKey, "--secret-key", r.srv.SecretKey, "--debug-listen", r.debug)
+		"--access-key", r.srv.AccessKey, "--secret-key-file", secret, "--debug-listen", r.debug)
 }
 
 // reader opens the bucket the way "reel ls" does.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -22,7 +21,7 @@ import (
 type s3Flags struct {
 	bucket       string
 	accessKey    string
-	secretKey    string
+	secretFile   string
 	prefix       string
 	region       string
 	addressing   string
@@ -39,7 +38,7 @@ func addS3Flags(fs *flag.FlagSet, env *cmdEnv) *s3Flags {
 	f := &s3Flags{getenv: env.getenv}
 	fs.StringVar(&f.bucket, "bucket", "", "S3 bucket for recordings, with an s3:// --dst (env TSRECORDER_BUCKET)")
 	fs.StringVar(&f.accessKey, "access-key", "", "S3 access key id (env AWS_ACCESS_KEY_ID; else the shared credentials file, then the instance role)")
-	fs.StringVar(&f.secretKey, "secret-key", "", "S3 secret access key (env AWS_SECRET_ACCESS_KEY)")
+	fs.StringVar(&f.secretFile, "secret-key-file", "", "file holding the S3 secret access key (else env AWS_SECRET_ACCESS_KEY); the secret is never taken from the command line, where every user of the machine can read it")
 	fs.StringVar(&f.prefix, "s3-prefix", "", "key prefix inside the bucket, e.g. recordings/")
 	fs.StringVar(&f.region, "s3-region", "", "the bucket's region; empty asks the server (env AWS_REGION)")
 	fs.StringVar(&f.addressing, "s3-addressing", "auto", "bucket addressing: auto, path (https://host/bucket/key) or virtual (https://bucket.host/key)")
@@ -80,7 +79,7 @@ func openS3Store(opts storeOptions) (*s3store.Store, error) {
 		Region:         firstOf(f.region, getenv("AWS_REGION"), getenv("AWS_DEFAULT_REGION")),
 		Addressing:     s3store.Addressing(f.addressing),
 		AccessKey:      firstOf(f.accessKey, getenv("AWS_ACCESS_KEY_ID")),
-		SecretKey:      firstOf(f.secretKey, getenv("AWS_SECRET_ACCESS_KEY")),
+		SecretKey:      getenv("AWS_SECRET_ACCESS_KEY"),
 		SendContentMD5: getenv("S3_SEND_CONTENT_MD5") == "true",
 		CreateBucket:   f.createBucket && !opts.readOnly,
 		Uploaders:      f.uploaders,
@@ -89,6 +88,15 @@ func openS3Store(opts storeOptions) (*s3store.Store, error) {
 	}
 	if cfg.AccessKey != "" && f.accessKey == "" {
 		cfg.SessionToken = getenv("AWS_SESSION_TOKEN")
+	}
+	if f.secretFile != "" {
+		b, err := os.ReadFile(f.secretFile)
+		if err != nil {
+			return nil, fmt.Errorf("--secret-key-file: %w", err)
+		}
+		if cfg.SecretKey = strings.TrimSpace(string(b)); cfg.SecretKey == "" {
+			return nil, fmt.Errorf("--secret-key-file %s is empty", f.secretFile)
+		}
 	}
 	if cfg.Bucket == "" {
 		return nil, usagef("--dst %s needs a bucket: --bucket, TSRECORDER_BUCKET, or s3://endpoint/bucket", opts.dst)
@@ -116,61 +124,38 @@ func firstOf(vals ...string) string {
 	return ""
 }
 
-// drainStore gives an S3 store up to timeout to land what its spool holds
-// before the recorder exits; what is left is uploaded at the next start.
-// It does nothing for other stores.
+// refuseSecretOnArgv fails when args hold --secret-key: a secret on the
+// command line is visible to every user of the machine (ps, /proc).
+func refuseSecretOnArgv(args []string) error {
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if strings.HasPrefix(a, "-") && name == "secret-key" {
+			return usagef("--secret-key is not accepted: every user of the machine can read the command line; put the secret in AWS_SECRET_ACCESS_KEY or in a file named by --secret-key-file")
+		}
+	}
+	return nil
+}
+
+// flusher is implemented by stores that land data in the background
+// (s3store): Flush waits until what they hold has landed, or ctx ends.
+type flusher interface {
+	Flush(ctx context.Context) error
+}
+
+// drainStore gives a store that lands data in the background up to timeout
+// to land it before the recorder exits; what is left goes at the next
+// start.
 func drainStore(st store.Store, timeout time.Duration, log *slog.Logger) {
-	s3, ok := st.(*s3store.Store)
+	f, ok := st.(flusher)
 	if !ok {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	if err := s3.Flush(ctx); err != nil {
-		m := s3.Metrics()
-		log.Warn("uploads still pending at exit; they resume at the next start",
-			"pending", m.UploadsPending, "spool_bytes", m.SpoolBytes, "err", err)
-	}
-}
-
-// s3Metrics returns a function that writes the S3 store's metrics in
-// Prometheus text format, or nil when st is not an S3 store.
-func s3Metrics(st store.Store) func(io.Writer) {
-	s3, ok := st.(*s3store.Store)
-	if !ok {
-		return nil
-	}
-	return func(w io.Writer) {
-		m := s3.Metrics()
-		alarm := 0
-		if m.SpoolAlarm {
-			alarm = 1
-		}
-		for _, g := range []struct {
-			name, kind, help string
-			v                any
-		}{
-			{"reel_s3_spool_bytes", "gauge", "Bytes the local S3 spool holds.", m.SpoolBytes},
-			{"reel_s3_spool_limit_bytes", "gauge", "Most bytes the S3 spool may hold (--s3-spool-max).", m.SpoolLimit},
-			{"reel_s3_spool_alarm", "gauge", "1 when the S3 spool is past its warning level (uploads are behind).", alarm},
-			{"reel_s3_uploads_pending", "gauge", "Recordings and event segments not yet landed in the bucket, live ones included.", m.UploadsPending},
-			{"reel_s3_uploads_failing", "gauge", "Uploads waiting to retry after a failure.", m.UploadsFailing},
-			{"reel_s3_upload_retries_total", "counter", "Failed upload attempts.", m.Retries},
-			{"reel_s3_objects_landed_total", "counter", "Recordings and event segments completed in the bucket.", m.Landed},
-			{"reel_s3_landed_bytes_total", "counter", "Bytes of the objects completed in the bucket.", m.LandedBytes},
-		} {
-			fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n%s %v\n", g.name, g.help, g.name, g.kind, g.name, g.v)
-		}
-	}
-}
-
-// chainMetrics writes a's metrics, then b's; either may be nil.
-func chainMetrics(a, b func(io.Writer)) func(io.Writer) {
-	return func(w io.Writer) {
-		for _, f := range []func(io.Writer){a, b} {
-			if f != nil {
-				f(w)
-			}
-		}
+	if err := f.Flush(ctx); err != nil {
+		log.Warn("uploads still pending at exit; they resume at the next start", "err", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -17,7 +18,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/reel-rec/reel/internal/policy"
 	"github.com/reel-rec/reel/internal/recorder"
+	"github.com/reel-rec/reel/internal/store"
 )
 
 func init() {
@@ -62,11 +69,16 @@ type serveFlags struct {
 	noV2                            bool
 	ackInterval, shutdownGrace      time.Duration
 	maxLine                         int
+	maxConns, maxConnsPerSender     int
+	maxSessions, maxSessionsPerSndr int
 	s3                              *s3Flags
 	tailnet                         *tailnetFlags
 }
 
 func runServe(ctx context.Context, env *cmdEnv, args []string) error {
+	if err := refuseSecretOnArgv(args); err != nil {
+		return err
+	}
 	fs := newFlagSet(env, "serve", serveUsage)
 	var f serveFlags
 	fs.StringVar(&f.dst, "dst", envOr(env, "./recordings", "TSRECORDER_DST"), "where recordings go: a directory, or s3://endpoint (TLS) or s3+http://host:port with --bucket; see docs/storage.md (env TSRECORDER_DST)")
@@ -76,7 +88,7 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) error {
 	fs.StringVar(&f.tlsCert, "tls-cert", "", "serve TLS with this certificate (PEM)")
 	fs.StringVar(&f.tlsKey, "tls-key", "", "private key for --tls-cert (PEM)")
 	fs.StringVar(&f.clientCA, "client-ca", "", "require client certificates signed by these CAs (PEM): mutual TLS; the sender's node is its certificate's identity")
-	fs.StringVar(&f.allowFrom, "allow-from", "127.0.0.0/8,::1/128", "without mutual TLS, comma-separated CIDRs allowed to send recordings")
+	fs.StringVar(&f.allowFrom, "allow-from", "127.0.0.0/8,::1/128", "without mutual TLS, comma-separated addresses and CIDRs allowed to send recordings; connections from anywhere else are closed as soon as they are accepted")
 	fs.StringVar(&f.debugListen, "debug-listen", envOr(env, "", "REEL_DEBUG_LISTEN"), "address for /healthz and Prometheus /metrics; empty disables (env REEL_DEBUG_LISTEN)")
 	fs.StringVar(&f.minFree, "min-free", "1GiB", "free-space reserve: below it new recordings are refused (running ones go on); bytes with unit (512MiB, 2GiB) or a percentage of the disk (5%); 0 disables")
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
@@ -84,6 +96,10 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) error {
 	fs.BoolVar(&f.noV2, "no-v2", false, "answer only the v1 API (POST /record), like a recorder older than v2")
 	fs.DurationVar(&f.ackInterval, "ack-interval", recorder.DefaultAckInterval, "how often live recordings are synced and acknowledged (at most 4s)")
 	fs.DurationVar(&f.shutdownGrace, "shutdown-grace", 10*time.Second, "on SIGTERM, how long live recordings may go on before they are ended and stored as interrupted")
+	fs.IntVar(&f.maxConns, "max-conns", recorder.DefaultMaxConns, "most connections open at once; more are closed as soon as they are accepted (logged, counted in reel_refused_total); -1 for no limit")
+	fs.IntVar(&f.maxConnsPerSender, "max-conns-per-sender", recorder.DefaultMaxConnsPerSender, "most connections open at once from one IP address; -1 for no limit")
+	fs.IntVar(&f.maxSessions, "max-sessions", recorder.DefaultMaxSessions, "most recordings received at once; more are refused with 503, so senders fail over; -1 for no limit")
+	fs.IntVar(&f.maxSessionsPerSndr, "max-sessions-per-sender", recorder.DefaultMaxSessionsPerSender, "most recordings received at once from one sender node; -1 for no limit")
 	f.s3 = addS3Flags(fs, env)
 	fs.IntVar(&f.maxLine, "max-line", 0, "longest asciicast line accepted before a recording is flagged malformed (default 64 MiB); it is stored either way")
 	f.tailnet = addTailnetFlags(fs, env)
@@ -99,6 +115,11 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) error {
 	if f.ackInterval <= 0 || f.ackInterval > 4*time.Second {
 		return usagef("--ack-interval must be between 0 and 4s, got %s", f.ackInterval)
 	}
+	for name, v := range map[string]int{"--max-conns": f.maxConns, "--max-conns-per-sender": f.maxConnsPerSender, "--max-sessions": f.maxSessions, "--max-sessions-per-sender": f.maxSessionsPerSndr} {
+		if v == 0 || v < -1 {
+			return usagef("%s %d: want a positive number, or -1 for no limit", name, v)
+		}
+	}
 	log, err := newLogger(env.stderr, f.logFormat, f.logLevel)
 	if err != nil {
 		return usageError{err.Error()}
@@ -106,8 +127,18 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) error {
 	return serve(ctx, env, f, log)
 }
 
-func serve(ctx context.Context, env *cmdEnv, f serveFlags, log *slog.Logger) error {
-	if f.stateDir == "" && !strings.Contains(f.dst, "://") {
+// serve runs the recorder. Everything that can fail at start fails before
+// the store is touched where it can; a start that fails after that
+// removes the directories it made (startCleanup), so it leaves nothing
+// behind.
+func serve(ctx context.Context, env *cmdEnv, f serveFlags, log *slog.Logger) (err error) {
+	fsDst := !strings.Contains(f.dst, "://")
+	if fsDst {
+		if fi, serr := os.Stat(f.dst); serr == nil && !fi.IsDir() {
+			return usagef("--dst %s is not a directory: recordings are stored in a directory (or an s3:// bucket, see docs/storage.md)", f.dst)
+		}
+	}
+	if f.stateDir == "" && fsDst {
 		f.stateDir = filepath.Join(f.dst, ".reel")
 	}
 	if (f.tlsCert == "") != (f.tlsKey == "") {
@@ -116,14 +147,14 @@ func serve(ctx context.Context, env *cmdEnv, f serveFlags, log *slog.Logger) err
 	if f.clientCA != "" && f.tlsCert == "" {
 		return usagef("--client-ca needs --tls-cert and --tls-key")
 	}
-	allow, err := parseCIDRs(f.allowFrom)
+	mtls := f.clientCA != ""
+	allow, err := parseAllowFrom(f.allowFrom)
 	if err != nil {
 		return usagef("--allow-from: %v", err)
 	}
-	if err := os.MkdirAll(f.stateDir, 0o750); err != nil && f.stateDir != "" {
-		return fmt.Errorf("state dir: %w", err)
+	if len(allow) == 0 && !mtls && f.listen != "" {
+		return usagef("--allow-from is empty and mutual TLS is off: no sender could send on --listen %s", f.listen)
 	}
-
 	minFreeDir := f.dst
 	if isS3(f.dst) {
 		minFreeDir = f.stateDir // the S3 spool's disk
@@ -132,37 +163,84 @@ func serve(ctx context.Context, env *cmdEnv, f serveFlags, log *slog.Logger) err
 	if err != nil {
 		return usagef("--min-free: %v", err)
 	}
+	var tlsCfg *tls.Config
+	if f.tlsCert != "" {
+		if tlsCfg, err = serverTLS(f.tlsCert, f.tlsKey, f.clientCA); err != nil {
+			return err
+		}
+	}
+	if !mtls && f.listen != "" && !isLoopbackListen(f.listen) && loopbackOnly(allow) {
+		log.Warn("--listen accepts connections from the network, but --allow-from admits only loopback addresses: every other sender will be refused; set --allow-from to the senders' networks, or use mutual TLS (--client-ca)",
+			"listen", f.listen, "allow_from", f.allowFrom)
+	}
+
+	cleanup := newStartCleanup(f.dst, f.stateDir, fsDst)
+	defer func() {
+		if err != nil {
+			cleanup.run()
+		}
+	}()
+	if f.stateDir != "" {
+		if err := os.MkdirAll(f.stateDir, 0o750); err != nil {
+			return fmt.Errorf("state directory %s: %w", f.stateDir, err)
+		}
+	}
 	st, err := openStore(storeOptions{dst: f.dst, minFree: minFree, stateDir: f.stateDir, log: log, s3: f.s3, getenv: env.getenv})
 	if err != nil {
-		return err
+		return storeOpenError(err, f, fsDst)
 	}
 	defer st.Close()
-	repaired, err := st.Recover(ctx)
+	repaired, rerr := st.Recover(ctx)
 	for _, info := range repaired {
 		log.Warn("closed out a recording interrupted by a crash", "key", info.Key, "size", info.Size)
 	}
-	if err != nil {
-		log.Error("recovering interrupted recordings", "err", err)
+	if rerr != nil {
+		log.Error("recovering interrupted recordings", "err", rerr)
 	}
 
-	srv := &recorder.Server{
-		Store:       st,
-		Log:         log,
-		DisableV2:   f.noV2,
-		AckInterval: f.ackInterval,
-		MaxLine:     f.maxLine,
-	}
-	mtls := false
-	if f.tlsCert != "" {
-		cfg, err := serverTLS(f.tlsCert, f.tlsKey, f.clientCA)
-		if err != nil {
-			return err
+	// Listen once recovered, so that a sender that connects is served;
+	// a busy port fails the start, and the cleanup removes what it made.
+	var ln, dln net.Listener
+	if f.listen != "" {
+		if ln, err = net.Listen("tcp", f.listen); err != nil {
+			return fmt.Errorf("--listen %s: %w", f.listen, err)
 		}
-		srv.TLSConfig = cfg
-		mtls = f.clientCA != ""
+		defer func() {
+			if err != nil {
+				ln.Close()
+			}
+		}()
+	}
+	if f.debugListen != "" {
+		if dln, err = net.Listen("tcp", f.debugListen); err != nil {
+			return fmt.Errorf("--debug-listen %s: %w", f.debugListen, err)
+		}
+		defer func() {
+			if err != nil {
+				dln.Close()
+			}
+		}()
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	srv := &recorder.Server{
+		Store:                st,
+		Log:                  log,
+		DisableV2:            f.noV2,
+		AckInterval:          f.ackInterval,
+		MaxLine:              f.maxLine,
+		MaxConns:             f.maxConns,
+		MaxConnsPerSender:    f.maxConnsPerSender,
+		MaxSessions:          f.maxSessions,
+		MaxSessionsPerSender: f.maxSessionsPerSndr,
+		TLSConfig:            tlsCfg,
+		Metrics:              recorder.NewMetrics(reg),
 	}
 	srv.Identify = func(r *http.Request) (string, error) {
 		if !mtls {
+			// The listener already closed connections from elsewhere;
+			// this guards requests that reach the handler another way.
 			ap, err := netip.ParseAddrPort(r.RemoteAddr)
 			if err != nil {
 				return "", fmt.Errorf("sender address %q: %w", r.RemoteAddr, err)
@@ -174,7 +252,10 @@ func serve(ctx context.Context, env *cmdEnv, f serveFlags, log *slog.Logger) err
 		return recorder.DefaultIdentify(r)
 	}
 	alarm := newSpaceAlarm(st, log)
-	srv.Metrics = &recorder.Metrics{Extra: chainMetrics(alarm.writeMetrics, s3Metrics(st))}
+	alarm.register(reg)
+	if mr, ok := st.(metricsReporter); ok {
+		reg.MustRegister(reporterCollector(mr))
+	}
 
 	// Tailnet mode: join first (srv.Identify must be final before anything
 	// is served); the plain listener then runs only if --listen was given.
@@ -188,29 +269,23 @@ func serve(ctx context.Context, env *cmdEnv, f serveFlags, log *slog.Logger) err
 		defer tn.close()
 		tnErr = tn.serveErr()
 	}
-	var ln net.Listener
 	serveErr := make(chan error, 1)
-	if f.listen != "" {
-		ln, err = net.Listen("tcp", f.listen)
-		if err != nil {
-			return fmt.Errorf("listen: %w", err)
-		}
-		go func() { serveErr <- srv.Serve(ln) }()
+	if ln != nil {
+		go func() {
+			if mtls {
+				serveErr <- srv.Serve(ln)
+				return
+			}
+			serveErr <- srv.ServeAllowed(ln, func(a netip.Addr) bool { return allowed(allow, a) })
+		}()
 	} else {
 		serveErr <- nil
 	}
 
 	var debugSrv *http.Server
-	if f.debugListen != "" {
-		dln, err := net.Listen("tcp", f.debugListen)
-		if err != nil {
-			if ln != nil {
-				ln.Close()
-			}
-			return fmt.Errorf("debug listen: %w", err)
-		}
+	if dln != nil {
 		mux := http.NewServeMux()
-		mux.Handle("GET /metrics", srv.Metrics)
+		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}))
 		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 			if msg := alarm.unhealthy(); msg != "" {
 				http.Error(w, msg, http.StatusServiceUnavailable)
@@ -218,9 +293,9 @@ func serve(ctx context.Context, env *cmdEnv, f serveFlags, log *slog.Logger) err
 			}
 			io.WriteString(w, "ok\n")
 		})
-		debugSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		debugSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute, MaxHeaderBytes: 64 << 10}
 		go debugSrv.Serve(dln)
-		log.Info("debug endpoints", "addr", dln.Addr().String())
+		log.Info("debug endpoints on http://"+dln.Addr().String(), "addr", dln.Addr().String())
 	}
 
 	alarmCtx, stopAlarm := context.WithCancel(context.Background())
@@ -232,9 +307,9 @@ func serve(ctx context.Context, env *cmdEnv, f serveFlags, log *slog.Logger) err
 		scheme = "https"
 	}
 	if ln != nil {
-		log.Info("reel recorder listening", "url", scheme+"://"+ln.Addr().String(), "dst", f.dst, "hostname", f.hostname,
+		url := scheme + "://" + ln.Addr().String()
+		log.Info("recording API on "+url, "url", url, "dst", f.dst, "hostname", f.hostname,
 			"v2", !f.noV2, "mtls", mtls, "allow_from", f.allowFrom, "min_free", f.minFree)
-		fmt.Fprintf(env.stderr, "reel: recording API on %s://%s, storing to %s\n", scheme, ln.Addr(), f.dst)
 	}
 
 	plainErr := serveErr
@@ -251,7 +326,7 @@ func serve(ctx context.Context, env *cmdEnv, f serveFlags, log *slog.Logger) err
 	log.Info("shutting down", "grace", f.shutdownGrace)
 	sctx, cancel := context.WithTimeout(context.Background(), f.shutdownGrace)
 	defer cancel()
-	err = srv.Shutdown(sctx)
+	serr := srv.Shutdown(sctx)
 	drainStore(st, f.shutdownGrace, log)
 	if debugSrv != nil {
 		debugSrv.Close()
@@ -264,10 +339,102 @@ func serve(ctx context.Context, env *cmdEnv, f serveFlags, log *slog.Logger) err
 		}
 	}
 	log.Info("stopped")
-	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("shutdown: %w", err)
+	if serr != nil && !errors.Is(serr, context.DeadlineExceeded) {
+		return fmt.Errorf("shutdown: %w", serr)
 	}
 	return nil
+}
+
+// metricsReporter is implemented by stores that keep metrics of their own
+// (s3store: its spool and uploads).
+type metricsReporter interface {
+	ReportMetrics(report func(name, help string, counter bool, value float64))
+}
+
+// reporterCollector exposes a metricsReporter's metrics to a registry.
+func reporterCollector(mr metricsReporter) prometheus.Collector {
+	return prometheus.CollectorFunc(func(ch chan<- prometheus.Metric) {
+		mr.ReportMetrics(func(name, help string, counter bool, v float64) {
+			t := prometheus.GaugeValue
+			if counter {
+				t = prometheus.CounterValue
+			}
+			ch <- prometheus.MustNewConstMetric(prometheus.NewDesc(name, help, nil, nil), t, v)
+		})
+	})
+}
+
+// storeOpenError says in the user's words why the store did not open:
+// another process holds its lock, or what else failed.
+func storeOpenError(err error, f serveFlags, fsDst bool) error {
+	var ue usageError
+	if errors.As(err, &ue) {
+		return err
+	}
+	if errors.Is(err, store.ErrInUse) {
+		return err // "another reel process (pid N) is using DIR"
+	}
+	if u := errors.Unwrap(err); fsDst && u != nil {
+		return fmt.Errorf("cannot use %s for recordings: %w", f.dst, u)
+	}
+	return err
+}
+
+// startCleanup removes what a failed start made: the state directory and
+// the recordings directory, if they did not exist before, as long as they
+// hold nothing but empty directories and the lock files (which hold at
+// most the holder's pid).
+type startCleanup struct{ dirs []string }
+
+func newStartCleanup(dst, stateDir string, fsDst bool) *startCleanup {
+	c := &startCleanup{}
+	for _, d := range []string{stateDir, dst} {
+		if d == "" || (d == dst && !fsDst) {
+			continue
+		}
+		if _, err := os.Lstat(d); errors.Is(err, fs.ErrNotExist) {
+			c.dirs = append(c.dirs, d)
+		} else if d == dst {
+			// dst was there; its .reel may be new.
+			if sd := filepath.Join(dst, ".reel"); sd != stateDir {
+				if _, err := os.Lstat(sd); errors.Is(err, fs.ErrNotExist) {
+					c.dirs = append(c.dirs, sd)
+				}
+			}
+		}
+	}
+	return c
+}
+
+func (c *startCleanup) run() {
+	for _, d := range c.dirs {
+		removeIfBare(d)
+	}
+}
+
+// removeIfBare removes dir if it holds only directories and lock files
+// (named "lock", a pid at most); it reports whether it did.
+func removeIfBare(dir string) bool {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return false
+	}
+	for _, e := range ents {
+		p := filepath.Join(dir, e.Name())
+		switch {
+		case e.IsDir():
+			if !removeIfBare(p) {
+				return false
+			}
+		case e.Name() == "lock":
+			if fi, err := e.Info(); err != nil || !fi.Mode().IsRegular() || fi.Size() > 64 || os.Remove(p) != nil {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return os.Remove(dir) == nil
 }
 
 func serverTLS(certFile, keyFile, caFile string) (*tls.Config, error) {
@@ -291,24 +458,49 @@ func serverTLS(certFile, keyFile, caFile string) (*tls.Config, error) {
 	return cfg, nil
 }
 
-func parseCIDRs(s string) ([]netip.Prefix, error) {
+// parseAllowFrom reads --allow-from: comma-separated IP addresses and
+// CIDRs, each checked as "reel policy check" checks a policy's src.
+func parseAllowFrom(s string) ([]netip.Prefix, error) {
 	var out []netip.Prefix
 	for _, part := range strings.Split(s, ",") {
 		part = strings.TrimSpace(part)
 		if part == "" {
 			continue
 		}
-		p, err := netip.ParsePrefix(part)
+		p, err := policy.ParsePrefix(part)
 		if err != nil {
-			a, aerr := netip.ParseAddr(part)
-			if aerr != nil {
-				return nil, err
-			}
-			p = netip.PrefixFrom(a, a.BitLen())
+			return nil, err
 		}
-		out = append(out, p.Masked())
+		out = append(out, p)
 	}
 	return out, nil
+}
+
+// loopbackOnly reports whether every prefix holds only loopback addresses.
+func loopbackOnly(allow []netip.Prefix) bool {
+	if len(allow) == 0 {
+		return false
+	}
+	for _, p := range allow {
+		if !p.Addr().Unmap().IsLoopback() || (p.Addr().Is4() && p.Bits() < 8) || (p.Addr().Is6() && p.Bits() < 128) {
+			return false
+		}
+	}
+	return true
+}
+
+// isLoopbackListen reports whether a --listen address accepts connections
+// only from this machine.
+func isLoopbackListen(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.Unmap().IsLoopback()
 }
 
 func allowed(allow []netip.Prefix, a netip.Addr) bool {
@@ -369,13 +561,19 @@ func parseBytes(s string) (int64, error) {
 	return int64(v * float64(mult)), nil
 }
 
-// newLogger builds the slog logger the flags ask for.
+// newLogger builds the slog logger the flags ask for. Durations are
+// written as Go durations ("1.5s"), not as nanoseconds, in both formats.
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
 		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
 	}
-	opts := &slog.HandlerOptions{Level: lv}
+	opts := &slog.HandlerOptions{Level: lv, ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+		if a.Value.Kind() == slog.KindDuration {
+			a.Value = slog.StringValue(a.Value.Duration().String())
+		}
+		return a
+	}}
 	switch format {
 	case "text":
 		return slog.New(slog.NewTextHandler(w, opts)), nil

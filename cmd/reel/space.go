@@ -3,12 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"path/filepath"
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sys/unix"
 )
 
@@ -101,16 +101,25 @@ func (a *spaceAlarm) unhealthy() string {
 	return ""
 }
 
-func (a *spaceAlarm) writeMetrics(w io.Writer) {
+// register adds the alarm's gauges to reg, when there is a disk to watch.
+func (a *spaceAlarm) register(reg prometheus.Registerer) {
 	if a.sr == nil {
 		return
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	level := map[string]int{"ok": 0, "low": 1, "full": 2, "unknown": 3}[a.state]
-	fmt.Fprintf(w, "# HELP reel_disk_free_bytes Free bytes on the recordings disk.\n# TYPE reel_disk_free_bytes gauge\nreel_disk_free_bytes %d\n", a.free)
-	fmt.Fprintf(w, "# HELP reel_disk_reserve_bytes Free-space reserve below which new recordings are refused.\n# TYPE reel_disk_reserve_bytes gauge\nreel_disk_reserve_bytes %d\n", a.reserve)
-	fmt.Fprintf(w, "# HELP reel_disk_alarm 0 ok, 1 low (under twice the reserve), 2 full (refusing new recordings), 3 unknown.\n# TYPE reel_disk_alarm gauge\nreel_disk_alarm %d\n", level)
+	gauge := func(name, help string, v func() float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 {
+			a.mu.Lock()
+			defer a.mu.Unlock()
+			return v()
+		})
+	}
+	reg.MustRegister(
+		gauge("reel_disk_free_bytes", "Free bytes on the recordings disk.", func() float64 { return float64(a.free) }),
+		gauge("reel_disk_reserve_bytes", "Free-space reserve below which new recordings are refused.", func() float64 { return float64(a.reserve) }),
+		gauge("reel_disk_alarm", "0 ok, 1 low (under twice the reserve), 2 full (refusing new recordings), 3 unknown.", func() float64 {
+			return float64(map[string]int{"ok": 0, "low": 1, "full": 2, "unknown": 3}[a.state])
+		}),
+	)
 }
 
 // diskSize is the size of the file system holding dir (or its nearest

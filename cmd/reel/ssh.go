@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -19,7 +21,7 @@ func init() {
 }
 
 const sshUsage = `
-Usage: reel ssh --policy FILE --state-dir DIR [flags]
+Usage: reel ssh --policy FILE --statedir DIR [flags]
 
 Runs an SSH server whose sessions are recorded, as the policy file says,
 by "reel serve" or Tailscale's tsrecorder (see docs/ssh.md and
@@ -28,19 +30,24 @@ docs/policy.md).
 Users log in with public keys only: from their own ~/.ssh/authorized_keys,
 or from --authorized-keys, a file of lines
 
-    LOCALUSER KEYTYPE BASE64 [comment]
+    LOCALUSER [OPTIONS] KEYTYPE BASE64 [comment]
+
+Key options from=, command=, no-pty, restrict, pty and expiry-time= are
+honoured; a key with an option reel does not support is not used (it is
+logged). Keys files must be regular files that nobody but their owner (the
+user, or root) can change, as with OpenSSH's StrictModes.
 
 The login name is the local user the session runs as (and the user the
 policy's "src" and "users" see). Run as root, reel switches to that user;
 run as anyone else, it serves only its own user.
 
-Host keys are generated on first start and kept in --state-dir. The policy
+Host keys are generated on first start and kept in --statedir. The policy
 is reloaded on SIGHUP and when the file changes; a bad new policy is
 logged and the old one stays.
 
 Examples:
-    reel ssh --listen 0.0.0.0:22 --policy /etc/reel/policy.hujson --state-dir /var/lib/reel-ssh
-    reel ssh --listen 127.0.0.1:2222 --policy p.hujson --state-dir st --authorized-keys keys
+    reel ssh --listen 0.0.0.0:22 --policy /etc/reel/policy.hujson --statedir /var/lib/reel-ssh
+    reel ssh --listen 127.0.0.1:2222 --policy p.hujson --statedir st --authorized-keys keys
 `
 
 func runSSH(ctx context.Context, env *cmdEnv, args []string) error {
@@ -55,8 +62,12 @@ func runSSH(ctx context.Context, env *cmdEnv, args []string) error {
 	)
 	fs.StringVar(&listen, "listen", envOr(env, "127.0.0.1:2222", "REEL_SSH_LISTEN"), "address to accept SSH connections on (env REEL_SSH_LISTEN)")
 	fs.StringVar(&policyFile, "policy", envOr(env, "", "REEL_POLICY"), "the policy file (HuJSON; see docs/policy.md) (env REEL_POLICY)")
-	fs.StringVar(&stateDir, "state-dir", envOr(env, "", "REEL_SSH_STATE_DIR"), "directory for the host keys (env REEL_SSH_STATE_DIR)")
-	fs.StringVar(&keysFile, "authorized-keys", "", `central authorized keys: lines "LOCALUSER KEYTYPE BASE64 [comment]"`)
+	fs.StringVar(&stateDir, "statedir", envOr(env, "", "REEL_SSH_STATE_DIR"), "directory for the host keys (env REEL_SSH_STATE_DIR)")
+	// --state-dir is the old spelling, kept working but not shown.
+	oldStateDir := &stringFlag{}
+	fs.Var(oldStateDir, "state-dir", "deprecated spelling of --statedir")
+	hideFlags(env, fs, sshUsage, "state-dir")
+	fs.StringVar(&keysFile, "authorized-keys", "", `central authorized keys: lines "LOCALUSER [OPTIONS] KEYTYPE BASE64 [comment]"`)
 	fs.BoolVar(&noUserKeys, "no-user-keys", false, "do not read users' ~/.ssh/authorized_keys")
 	fs.StringVar(&hostname, "hostname", "", "this host's name for the policy's dst and in recordings (default: the system's)")
 	fs.Var(&tags, "tag", `a tag of this host for the policy's dst ("tag:prod"); repeat or separate with commas`)
@@ -75,8 +86,15 @@ func runSSH(ctx context.Context, env *cmdEnv, args []string) error {
 	if policyFile == "" {
 		return usagef("--policy is required")
 	}
+	if oldStateDir.set {
+		if isSet(fs, "statedir") {
+			return usagef("--state-dir is the old spelling of --statedir: give only one of them")
+		}
+		stateDir = oldStateDir.v
+		fmt.Fprintln(env.stderr, "reel ssh: --state-dir is deprecated; use --statedir")
+	}
 	if stateDir == "" {
-		return usagef("--state-dir is required (the host keys live there)")
+		return usagef("--statedir is required (the host keys live there)")
 	}
 	var hostTags []string
 	for _, t := range tags {
@@ -149,4 +167,38 @@ func runSSH(ctx context.Context, env *cmdEnv, args []string) error {
 	srv.Shutdown(sctx)
 	<-serveErr
 	return nil
+}
+
+// stringFlag is a string flag that knows whether it was given.
+type stringFlag struct {
+	v   string
+	set bool
+}
+
+func (f *stringFlag) String() string     { return f.v }
+func (f *stringFlag) Set(v string) error { f.v, f.set = v, true; return nil }
+
+// hideFlags leaves the named flags (old spellings that keep working) out
+// of --help, which prints usage and then the other flags.
+func hideFlags(env *cmdEnv, fs *flag.FlagSet, usage string, names ...string) {
+	fs.Usage = func() {
+		shown := flag.NewFlagSet(fs.Name(), flag.ContinueOnError)
+		shown.SetOutput(env.stdout)
+		fs.VisitAll(func(f *flag.Flag) {
+			if !slices.Contains(names, f.Name) {
+				shown.Var(f.Value, f.Name, f.Usage)
+				shown.Lookup(f.Name).DefValue = f.DefValue
+			}
+		})
+		fmt.Fprintln(env.stdout, strings.TrimSpace(usage))
+		fmt.Fprintln(env.stdout, "\nFlags:")
+		shown.PrintDefaults()
+	}
+}
+
+// isSet reports whether the flag name was given on the command line.
+func isSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }

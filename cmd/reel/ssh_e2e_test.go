@@ -16,50 +16,31 @@ import (
 	"os/user"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/creack/pty"
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/crypto/ssh"
 
 	"github.com/reel-rec/reel/internal/asciicast"
 	"github.com/reel-rec/reel/internal/store"
 	"github.com/reel-rec/reel/internal/store/fsstore"
+	"github.com/reel-rec/reel/internal/testutil"
 )
 
 // sshE2E is a "reel ssh" process with a client key for one local user.
 type sshE2E struct {
 	t        *testing.T
 	dir      string
-	cmd      *exec.Cmd
+	proc     *reelProc
 	addr     string
-	logs     *syncBuffer
-	done     chan error
+	logs     *testutil.Buffer
 	user     string
 	keyPath  string
 	pubLine  string // "ssh-ed25519 AAAA..."
 	policy   string // path of the policy file
 	keysFile string
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // sshPolicy is a policy admitting everyone as any non-root user or root,
@@ -86,9 +67,9 @@ func sshPolicy(recorders []string, extra string) string {
 // with a fresh client key from the --authorized-keys file.
 func startReelSSH(t *testing.T, policyText, loginUser string, extra ...string) *sshE2E {
 	t.Helper()
-	needTool(t, "ssh")
+	testutil.NeedTool(t, "ssh")
 	dir := t.TempDir()
-	e := &sshE2E{t: t, dir: dir, user: loginUser, logs: &syncBuffer{}, done: make(chan error, 1)}
+	e := &sshE2E{t: t, dir: dir, user: loginUser}
 	e.policy = filepath.Join(dir, "policy.hujson")
 	if err := os.WriteFile(e.policy, []byte(policyText), 0o644); err != nil {
 		t.Fatal(err)
@@ -111,43 +92,30 @@ func startReelSSH(t *testing.T, policyText, loginUser string, extra ...string) *
 	if err := os.WriteFile(e.keysFile, []byte(loginUser+" "+e.pubLine+" e2e\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	e.addr = freeAddr(t)
-	args := append([]string{"ssh", "--listen", e.addr, "--policy", e.policy, "--state-dir", filepath.Join(dir, "state"),
+	e.start(append([]string{"--policy", e.policy, "--statedir", filepath.Join(dir, "state"),
 		"--authorized-keys", e.keysFile, "--no-user-keys", "--hostname", "e2ehost", "--policy-interval", "100ms",
-		"--log-level", "debug"}, extra...)
-	e.cmd = exec.Command(reelExe(t), args...)
-	e.cmd.Stdout, e.cmd.Stderr = e.logs, e.logs
-	if err := e.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { e.done <- e.cmd.Wait() }()
-	t.Cleanup(func() {
-		e.cmd.Process.Signal(syscall.SIGTERM)
+		"--log-level", "debug"}, extra...)...)
+	return e
+}
+
+// start runs "reel ssh --listen ADDR ARGS..." on a free port and waits
+// until it listens. At the end of the test it is stopped with SIGTERM,
+// which it must obey.
+func (e *sshE2E) start(args ...string) {
+	e.t.Helper()
+	e.addr = freeAddr(e.t)
+	p := startReel(e.t, append([]string{"ssh", "--listen", e.addr}, args...)...)
+	e.proc, e.logs = p, p.logs
+	// Cleanups run last first: this one before startReel's kill.
+	e.t.Cleanup(func() {
+		p.cmd.Process.Signal(syscall.SIGTERM)
 		select {
-		case <-e.done:
-		case <-time.After(15 * time.Second):
-			e.cmd.Process.Kill()
-			<-e.done
-			t.Error("reel ssh did not stop on SIGTERM")
-		}
-		if t.Failed() {
-			t.Logf("reel ssh logs:\n%s", e.logs.String())
+		case <-p.done:
+		case <-time.After(testutil.DefaultWait):
+			e.t.Errorf("reel ssh did not stop on SIGTERM within %v", testutil.DefaultWait)
 		}
 	})
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if c, err := net.Dial("tcp", e.addr); err == nil {
-			c.Close()
-			return e
-		}
-		select {
-		case err := <-e.done:
-			t.Fatalf("reel ssh exited: %v\n%s", err, e.logs.String())
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	t.Fatalf("reel ssh did not listen on %s", e.addr)
-	return nil
+	waitListening(e.t, p, e.addr)
 }
 
 func (e *sshE2E) port() string {
@@ -210,36 +178,37 @@ func (c castFile) data(code string) string {
 // them oldest first.
 func waitCasts(t *testing.T, dst string, n int) []castFile {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		var infos []store.Info
-		live := false
-		if st, err := fsstore.OpenReadOnly(dst); err == nil {
-			for info, err := range st.List(context.Background(), store.Filter{}) {
-				if err != nil {
-					break
-				}
-				live = live || info.Status == store.StatusLive
-				infos = append(infos, info)
-			}
-			if len(infos) >= n && !live {
-				if len(infos) > n {
-					t.Fatalf("%d recordings in %s, want %d", len(infos), dst, n)
-				}
-				var out []castFile
-				for _, info := range infos {
-					out = append(out, readCast(t, st, info))
-				}
-				st.Close()
-				return out
-			}
-			st.Close()
+	var infos []store.Info
+	live := false
+	testutil.WaitForSeen(t, testutil.DefaultWait, fmt.Sprintf("%d finished recordings in %s", n, dst), func() bool {
+		infos, live = nil, false
+		st, err := fsstore.OpenReadOnly(dst)
+		if err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waiting for %d finished recordings in %s: have %d (live: %v)", n, dst, len(infos), live)
+		defer st.Close()
+		for info, err := range st.List(context.Background(), store.Filter{}) {
+			if err != nil {
+				return false
+			}
+			live = live || info.Status == store.StatusLive
+			infos = append(infos, info)
 		}
-		time.Sleep(50 * time.Millisecond)
+		return len(infos) >= n && !live
+	}, func() string { return fmt.Sprintf("%d recordings (live: %v)", len(infos), live) })
+	if len(infos) > n {
+		t.Fatalf("%d recordings in %s, want %d", len(infos), dst, n)
 	}
+	st, err := fsstore.OpenReadOnly(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var out []castFile
+	for _, info := range infos {
+		out = append(out, readCast(t, st, info))
+	}
+	return out
 }
 
 func readCast(t *testing.T, st store.Store, info store.Info) castFile {
@@ -268,68 +237,10 @@ func readCast(t *testing.T, st store.Store, info store.Info) castFile {
 	return c
 }
 
-// ptyClient is the OpenSSH client on a terminal.
-type ptyClient struct {
-	t    *testing.T
-	ptmx *os.File
-	cmd  *exec.Cmd
-	out  syncBuffer
-	read chan struct{}
-	exit chan int
-}
-
-func (e *sshE2E) startPTY(cols, rows uint16, args ...string) *ptyClient {
+// startPTY runs the OpenSSH client with args on a pty of the given size.
+func (e *sshE2E) startPTY(cols, rows uint16, args ...string) *testutil.Terminal {
 	e.t.Helper()
-	cmd := exec.Command("ssh", args...)
-	cmd.Env = append(os.Environ(), "TERM=xterm-256color")
-	ptmx, err := pty.StartWithSize(cmd, &pty.Winsize{Cols: cols, Rows: rows})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	c := &ptyClient{t: e.t, ptmx: ptmx, cmd: cmd, read: make(chan struct{}), exit: make(chan int, 1)}
-	go func() {
-		defer close(c.read)
-		io.Copy(&c.out, ptmx)
-	}()
-	go func() {
-		cmd.Wait()
-		c.exit <- cmd.ProcessState.ExitCode()
-	}()
-	e.t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-c.read
-		ptmx.Close()
-	})
-	return c
-}
-
-func (c *ptyClient) expect(s string) {
-	c.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(c.out.String(), s) {
-		if time.Now().After(deadline) {
-			c.t.Fatalf("terminal did not show %q; it shows:\n%s", s, c.out.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-func (c *ptyClient) send(s string) {
-	c.t.Helper()
-	if _, err := c.ptmx.Write([]byte(s)); err != nil {
-		c.t.Fatal(err)
-	}
-}
-
-func (c *ptyClient) wait() int {
-	c.t.Helper()
-	select {
-	case code := <-c.exit:
-		return code
-	case <-time.After(30 * time.Second):
-		c.t.Fatalf("ssh did not exit; terminal:\n%s", c.out.String())
-	}
-	return -1
+	return testutil.StartTerminal(e.t, cols, rows, exec.Command("ssh", args...))
 }
 
 func currentUser(t *testing.T) string {
@@ -357,36 +268,31 @@ func TestSSHRecordsToReelServe(t *testing.T) {
 	// An interactive shell on a terminal: resize, a password read with
 	// echo off, a command typed with echo on.
 	c := e.startPTY(90, 25, e.sshArgs("-tt", e.target(), "PS1='$ ' exec sh -i")...)
-	c.expect("$ ")
-	c.send("stty size\r")
-	c.expect("25 90")
-	if err := pty.Setsize(c.ptmx, &pty.Winsize{Cols: 132, Rows: 43}); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(300 * time.Millisecond)
-	c.send("stty size\r")
-	c.expect("43 132")
-	// The prompt is built by printf so that the echo of this command line
-	// does not contain it: the password goes only once echo is off.
-	c.send(`stty -echo; printf 'Pass%s ' 'word:'; read pw; stty echo; echo; echo "len ${#pw}"` + "\r")
-	c.expect("Password: ")
-	c.send("s3cr3t-pa55\r")
-	c.expect("len 11")
-	c.send("exit\r")
-	if code := c.wait(); code != 0 {
-		t.Fatalf("interactive ssh exit %d:\n%s", code, c.out.String())
+	c.Expect("$ ")
+	c.ExpectShellSize(25, 90)
+	c.Resize(132, 43)
+	c.ExpectShellSize(43, 132)
+	// The prompt is printed from parts, so that waiting for it cannot be
+	// satisfied by the echo of the typed line, before "stty -echo" ran.
+	c.Send(`stty -echo; printf 'Pass''word: '; read pw; stty echo; echo; echo "len ${#pw}"` + "\r")
+	c.Expect("Password: ")
+	c.Send("s3cr3t-pa55\r")
+	c.Expect("len 11")
+	c.Send("exit\r")
+	if code := c.Wait(); code != 0 {
+		t.Fatalf("interactive ssh exit %d:\n%s", code, c.Output())
 	}
 
 	// File transfer.
 	src := filepath.Join(e.dir, "payload")
 	payload := bytes.Repeat([]byte("payload line\n"), 5000)
 	os.WriteFile(src, payload, 0o644)
-	sftp := exec.Command(needTool(t, "sftp"), append(append(e.opts(), "-P", e.port(), "-b", "-"), e.target())...)
+	sftp := exec.Command(testutil.NeedTool(t, "sftp"), append(append(e.opts(), "-P", e.port(), "-b", "-"), e.target())...)
 	sftp.Stdin = strings.NewReader(fmt.Sprintf("put %s %s\n", src, filepath.Join(e.dir, "via-sftp")))
 	if out, err := sftp.CombinedOutput(); err != nil {
 		t.Fatalf("sftp: %v\n%s", err, out)
 	}
-	scp := exec.Command(needTool(t, "scp"), append(append(e.opts(), "-P", e.port(), "-O"), src, e.target()+":"+filepath.Join(e.dir, "via-scp"))...)
+	scp := exec.Command(testutil.NeedTool(t, "scp"), append(append(e.opts(), "-P", e.port(), "-O"), src, e.target()+":"+filepath.Join(e.dir, "via-scp"))...)
 	if out, err := scp.CombinedOutput(); err != nil {
 		t.Fatalf("scp: %v\n%s", err, out)
 	}
@@ -422,7 +328,7 @@ func TestSSHRecordsToReelServe(t *testing.T) {
 	if diff := cmp.Diff([]string{"132x43"}, resizes); diff != "" {
 		t.Errorf("resize events (-want +got):\n%s", diff)
 	}
-	for _, s := range []string{"25 90", "43 132", "Password: ", "len 11"} {
+	for _, s := range []string{"size:25 90", "size:43 132", "Password: ", "len 11"} {
 		if !strings.Contains(shell.data("o"), s) {
 			t.Errorf("shell recording lacks %q", s)
 		}
@@ -448,17 +354,21 @@ func TestSSHInputRecording(t *testing.T) {
 	srv := startServe(t, dst)
 	e := startReelSSH(t, sshPolicy([]string{srv.addr}, `"inputRecording": true,`), currentUser(t))
 	c := e.startPTY(80, 24, e.sshArgs("-tt", e.target(), "PS1='$ ' exec sh -i")...)
-	c.expect("$ ")
-	c.send("echo typed-in-clear\r")
-	c.expect("typed-in-clear\r\n")
-	c.send(`stty -echo; read pw; stty echo; echo "len ${#pw}"` + "\r")
-	time.Sleep(300 * time.Millisecond) // stty -echo has run
-	c.send("hunter2-secret\r")
-	c.expect("len 14")
-	c.send("exit\r")
-	c.wait()
+	c.Expect("$ ")
+	c.Send(`echo "typed-"in-clear` + "\r")
+	c.Expect("typed-in-clear\r\n")
+	// A marker computed by the shell after "stty -echo": the echo of
+	// the typed line cannot show it.
+	c.Send(`stty -echo; echo "ready-$((6*7))"; read pw; stty echo; echo "len ${#pw}"` + "\r")
+	c.Expect("ready-42")
+	c.Send("hunter2-secret\r")
+	c.Expect("len 14")
+	c.Send("exit\r")
+	if code := c.Wait(); code != 0 {
+		t.Fatalf("interactive ssh exit %d:\n%s", code, c.Output())
+	}
 	cast := waitCasts(t, dst, 1)[0]
-	if in := cast.data("i"); !strings.Contains(in, "echo typed-in-clear\r") {
+	if in := cast.data("i"); !strings.Contains(in, `echo "typed-"in-clear`+"\r") {
 		t.Errorf("typed command not recorded as input: %q", in)
 	}
 	if strings.Contains(cast.raw, "hunter2") {
@@ -487,14 +397,16 @@ func TestSSHFailClosed(t *testing.T) {
 	srv := startServeOn(t, addr, dst)
 	after := filepath.Join(e.dir, "after")
 	c := e.startPTY(80, 24, e.sshArgs("-tt", e.target(), "echo running; read x; touch "+after)...)
-	c.expect("running")
+	c.Expect("running")
 	srv.cmd.Process.Signal(syscall.SIGKILL)
-	<-srv.done
-	c.expect("the session is ended")
-	if code := c.wait(); code != 1 {
+	srv.wait()
+	c.Expect("the session is ended")
+	if code := c.Wait(); code != 1 {
 		t.Errorf("ssh exit %d after the recorder died, want 1", code)
 	}
-	time.Sleep(200 * time.Millisecond)
+	// "session end" is logged once the session's process has been waited
+	// for: nothing of it runs any more.
+	e.logs.WaitFor(t, `msg="session end"`)
 	if _, err := os.Stat(after); err == nil {
 		t.Error("the session went on after its recorder died")
 	}
@@ -513,13 +425,15 @@ func TestSSHFailOpen(t *testing.T) {
 
 	srv := startServeOn(t, addr, dst)
 	c := e.startPTY(80, 24, e.sshArgs("-tt", e.target(), "echo part-one; read x; echo part-two")...)
-	c.expect("part-one")
+	c.Expect("part-one")
 	srv.cmd.Process.Signal(syscall.SIGKILL)
-	<-srv.done
-	time.Sleep(300 * time.Millisecond)
-	c.send("x\r")
-	c.expect("part-two")
-	if code := c.wait(); code != 0 {
+	srv.wait()
+	// Type only once reel ssh has noticed the loss, so that the session
+	// goes on past it.
+	e.logs.WaitFor(t, "RECORDING LOST")
+	c.Send("x\r")
+	c.Expect("part-two")
+	if code := c.Wait(); code != 0 {
 		t.Errorf("fail-open session ended with %d", code)
 	}
 	for _, s := range []string{"RECORDING FAILED TO START", "RECORDING LOST"} {
@@ -580,38 +494,27 @@ func TestSSHPolicyReload(t *testing.T) {
 	srv := startServe(t, dst)
 	e := startReelSSH(t, sshPolicy([]string{srv.addr}, ""), currentUser(t))
 	c := e.startPTY(80, 24, e.sshArgs("-tt", e.target(), "echo long-session; read x; echo still-here")...)
-	c.expect("long-session")
+	c.Expect("long-session")
 
 	// A bad policy: logged, the old one stays.
 	os.WriteFile(e.policy, []byte(`{"ssh": [{"action": "acept"}]}`), 0o644)
-	e.cmd.Process.Signal(syscall.SIGHUP)
-	waitLog(t, e, "new policy rejected")
+	e.proc.cmd.Process.Signal(syscall.SIGHUP)
+	e.logs.WaitFor(t, "new policy rejected")
 	if _, _, code := e.run(e.sshArgs(e.target(), "true")...); code != 0 {
 		t.Errorf("login after a bad policy: exit %d, want the old policy in force", code)
 	}
 	// A policy that rejects everyone: new logins fail, the running
 	// session goes on.
 	os.WriteFile(e.policy, []byte(`{"ssh": [{"action": "reject", "src": ["*"], "dst": ["*"]}]}`), 0o644)
-	e.cmd.Process.Signal(syscall.SIGHUP)
-	waitLog(t, e, `msg="policy: reloaded"`)
+	e.proc.cmd.Process.Signal(syscall.SIGHUP)
+	e.logs.WaitFor(t, `msg="policy: reloaded"`)
 	if _, stderr, code := e.run(e.sshArgs(e.target(), "true")...); code != 255 || !strings.Contains(stderr, "Permission denied") {
 		t.Errorf("login after the reject policy: exit %d %q", code, stderr)
 	}
-	c.send("x\r")
-	c.expect("still-here")
-	if code := c.wait(); code != 0 {
+	c.Send("x\r")
+	c.Expect("still-here")
+	if code := c.Wait(); code != 0 {
 		t.Errorf("the running session was dropped by the reload: exit %d", code)
-	}
-}
-
-func waitLog(t *testing.T, e *sshE2E, s string) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(e.logs.String(), s) {
-		if time.Now().After(deadline) {
-			t.Fatalf("reel ssh did not log %q", s)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -622,7 +525,7 @@ func TestSSHRunsAsLocalUser(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to create a throwaway user; a non-root reel ssh serves only its own user")
 	}
-	needTool(t, "useradd")
+	testutil.NeedTool(t, "useradd")
 	name := fmt.Sprintf("reelt%d", os.Getpid()%100000)
 	home := filepath.Join(t.TempDir(), "home")
 	if out, err := exec.Command("useradd", "--create-home", "--home-dir", home, "--shell", "/bin/sh", name).CombinedOutput(); err != nil {
@@ -666,32 +569,13 @@ func TestSSHRunsAsLocalUser(t *testing.T) {
 // authorized_keys, for the user and client key of e.
 func startReelSSHWithKey(t *testing.T, e *sshE2E, policyText string) *sshE2E {
 	t.Helper()
-	e2 := &sshE2E{t: t, dir: e.dir, user: e.user, keyPath: e.keyPath, pubLine: e.pubLine, logs: &syncBuffer{}, done: make(chan error, 1)}
+	e2 := &sshE2E{t: t, dir: e.dir, user: e.user, keyPath: e.keyPath, pubLine: e.pubLine}
 	e2.policy = filepath.Join(e.dir, "policy2.hujson")
-	os.WriteFile(e2.policy, []byte(policyText), 0o644)
-	e2.addr = freeAddr(t)
-	e2.cmd = exec.Command(reelExe(t), "ssh", "--listen", e2.addr, "--policy", e2.policy, "--state-dir", filepath.Join(e.dir, "state2"))
-	e2.cmd.Stdout, e2.cmd.Stderr = e2.logs, e2.logs
-	if err := e2.cmd.Start(); err != nil {
+	if err := os.WriteFile(e2.policy, []byte(policyText), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	go func() { e2.done <- e2.cmd.Wait() }()
-	t.Cleanup(func() {
-		e2.cmd.Process.Signal(syscall.SIGTERM)
-		<-e2.done
-		if t.Failed() {
-			t.Logf("second reel ssh logs:\n%s", e2.logs.String())
-		}
-	})
-	for i := 0; i < 1500; i++ {
-		if c, err := net.Dial("tcp", e2.addr); err == nil {
-			c.Close()
-			return e2
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatal("second reel ssh did not listen")
-	return nil
+	e2.start("--policy", e2.policy, "--statedir", filepath.Join(e.dir, "state2"))
+	return e2
 }
 
 func TestSSHUsage(t *testing.T) {
@@ -700,10 +584,11 @@ func TestSSHUsage(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"no policy", []string{"ssh", "--state-dir", "x"}, "--policy is required"},
-		{"no state dir", []string{"ssh", "--policy", "p"}, "--state-dir is required"},
-		{"bad tag", []string{"ssh", "--policy", "p", "--state-dir", "x", "--tag", "prod"}, `--tag "prod": want tag:NAME`},
-		{"small buffer", []string{"ssh", "--policy", "p", "--state-dir", "x", "--record-buffer", "1KiB"}, "--record-buffer"},
+		{"no policy", []string{"ssh", "--statedir", "x"}, "--policy is required"},
+		{"no state dir", []string{"ssh", "--policy", "p"}, "--statedir is required"},
+		{"both spellings", []string{"ssh", "--policy", "p", "--statedir", "x", "--state-dir", "y"}, "give only one of them"},
+		{"bad tag", []string{"ssh", "--policy", "p", "--statedir", "x", "--tag", "prod"}, `--tag "prod": want tag:NAME`},
+		{"small buffer", []string{"ssh", "--policy", "p", "--statedir", "x", "--record-buffer", "1KiB"}, "--record-buffer"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errb bytes.Buffer
@@ -712,5 +597,33 @@ func TestSSHUsage(t *testing.T) {
 				t.Errorf("exit %d, stderr %q; want 2 and %q", code, errb.String(), tc.want)
 			}
 		})
+	}
+}
+
+// TestSSHStateDirSpellings: --statedir is the flag (as reel serve's);
+// the old --state-dir still works, with a warning, and is not in --help.
+func TestSSHStateDirSpellings(t *testing.T) {
+	run := func(args ...string) (code int, stdout, stderr string) {
+		var out, errb bytes.Buffer
+		env := &cmdEnv{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, getenv: func(string) string { return "" }}
+		return dispatch(context.Background(), env, args), out.String(), errb.String()
+	}
+	for _, flag := range []string{"--statedir", "--state-dir"} {
+		t.Run(flag, func(t *testing.T) {
+			state := filepath.Join(t.TempDir(), "state")
+			// A policy that does not exist: reel ssh takes the flags and
+			// stops at the policy.
+			code, _, stderr := run("ssh", "--policy", filepath.Join(state, "nosuch.hujson"), flag, state)
+			if code != 1 || !strings.Contains(stderr, "nosuch.hujson") {
+				t.Fatalf("exit %d, stderr %q; want 1 and the missing policy", code, stderr)
+			}
+			if deprecated := strings.Contains(stderr, "--state-dir is deprecated; use --statedir"); deprecated != (flag == "--state-dir") {
+				t.Errorf("stderr %q: deprecation warning shown: %v", stderr, deprecated)
+			}
+		})
+	}
+	code, help, _ := run("ssh", "--help")
+	if code != 0 || !strings.Contains(help, "-statedir") || strings.Contains(help, "state-dir") {
+		t.Errorf("--help: exit %d; want --statedir and no --state-dir in:\n%s", code, help)
 	}
 }

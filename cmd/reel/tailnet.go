@@ -129,7 +129,7 @@ func startTailnet(ctx context.Context, env *cmdEnv, f *tailnetFlags, serveStateD
 			tags = append(tags, t)
 		}
 	}
-	fmt.Fprintf(env.stderr, "reel: joining the tailnet as %q (state in %s)...\n", hostname, firstOf(f.state, dir))
+	log.Info(fmt.Sprintf("joining the tailnet as %q", hostname), "hostname", hostname, "state", firstOf(f.state, dir))
 	node, err := tailnet.Start(ctx, tailnet.Config{
 		Hostname:      hostname,
 		Dir:           dir,
@@ -152,7 +152,8 @@ func startTailnet(ctx context.Context, env *cmdEnv, f *tailnetFlags, serveStateD
 	ts := &tailnetServer{node: node, ln: ln, done: make(chan error, 1)}
 	go func() { ts.done <- srv.Serve(ln) }()
 	for _, a := range node.Addrs() {
-		fmt.Fprintf(env.stderr, "reel: recording API on the tailnet at http://%s\n", net.JoinHostPort(a.String(), "80"))
+		url := "http://" + net.JoinHostPort(a.String(), "80")
+		log.Info("recording API on the tailnet at "+url, "url", url)
 	}
 	return ts, nil
 }

@@ -174,7 +174,9 @@ func TestVNCUsage(t *testing.T) {
 	}
 }
 
-// reel ls shows a desktop recording's user, duration and desktop.
+// reel ls shows a desktop recording's user, duration and desktop, finds
+// it by --user, lists a node directory that holds only desktop
+// recordings, and gives its kind and header in --json.
 func TestLsDesktop(t *testing.T) {
 	dst := t.TempDir()
 	os.MkdirAll(filepath.Join(dst, "node1"), 0o755)
@@ -186,8 +188,19 @@ func TestLsDesktop(t *testing.T) {
 	enc.Keyframe(0, desktop.NewImage(8, 8))
 	enc.Pointer(83*time.Second, 1, 1, 0)
 	os.WriteFile(filepath.Join(dst, "node1", "2026-12-03T14-00-00.000000000Z.desk"), buf.Bytes(), 0o644)
-	res := reviewRun(t, nil, nil, "ls", "--dst", dst)
-	if res.Code != 0 || !strings.Contains(res.Stdout, "alice") || !strings.Contains(res.Stdout, "desktop lab") || !strings.Contains(res.Stdout, "1m23s") {
-		t.Errorf("reel ls: %+v", res)
+	for _, args := range [][]string{
+		{"ls", "--dst", dst},
+		{"ls", "--dst", dst, "--user", "alice"},
+		{"ls", "--dst", filepath.Join(dst, "node1")}, // a node's directory that holds only desktop recordings
+	} {
+		res := reviewRun(t, nil, nil, args...)
+		if res.Code != 0 || !strings.Contains(res.Stdout, "node1/2026-12-03T14-00-00.000000000Z.desk") || !strings.Contains(res.Stdout, "alice") ||
+			!strings.Contains(res.Stdout, "desktop lab") || !strings.Contains(res.Stdout, "1m23s") {
+			t.Errorf("reel %s: %+v", strings.Join(args, " "), res)
+		}
+	}
+	res := reviewRun(t, nil, nil, "ls", "--dst", dst, "--json")
+	if res.Code != 0 || !strings.Contains(res.Stdout, `"kind":"desktop"`) || !strings.Contains(res.Stdout, `"desktop":{"format":"reel-desktop"`) {
+		t.Errorf("reel ls --json: %+v", res)
 	}
 }

@@ -3,6 +3,7 @@ package asciicast
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 )
@@ -116,6 +117,45 @@ func BenchmarkScanLine(b *testing.B) {
 						b.Fatal("bad line")
 					}
 				}
+			}
+		})
+	}
+}
+
+// BenchmarkAppendEvent is the encoder's cost per byte of event data, for
+// the chunks of benchStreams: what a sender (reel ssh) spends per byte
+// of terminal output.
+func BenchmarkAppendEvent(b *testing.B) {
+	for _, s := range benchStreams() {
+		b.Run(s.name, func(b *testing.B) {
+			var evs []Event
+			n := 0
+			d := NewDecoder(strings.NewReader(string(s.data)))
+			if _, err := d.Header(); err != nil {
+				b.Fatal(err)
+			}
+			for len(evs) < 2000 {
+				e, err := d.Next()
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+				evs = append(evs, e)
+				n += len(e.Data)
+			}
+			b.SetBytes(int64(n))
+			buf := make([]byte, 0, 64<<10)
+			cpu0, ok := cpuTime()
+			for b.Loop() {
+				for _, e := range evs {
+					buf = AppendEvent(buf[:0], e)
+				}
+			}
+			// CPU time is the steadier measure on a shared machine.
+			if cpu1, _ := cpuTime(); ok && cpu1 > cpu0 {
+				b.ReportMetric(float64(n)*float64(b.N)/(cpu1-cpu0).Seconds()/1e6, "cpu-MB/s")
 			}
 		})
 	}

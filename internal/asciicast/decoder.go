@@ -38,6 +38,8 @@ type Decoder struct {
 	hdrErr  error
 	clock   float64 // v1, v3: the time of the last event, summed
 
+	code, data []byte // NextRaw's decoded strings
+
 	v1      *json.Decoder // v1: positioned in the stdout array
 	v1doc   []byte
 	v1frame int
@@ -86,31 +88,82 @@ func (d *Decoder) Next() (Event, error) {
 	if h.Version == 1 {
 		return d.nextV1()
 	}
+	line, sp, err := d.nextLine(h.Version)
+	if err != nil {
+		return Event{}, err
+	}
+	ev, _ := sp.event(line) // nextLine checked the time
+	if h.Version == 3 {
+		d.clock += ev.Time
+		ev.Time = d.clock
+	}
+	return ev, nil
+}
+
+// RawEvent is an event as NextRaw returns it: Code and Data are decoded
+// into memory the Decoder reuses, valid until the next call to Next or
+// NextRaw.
+type RawEvent struct {
+	Time float64
+	Code []byte
+	Data []byte
+}
+
+// NextRaw is Next without allocating: it is for readers that look at each
+// event once, such as an indexer feeding a terminal emulator.
+func (d *Decoder) NextRaw() (RawEvent, error) {
+	h, err := d.Header()
+	if err != nil {
+		return RawEvent{}, err
+	}
+	if h.Version == 1 {
+		ev, err := d.nextV1()
+		return RawEvent{Time: ev.Time, Code: []byte(ev.Code), Data: []byte(ev.Data)}, err
+	}
+	line, sp, err := d.nextLine(h.Version)
+	if err != nil {
+		return RawEvent{}, err
+	}
+	ev := RawEvent{Code: line[sp.code0:sp.code1], Data: line[sp.data0:sp.data1]}
+	ev.Time, _ = parseTime(line[sp.time0:sp.time1])
+	if !sp.codeRaw {
+		d.code = unquote(d.code[:0], ev.Code)
+		ev.Code = d.code
+	}
+	if !sp.dataRaw {
+		d.data = unquote(d.data[:0], ev.Data)
+		ev.Data = d.data
+	}
+	if h.Version == 3 {
+		d.clock += ev.Time
+		ev.Time = d.clock
+	}
+	return ev, nil
+}
+
+// nextLine reads the next event line of a v2 or v3 recording and scans it.
+func (d *Decoder) nextLine(version int) ([]byte, span, error) {
 	for {
 		line, complete, err := d.readLine()
 		if err != nil {
-			return Event{}, err
+			return nil, span{}, err
 		}
-		if len(bytes.Trim(line, " \t\r")) == 0 || h.Version == 3 && line[0] == '#' {
+		if len(bytes.Trim(line, " \t\r")) == 0 || version == 3 && line[0] == '#' {
 			continue
 		}
 		var sp span
-		ev, ok := Event{}, false
+		ok := false
 		if n, scanned := scanEvent(line, false, &sp); scanned && n == len(line) {
-			ev, ok = sp.event(line)
+			_, ok = parseTime(line[sp.time0:sp.time1])
 		}
 		if !ok {
 			if !complete && !json.Valid(line) {
 				d.truncated = true
-				return Event{}, io.EOF
+				return nil, span{}, io.EOF
 			}
-			return Event{}, d.lineError(line)
+			return nil, span{}, d.lineError(line)
 		}
-		if h.Version == 3 {
-			d.clock += ev.Time
-			ev.Time = d.clock
-		}
-		return ev, nil
+		return line, sp, nil
 	}
 }
 

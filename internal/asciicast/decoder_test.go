@@ -306,3 +306,71 @@ func sum(xs ...float64) float64 {
 	}
 	return t
 }
+
+// rawAll is decodeAll with NextRaw.
+func rawAll(in string, maxLine int) decoded {
+	dec := NewDecoder(strings.NewReader(in))
+	dec.MaxLine = maxLine
+	var d decoded
+	h, err := dec.Header()
+	d.Header = h
+	if err != nil {
+		d.HeaderErr = err.Error()
+	}
+	for range len(in) + 2 {
+		ev, err := dec.NextRaw()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			d.Errs = append(d.Errs, err.Error())
+			if err.Error() == d.HeaderErr {
+				break
+			}
+			continue
+		}
+		d.Events = append(d.Events, Event{Time: ev.Time, Code: string(ev.Code), Data: string(ev.Data)})
+	}
+	d.Truncated = dec.Truncated()
+	return d
+}
+
+// NextRaw reads what Next reads, every version, every error.
+func TestNextRaw(t *testing.T) {
+	inputs := []string{
+		v2Line + "\n" + `[0.5,"o","plain"]` + "\n" + `[1,"o","esc \u001b[1m \"q\" \\ \ud83d\ude00 \ud800"]` + "\n" + `[1.5,"\u0072","80x24"]` + "\n",
+		`{"version":3,"term":{"cols":90,"rows":30}}` + "\n#c\n" + `[0.5,"o","a"]` + "\n" + `[1,"x","0"]`,
+		`{"stdout":[[0.5,"a"],[0.5,"b\u001b"]],"version":1,"width":100,"height":40}`,
+		v2Line + "\n" + `[1,"o"]` + "\n" + `[2,"o","ok"]` + "\n" + `[3,"o","cut`,
+	}
+	for _, tc := range checkerCases {
+		inputs = append(inputs, tc.in)
+	}
+	for i, in := range inputs {
+		want, got := decodeAll(in, 0), rawAll(in, 0)
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("input %d %.60q: NextRaw (-Next +NextRaw):\n%s", i, in, diff)
+		}
+	}
+}
+
+func TestNextRawAllocs(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(v2Line + "\n")
+	for range 1000 {
+		b.WriteString(`[1.25,"o","text with \u001b[1mescapes\u001b[0m and \"quotes\"\r\n"]` + "\n")
+	}
+	in := b.String()
+	r := strings.NewReader(in)
+	dec := NewDecoder(r)
+	dec.Header()
+	dec.NextRaw() // sizes the scratch buffers
+	allocs := testing.AllocsPerRun(500, func() {
+		if _, err := dec.NextRaw(); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs > 0 {
+		t.Errorf("%v allocations per event read with NextRaw, want 0", allocs)
+	}
+}

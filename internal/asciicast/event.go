@@ -197,10 +197,22 @@ const hexDigits = "0123456789abcdef"
 // appendString appends s as a JSON string. Invalid UTF-8 becomes \ufffd;
 // U+2028 and U+2029 are escaped as encoding/json does. '<', '>' and '&' are
 // not escaped: terminal output is full of them.
+//
+// Plain ASCII, most of any terminal output, is skipped eight bytes at a
+// time with specialMask, as the Checker scans strings; the byte the mask
+// stops at, and the last few bytes of s, are looked at one by one.
 func appendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		if i+8 <= len(s) {
+			m := specialMask(load64(s, i))
+			if m == 0 {
+				i += 8
+				continue
+			}
+			i += bits.TrailingZeros64(m) >> 3 // the lowest set bit is exact
+		}
 		c := s[i]
 		if safeASCII[c] {
 			i++
@@ -245,6 +257,14 @@ func appendString(dst []byte, s string) []byte {
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
+}
+
+// load64 returns the eight bytes of s from i on as a little-endian word
+// (the compiler makes this one load).
+func load64(s string, i int) uint64 {
+	s = s[i : i+8]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }
 
 // ParseResize parses the data of a resize event. asciicast writes

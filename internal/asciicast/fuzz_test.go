@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // FuzzChecker checks that the Checker's verdict does not depend on how the
@@ -184,6 +186,30 @@ func FuzzAppendTime(f *testing.F) {
 	})
 }
 
+// FuzzAppendString: appendString writes what encoding/json writes for a
+// string when it does not escape HTML: the same escapes (\n, \r, \t, \b,
+// \f, \u00XX, \u2028, \u2029), U+FFFD for invalid UTF-8, everything else as
+// it is.
+func FuzzAppendString(f *testing.F) {
+	for _, s := range []string{"", "plain text", "a\"b\\c", "\x1b[1mbold\x1b[0m\r\n", "tab\tff\fbs\b\x00\x1f\x7f",
+		"héllo wörld ┌─┐ 😀", "\xff\xfe bad \xc3", "\u2028\u2029", "<html> & 'q'", "0123456789abcdef\x01",
+		"\xed\xa0\x80 surrogate", "cut é\xc3", strings.Repeat("x", 7) + "\n" + strings.Repeat("y", 9) + "\"" + strings.Repeat("z", 17)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		var want bytes.Buffer
+		enc := json.NewEncoder(&want)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(s); err != nil {
+			t.Fatal(err)
+		}
+		got := appendString([]byte("prefix"), s)
+		if string(got) != "prefix"+strings.TrimSuffix(want.String(), "\n") {
+			t.Fatalf("appendString(%q) = %s, want %s", s, got[len("prefix"):], want.Bytes())
+		}
+	})
+}
+
 func FuzzParseResize(f *testing.F) {
 	for _, s := range []string{"80x24", "24x80", "0x0", "65535x65535", "65536x1", "x", "1x", "+1x2", "1x2x3", " 1x2", "٣x4"} {
 		f.Add(s, false)
@@ -225,6 +251,9 @@ func FuzzDecoder(f *testing.F) {
 	f.Add([]byte("{\"version\":2,\"x\":\"\xff\",\"\xfe\":[1e999]}\n"), uint8(0))
 	f.Fuzz(func(t *testing.T, in []byte, maxLine uint8) {
 		ml := int(maxLine)
+		if want, got := decodeAll(string(in), ml), rawAll(string(in), ml); !cmp.Equal(want, got) {
+			t.Fatalf("NextRaw differs from Next (-Next +NextRaw):\n%s", cmp.Diff(want, got))
+		}
 		dec := NewDecoder(bytes.NewReader(in))
 		dec.MaxLine = ml
 		h, herr := dec.Header()

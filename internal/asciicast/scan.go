@@ -499,8 +499,12 @@ func unquote(dst, s []byte) []byte {
 			}
 			i += 2
 		case c < utf8.RuneSelf:
-			dst = append(dst, c)
-			i++
+			j := i + 1
+			for j < len(s) && s[j] != '\\' && s[j] < utf8.RuneSelf {
+				j++
+			}
+			dst = append(dst, s[i:j]...)
+			i = j
 		default:
 			r, size := utf8.DecodeRune(s[i:])
 			if r == utf8.RuneError && size == 1 {

@@ -233,6 +233,21 @@ func Stat(r io.ReaderAt, size int64) (Header, time.Duration, error) {
 	}
 }
 
+// RecordTime returns the time of the record on one line (as stored:
+// escaped, without its newline), after checking that it is a whole, valid
+// record (escapes, checksum, body).
+func RecordTime(line []byte) (time.Duration, error) {
+	raw, err := unescape(nil, line)
+	if err != nil {
+		return 0, err
+	}
+	rec, err := parseRecord(raw)
+	if err != nil {
+		return 0, err
+	}
+	return rec.T, nil
+}
+
 // lastRecordTime finds the last complete, valid record in buf (which ends
 // where the recording ends) and returns its time. atStart says buf begins
 // at a record boundary.
@@ -249,11 +264,8 @@ func lastRecordTime(buf []byte, atStart bool) (time.Duration, bool) {
 		if begin == 0 && !atStart {
 			return 0, false
 		}
-		raw, err := unescape(nil, buf[begin:end-1])
-		if err == nil {
-			if rec, err := parseRecord(raw); err == nil {
-				return rec.T, true
-			}
+		if t, err := RecordTime(buf[begin : end-1]); err == nil {
+			return t, true
 		}
 		end = begin
 	}

@@ -10,9 +10,10 @@ import (
 
 // BatchSyncer is implemented by stores that can make many writers durable
 // at once more cheaply than one by one (fsstore: one syncfs instead of N
-// fdatasyncs).
+// fdatasyncs). SyncAll returns one error per writer, nil where its bytes
+// are durable, so that a failure fails only the recordings it hit.
 type BatchSyncer interface {
-	SyncAll([]store.Writer) error
+	SyncAll([]store.Writer) []error
 }
 
 // batchThreshold is how many dirty recordings make a batch sync worthwhile.
@@ -124,30 +125,31 @@ func (c *committer) sync(dirty []*session) ([]int64, []error) {
 			dirty[i].wmu.Unlock()
 		}
 	}()
-	if bs, ok := c.st.(BatchSyncer); ok && len(open) >= batchThreshold {
-		ws := make([]store.Writer, len(open))
-		for j, i := range open {
+	var todo []int // open and flushed without error
+	for _, i := range open {
+		if errs[i] == nil {
+			todo = append(todo, i)
+		}
+	}
+	if bs, ok := c.st.(BatchSyncer); ok && len(todo) >= batchThreshold {
+		ws := make([]store.Writer, len(todo))
+		for j, i := range todo {
 			ws[j] = dirty[i].w
 		}
-		if err := bs.SyncAll(ws); err == nil {
-			return upto, errs
+		for j, err := range bs.SyncAll(ws) {
+			errs[todo[j]] = err
 		}
-		// Fall through: find out which writers are at fault.
+		return upto, errs
 	}
 	// fdatasync in parallel: the file system batches concurrent commits.
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 8)
-	for _, i := range open {
-		if errs[i] != nil {
-			continue
-		}
-		wg.Add(1)
+	for _, i := range todo {
 		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
+			defer func() { <-sem }()
 			errs[i] = dirty[i].w.Sync()
-			<-sem
-		}()
+		})
 	}
 	wg.Wait()
 	return upto, errs

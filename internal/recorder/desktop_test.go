@@ -3,6 +3,9 @@ package recorder_test
 import (
 	"bytes"
 	"context"
+	"io"
+	"net"
+	"net/http"
 	"net/netip"
 	"strings"
 	"testing"
@@ -12,6 +15,7 @@ import (
 	"github.com/reel-rec/reel/internal/recorder"
 	"github.com/reel-rec/reel/internal/sender"
 	"github.com/reel-rec/reel/internal/store"
+	"github.com/reel-rec/reel/internal/testutil"
 )
 
 // A desktop recording announced by its Content-Type is checked as one and
@@ -90,4 +94,78 @@ func TestDesktopUpload(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestDesktopUploadEndsBeforeHeader: the "nothing before the header line"
+// rule holds for desktop uploads too: an empty one is answered 400 in
+// desktop words, one that breaks off inside its header line leaves no
+// file; both are counted as abandoned.
+func TestDesktopUploadEndsBeforeHeader(t *testing.T) {
+	h := start(t, nil)
+	resp, err := http.Post("http://"+h.addr.String()+"/record", desktop.ContentType, strings.NewReader(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(msg), "no desktop recording header line") {
+		t.Errorf("empty desktop upload: %s %q, want 400 saying why", resp.Status, msg)
+	}
+
+	c, err := net.Dial("tcp", h.addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(c, "POST /record HTTP/1.1\r\nHost: r\r\nContent-Type: "+desktop.ContentType+"\r\nContent-Length: 1000\r\n\r\n{\"format\":")
+	testutil.WaitFor(t, "the half header to arrive", func() bool { return h.srv.Metrics.BytesReceived() >= 10 })
+	c.Close()
+	idleSettle(t, h)
+	if files := castFiles(t, h.dir); len(files) != 0 {
+		t.Errorf("desktop uploads that ended before their header line left %v", files)
+	}
+	if got := h.srv.Metrics.Abandoned("v1"); got != 2 {
+		t.Errorf("abandoned v1 uploads = %d, want 2", got)
+	}
+}
+
+// terminalOnly hides a store's CreateKind: a store that keeps only
+// terminal recordings.
+type terminalOnly struct{ store.Store }
+
+// TestDesktopUploadToTerminalOnlyStore: a store that cannot keep desktop
+// recordings refuses them with 415 before the body is read (no "100
+// Continue", so a sender fails over), and stores nothing; terminal
+// uploads still work.
+func TestDesktopUploadToTerminalOnlyStore(t *testing.T) {
+	h := start(t, func(s *recorder.Server) { s.Store = terminalOnly{s.Store} })
+	req, err := http.NewRequest("POST", "http://"+h.addr.String()+"/record", strings.NewReader("{\"format\":\"reel-desktop\"}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", desktop.ContentType)
+	req.Header.Set("Expect", "100-continue")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnsupportedMediaType || !strings.Contains(string(msg), "only terminal recordings") {
+		t.Errorf("desktop upload to a terminal-only store: %s %q, want 415 saying why", resp.Status, msg)
+	}
+	if got := h.srv.Metrics.BytesReceived(); got != 0 {
+		t.Errorf("%d bytes of the refused upload were read", got)
+	}
+	if files := castFiles(t, h.dir); len(files) != 0 {
+		t.Errorf("a refused desktop upload left %v", files)
+	}
+	resp, err = http.Post("http://"+h.addr.String()+"/record", "application/x-asciicast", strings.NewReader("{\"version\":2,\"width\":80,\"height\":24}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("terminal upload to the same store: %s", resp.Status)
+	}
+	http.DefaultClient.CloseIdleConnections()
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/reel-rec/reel/internal/recorder"
 	"github.com/reel-rec/reel/internal/store"
 	"github.com/reel-rec/reel/internal/store/fsstore"
+	"github.com/reel-rec/reel/internal/testutil"
 )
 
 // smallDisk mounts a tmpfs of the given size (needs root, as in CI).
@@ -24,10 +25,7 @@ func smallDisk(t *testing.T, size string) string {
 	t.Helper()
 	dir := t.TempDir()
 	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size="+size); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("mount tmpfs (CI runs as root): %v", err)
-		}
-		t.Skipf("cannot mount a small tmpfs (not root?): %v", err)
+		testutil.SkipOrFail(t, "cannot mount a small tmpfs (needs root, as in CI): %v", err)
 	}
 	t.Cleanup(func() { unix.Unmount(dir, unix.MNT_DETACH) })
 	return dir
@@ -50,7 +48,7 @@ func TestDiskFull(t *testing.T) {
 	if err := os.WriteFile(filler, make([]byte, free-2<<20), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	srv := &recorder.Server{Store: st, AckInterval: 50 * time.Millisecond}
+	srv := &recorder.Server{Store: st, AckInterval: 50 * time.Millisecond, Metrics: recorder.NewMetrics(nil)}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -78,7 +76,7 @@ func TestDiskFull(t *testing.T) {
 	var upErr error
 	select {
 	case upErr = <-errc:
-	case <-time.After(10 * time.Second):
+	case <-time.After(testutil.DefaultWait):
 		t.Fatal("sender never told about the full disk")
 	}
 	if upErr == nil || !strings.Contains(upErr.Error(), "no space left") {

@@ -1,51 +1,81 @@
 package recorder
 
 import (
-	"fmt"
-	"io"
-	"net/http"
-	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 )
 
-// Metrics are the recorder's counters, served in Prometheus' text format
-// by ServeHTTP.
+// Metrics counts what a Server does, as Prometheus collectors (README.md,
+// "Metrics", lists them). Make it with NewMetrics.
 type Metrics struct {
+	// Counted on every body read or sync: plain atomics, read by the
+	// collectors at scrape time.
 	sessionsOpen  atomic.Int64
+	connsOpen     atomic.Int64
 	bytesReceived atomic.Int64
 	bytesDurable  atomic.Int64
 	events        atomic.Int64
-	sessionsTotal labeled // "proto,status"
+
+	sessionsTotal labeled // proto, status
+	abandoned     labeled // proto
 	errors        labeled // kind
+	refused       labeled // reason
+	syncSeconds   prometheus.Histogram
+	syncedFiles   prometheus.Counter
 
-	syncMu      sync.Mutex
-	syncBuckets [len(syncBounds) + 1]int64
-	syncCount   int64
-	syncSum     float64
-	syncFiles   int64
-
-	// Extra, when set, writes more metrics (the store's, the disk alarm).
-	Extra func(w io.Writer)
+	collectors []prometheus.Collector
 }
 
-var syncBounds = [...]float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
+// NewMetrics makes the recorder's metrics and registers them with reg, if
+// not nil.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		sessionsTotal: newLabeled("reel_sessions_total", "Recordings finished, by protocol and final status.", "proto", "status"),
+		abandoned:     newLabeled("reel_uploads_abandoned_total", "Uploads that ended before their header line arrived; nothing was stored.", "proto"),
+		errors:        newLabeled("reel_errors_total", "Errors, by kind.", "kind"),
+		refused:       newLabeled("reel_refused_total", "Connections and recordings refused by --allow-from or a limit, by reason.", "reason"),
+		syncSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "reel_sync_seconds",
+			Help:    "Duration of one group-commit sync round.",
+			Buckets: []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10},
+		}),
+		syncedFiles: prometheus.NewCounter(prometheus.CounterOpts{Name: "reel_synced_files_total", Help: "Recordings synced, summed over rounds."}),
+	}
+	gauge := func(name, help string, v *atomic.Int64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 { return float64(v.Load()) })
+	}
+	counter := func(name, help string, v *atomic.Int64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(v.Load()) })
+	}
+	m.collectors = []prometheus.Collector{
+		gauge("reel_sessions_open", "Recordings being received now.", &m.sessionsOpen),
+		gauge("reel_connections_open", "Connections to the recording API open now.", &m.connsOpen),
+		counter("reel_received_bytes_total", "Recording bytes received.", &m.bytesReceived),
+		counter("reel_durable_bytes_total", "Recording bytes synced to stable storage (what acks count).", &m.bytesDurable),
+		counter("reel_events_total", "Events stored.", &m.events),
+		m.sessionsTotal.vec, m.abandoned.vec, m.errors.vec, m.refused.vec,
+		m.syncSeconds, m.syncedFiles,
+	}
+	if reg != nil {
+		reg.MustRegister(m.collectors...)
+	}
+	return m
+}
 
 func (m *Metrics) observeSync(d time.Duration, files int) {
-	m.syncMu.Lock()
-	defer m.syncMu.Unlock()
-	sec := d.Seconds()
-	i, _ := slices.BinarySearch(syncBounds[:], sec)
-	m.syncBuckets[i]++
-	m.syncCount++
-	m.syncSum += sec
-	m.syncFiles += int64(files)
+	m.syncSeconds.Observe(d.Seconds())
+	m.syncedFiles.Add(float64(files))
 }
 
 // SessionsOpen is the number of recordings being received now.
 func (m *Metrics) SessionsOpen() int64 { return m.sessionsOpen.Load() }
+
+// ConnsOpen is the number of connections open now.
+func (m *Metrics) ConnsOpen() int64 { return m.connsOpen.Load() }
 
 // BytesReceived is the total of recording bytes received.
 func (m *Metrics) BytesReceived() int64 { return m.bytesReceived.Load() }
@@ -53,94 +83,29 @@ func (m *Metrics) BytesReceived() int64 { return m.bytesReceived.Load() }
 // Errors returns the count of errors of one kind.
 func (m *Metrics) Errors(kind string) int64 { return m.errors.get(kind) }
 
-// ServeHTTP writes the metrics in Prometheus' text exposition format.
-func (m *Metrics) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-	m.WriteTo(w)
+// Refused returns how many connections or recordings were refused for
+// reason ("allow_from", "conns", "conns_per_sender", "sessions",
+// "sessions_per_sender").
+func (m *Metrics) Refused(reason string) int64 { return m.refused.get(reason) }
+
+// Abandoned returns how many uploads of proto ("v1", "v2") ended before
+// their header line.
+func (m *Metrics) Abandoned(proto string) int64 { return m.abandoned.get(proto) }
+
+// labeled is a counter vector counted by label values.
+type labeled struct{ vec *prometheus.CounterVec }
+
+func newLabeled(name, help string, labels ...string) labeled {
+	return labeled{prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)}
 }
 
-// WriteTo writes the metrics in Prometheus' text exposition format.
-func (m *Metrics) WriteTo(w io.Writer) (int64, error) {
-	cw := &countWriter{w: w}
-	p := func(format string, args ...any) { fmt.Fprintf(cw, format, args...) }
-	p("# HELP reel_sessions_open Recordings being received now.\n# TYPE reel_sessions_open gauge\nreel_sessions_open %d\n", m.sessionsOpen.Load())
-	p("# HELP reel_received_bytes_total Recording bytes received.\n# TYPE reel_received_bytes_total counter\nreel_received_bytes_total %d\n", m.bytesReceived.Load())
-	p("# HELP reel_durable_bytes_total Recording bytes synced to stable storage (what acks count).\n# TYPE reel_durable_bytes_total counter\nreel_durable_bytes_total %d\n", m.bytesDurable.Load())
-	p("# HELP reel_events_total Events stored.\n# TYPE reel_events_total counter\nreel_events_total %d\n", m.events.Load())
-	p("# HELP reel_sessions_total Recordings finished, by protocol and final status.\n# TYPE reel_sessions_total counter\n")
-	m.sessionsTotal.each(func(k string, v int64) {
-		proto, status, _ := strings.Cut(k, ",")
-		p("reel_sessions_total{proto=%q,status=%q} %d\n", proto, status, v)
-	})
-	p("# HELP reel_errors_total Errors, by kind.\n# TYPE reel_errors_total counter\n")
-	m.errors.each(func(k string, v int64) { p("reel_errors_total{kind=%q} %d\n", k, v) })
+// add counts one; k holds the label values joined by commas.
+func (l labeled) add(k string) { l.vec.WithLabelValues(strings.Split(k, ",")...).Inc() }
 
-	m.syncMu.Lock()
-	p("# HELP reel_sync_seconds Duration of one group-commit sync round.\n# TYPE reel_sync_seconds histogram\n")
-	var cum int64
-	for i, b := range syncBounds {
-		cum += m.syncBuckets[i]
-		p("reel_sync_seconds_bucket{le=\"%g\"} %d\n", b, cum)
+func (l labeled) get(k string) int64 {
+	var d dto.Metric
+	if err := l.vec.WithLabelValues(strings.Split(k, ",")...).Write(&d); err != nil {
+		return 0
 	}
-	p("reel_sync_seconds_bucket{le=\"+Inf\"} %d\nreel_sync_seconds_sum %g\nreel_sync_seconds_count %d\n", m.syncCount, m.syncSum, m.syncCount)
-	p("# HELP reel_synced_files_total Recordings synced, summed over rounds.\n# TYPE reel_synced_files_total counter\nreel_synced_files_total %d\n", m.syncFiles)
-	m.syncMu.Unlock()
-	if m.Extra != nil {
-		m.Extra(cw)
-	}
-	return cw.n, cw.err
-}
-
-type countWriter struct {
-	w   io.Writer
-	n   int64
-	err error
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	if c.err != nil {
-		return 0, c.err
-	}
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	c.err = err
-	return n, err
-}
-
-// labeled is a set of counters keyed by a label value.
-type labeled struct {
-	mu sync.Mutex
-	m  map[string]int64
-}
-
-func (l *labeled) add(k string) {
-	l.mu.Lock()
-	if l.m == nil {
-		l.m = map[string]int64{}
-	}
-	l.m[k]++
-	l.mu.Unlock()
-}
-
-func (l *labeled) get(k string) int64 {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.m[k]
-}
-
-func (l *labeled) each(f func(string, int64)) {
-	l.mu.Lock()
-	keys := make([]string, 0, len(l.m))
-	for k := range l.m {
-		keys = append(keys, k)
-	}
-	vals := make(map[string]int64, len(l.m))
-	for k, v := range l.m {
-		vals[k] = v
-	}
-	l.mu.Unlock()
-	slices.Sort(keys)
-	for _, k := range keys {
-		f(k, vals[k])
-	}
+	return int64(d.GetCounter().GetValue())
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/reel-rec/reel/internal/recorder"
 	"github.com/reel-rec/reel/internal/store"
 	"github.com/reel-rec/reel/internal/store/fsstore"
+	"github.com/reel-rec/reel/internal/testutil"
 )
 
 func TestMain(m *testing.M) {
@@ -49,7 +50,8 @@ func start(t testing.TB, configure func(*recorder.Server)) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &recorder.Server{Store: st, AckInterval: 100 * time.Millisecond}
+	// Metrics set here, not by Serve: tests read them while Serve starts.
+	srv := &recorder.Server{Store: st, AckInterval: 100 * time.Millisecond, Metrics: recorder.NewMetrics(nil)}
 	if configure != nil {
 		configure(srv)
 	}
@@ -122,6 +124,14 @@ func send(t testing.TB, recs []netip.AddrPort, chunks ...[]byte) (attempts int, 
 	case <-time.After(30 * time.Second):
 		return len(att), errors.New("no result from recorder within 30s")
 	}
+}
+
+// waitReceived waits until the server has received n bytes of recordings.
+func waitReceived(t testing.TB, h *harness, n int) {
+	t.Helper()
+	testutil.WaitForSeen(t, testutil.DefaultWait, fmt.Sprintf("the recorder to receive %d bytes", n),
+		func() bool { return h.srv.Metrics.BytesReceived() >= int64(n) },
+		func() string { return fmt.Sprintf("%d bytes received", h.srv.Metrics.BytesReceived()) })
 }
 
 func onlyRecording(t *testing.T, h *harness) (store.Info, []byte) {
@@ -268,6 +278,9 @@ func TestMalformedEventRefused(t *testing.T) {
 		{"array", "[1,2]"},
 		{"no type", `{"id":"x"}`},
 		{"truncated", `{"type":"kubernetes-api-request"`},
+		// Stored raw, it would make that line of events/<day>.jsonl
+		// invalid JSON for every strict reader.
+		{"invalid utf8", "{\"type\":\"kubernetes-api-request\",\"userAgent\":\"kubectl \xff\xfe\"}"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			resp, err := http.Post("http://"+h.addr.String()+"/v2/event", "application/json", strings.NewReader(tc.body))
@@ -276,7 +289,7 @@ func TestMalformedEventRefused(t *testing.T) {
 			}
 			msg, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(msg), "malformed event") {
+			if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(msg), "malformed event") || (tc.name == "invalid utf8" && !strings.Contains(string(msg), "not valid UTF-8")) {
 				t.Errorf("got %d %q, want 400 with a message", resp.StatusCode, msg)
 			}
 		})
@@ -399,10 +412,12 @@ func TestShutdownEndsLiveRecordingsCleanly(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer wc.Close()
-	wc.Write(castHeader(t))
-	wc.Write(eventLine(0.1, "before"))
-	wc.Write([]byte(`[0.2,"o","partial`)) // a line cut mid-way
-	time.Sleep(300 * time.Millisecond)    // let it be received and acked
+	sent := 0
+	for _, b := range [][]byte{castHeader(t), eventLine(0.1, "before"), []byte(`[0.2,"o","partial`)} { // the last line is cut mid-way
+		wc.Write(b)
+		sent += len(b)
+	}
+	waitReceived(t, h, sent)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
@@ -414,7 +429,7 @@ func TestShutdownEndsLiveRecordingsCleanly(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "shutting down") {
 			t.Errorf("client error = %v, want one saying the recorder shuts down", err)
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(testutil.DefaultWait):
 		t.Fatal("client not told about the shutdown")
 	}
 	info, got := onlyRecording(t, h)
@@ -512,7 +527,7 @@ func TestConcurrentShutdowns(t *testing.T) {
 	}
 	defer wc.Close()
 	wc.Write(castHeader(t))
-	time.Sleep(200 * time.Millisecond)
+	waitReceived(t, h, len(castHeader(t)))
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel() // no grace: end the live recording at once
 	done := make(chan error, 2)
@@ -522,7 +537,7 @@ func TestConcurrentShutdowns(t *testing.T) {
 	for range 2 {
 		select {
 		case <-done:
-		case <-time.After(10 * time.Second):
+		case <-time.After(testutil.DefaultWait):
 			t.Fatal("a concurrent Shutdown never returned")
 		}
 	}

@@ -15,9 +15,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/semaphore"
 
 	"github.com/reel-rec/reel/internal/store"
 )
@@ -26,6 +29,21 @@ import (
 const (
 	DefaultAckInterval  = time.Second
 	DefaultMaxEventSize = 16 << 20
+	DefaultEventMemory  = 64 << 20
+	DefaultEventTimeout = 30 * time.Second
+	// DefaultIdleTimeout is short on purpose: senders never reuse an idle
+	// connection (Tailscale's client opens one per upload or event and
+	// sends its requests back to back), so idle ones only cost.
+	DefaultIdleTimeout          = 10 * time.Second
+	DefaultMaxHeaderBytes       = 64 << 10
+	DefaultMaxConns             = 16384
+	DefaultMaxConnsPerSender    = 2048
+	DefaultMaxSessions          = 10000
+	DefaultMaxSessionsPerSender = 1000
+
+	// readHeaderTimeout bounds a request's headers, and a new connection's
+	// first bytes.
+	readHeaderTimeout = 10 * time.Second
 	// livenessAck bounds the gap between ack frames even when a sync round
 	// is slow: the client drops an upload after 30 s without one, and the
 	// contract promises one at least every 5 s.
@@ -33,14 +51,16 @@ const (
 )
 
 // Server serves the recording API. Set the fields, then call Serve; the
-// zero value is not usable without Store.
+// zero value is not usable without Store. Limits are fields whose zero
+// value means the default; a negative limit means none.
 type Server struct {
 	// Store receives recordings and events. Required.
 	Store store.Store
 	// Log receives one line per recording and every failure. Nil discards.
 	Log *slog.Logger
-	// Identify returns the sender's node id (a store.SafeNode value) for a
-	// request. Nil means DefaultIdentify: the client certificate's identity
+	// Identify returns the sender's identity for a request; the store
+	// files its recordings under store.SafeNode of it and keeps it beside
+	// them. Nil means DefaultIdentify: the client certificate's identity
 	// under mutual TLS, else the remote IP address.
 	Identify func(*http.Request) (string, error)
 	// DisableV2 makes the server answer like an old recorder that knows
@@ -49,30 +69,73 @@ type Server struct {
 	// AckInterval is how often live recordings are synced and acked.
 	// Zero means DefaultAckInterval. Must be under 5 s.
 	AckInterval time.Duration
-	// MaxEventSize bounds one /v2/event body. Zero means DefaultMaxEventSize.
-	MaxEventSize int64
 	// MaxLine bounds one asciicast line before the recording is flagged
 	// malformed (it is still stored). Zero means the checker's default.
 	MaxLine int
+
+	// MaxEventSize bounds one /v2/event body. Zero means
+	// DefaultMaxEventSize.
+	MaxEventSize int64
+	// EventMemory bounds the bytes that all /v2/event bodies being read at
+	// once may hold; an event waits for room. Zero means
+	// DefaultEventMemory; it is never less than MaxEventSize.
+	EventMemory int64
+	// EventTimeout bounds how long one /v2/event body may take to arrive.
+	// Zero means DefaultEventTimeout.
+	EventTimeout time.Duration
+
+	// IdleTimeout closes a connection with no request in flight: an
+	// HTTP/1 keep-alive connection between requests, an HTTP/2 connection
+	// with no open stream (also one that sent only its preface). Zero
+	// means DefaultIdleTimeout.
+	IdleTimeout time.Duration
+	// MaxHeaderBytes bounds a request's header. Zero means
+	// DefaultMaxHeaderBytes.
+	MaxHeaderBytes int
+	// MaxConns bounds the connections open at once; MaxConnsPerSender
+	// those from one IP address. A connection over a limit is closed as
+	// soon as it is accepted, logged and counted. Zero means
+	// DefaultMaxConns and DefaultMaxConnsPerSender.
+	MaxConns, MaxConnsPerSender int
+	// MaxSessions bounds the recordings received at once;
+	// MaxSessionsPerSender those from one sender node. A recording over a
+	// limit is refused with 503 (for v2 at the HEAD /v2/record probe, so
+	// that the client fails over), logged and counted. Zero means
+	// DefaultMaxSessions and DefaultMaxSessionsPerSender.
+	MaxSessions, MaxSessionsPerSender int
+
 	// TLSConfig, when set, makes Serve speak TLS (HTTP/2 by ALPN); set
 	// ClientAuth and ClientCAs for mutual TLS.
 	TLSConfig *tls.Config
 	// Now returns the current time. Nil means time.Now.
 	Now func() time.Time
 
-	// Metrics counts what the server does. Nil allocates one.
+	// Metrics counts what the server does. Nil makes an unregistered one
+	// (NewMetrics(nil)).
 	Metrics *Metrics
 
 	initOnce sync.Once
 	hs       *http.Server
 	commit   *committer
 	shutting atomic.Bool
+	conns    connCounter
+	eventMem *semaphore.Weighted
+	logLimit logLimiter
 
 	mu       sync.Mutex
 	sessions map[*session]struct{}
-	drained  chan struct{} // closed when sessions becomes empty while shutting down
-	stopped  chan struct{} // closed once Shutdown is done: stops the committer
+	perNode  map[string]int // live sessions by sender node
+	drained  chan struct{}  // closed when sessions becomes empty while shutting down
+	stopped  chan struct{}  // closed once Shutdown is done: stops the committer
 	stopOnce sync.Once
+}
+
+// orDefault returns v, or def when v is zero.
+func orDefault[T int | int64 | time.Duration](v, def T) T {
+	if v == 0 {
+		return def
+	}
+	return v
 }
 
 func (s *Server) init() {
@@ -89,13 +152,23 @@ func (s *Server) init() {
 		if s.MaxEventSize <= 0 {
 			s.MaxEventSize = DefaultMaxEventSize
 		}
+		s.EventMemory = max(orDefault(s.EventMemory, DefaultEventMemory), s.MaxEventSize+1)
+		s.EventTimeout = orDefault(s.EventTimeout, DefaultEventTimeout)
+		s.IdleTimeout = orDefault(s.IdleTimeout, DefaultIdleTimeout)
+		s.MaxHeaderBytes = orDefault(s.MaxHeaderBytes, DefaultMaxHeaderBytes)
+		s.MaxConns = orDefault(s.MaxConns, DefaultMaxConns)
+		s.MaxConnsPerSender = orDefault(s.MaxConnsPerSender, DefaultMaxConnsPerSender)
+		s.MaxSessions = orDefault(s.MaxSessions, DefaultMaxSessions)
+		s.MaxSessionsPerSender = orDefault(s.MaxSessionsPerSender, DefaultMaxSessionsPerSender)
 		if s.Now == nil {
 			s.Now = time.Now
 		}
 		if s.Metrics == nil {
-			s.Metrics = new(Metrics)
+			s.Metrics = NewMetrics(nil)
 		}
+		s.eventMem = semaphore.NewWeighted(s.EventMemory)
 		s.sessions = map[*session]struct{}{}
+		s.perNode = map[string]int{}
 		s.stopped = make(chan struct{})
 		s.commit = newCommitter(s.Store, s.AckInterval, s.Metrics, s.Log)
 		var p http.Protocols
@@ -105,7 +178,9 @@ func (s *Server) init() {
 		s.hs = &http.Server{
 			Handler:           s.newMux(),
 			Protocols:         &p,
-			ReadHeaderTimeout: 10 * time.Second,
+			ReadHeaderTimeout: readHeaderTimeout,
+			IdleTimeout:       s.IdleTimeout,
+			MaxHeaderBytes:    s.MaxHeaderBytes,
 			TLSConfig:         s.TLSConfig,
 			ErrorLog:          slog.NewLogLogger(s.Log.Handler(), slog.LevelDebug),
 			HTTP2: &http.HTTP2Config{
@@ -139,13 +214,21 @@ func (s *Server) newMux() *http.ServeMux {
 
 // Serve accepts connections on ln until Shutdown: HTTP/1.1 and cleartext
 // HTTP/2 (h2c, prior knowledge), or TLS with HTTP/2 when TLSConfig is set.
-func (s *Server) Serve(ln net.Listener) error {
+func (s *Server) Serve(ln net.Listener) error { return s.ServeAllowed(ln, nil) }
+
+// ServeAllowed is Serve for a listener where senders are known by their
+// address (no mutual TLS, no tailnet): a connection whose remote address
+// allow refuses is closed as soon as it is accepted, before anything is
+// read from it, and logged and counted (reason "allow_from"). A nil allow
+// allows every address.
+func (s *Server) ServeAllowed(ln net.Listener, allow func(netip.Addr) bool) error {
 	s.init()
 	var err error
 	if s.TLSConfig != nil {
-		err = s.hs.ServeTLS(ln, "", "") // crypto/tls reads whole records already
+		// crypto/tls reads whole records already.
+		err = s.hs.ServeTLS(&limitListener{Listener: ln, s: s, allow: allow}, "", "")
 	} else {
-		err = s.hs.Serve(bufListener{ln})
+		err = s.hs.Serve(&limitListener{Listener: bufListener{ln}, s: s, allow: allow})
 	}
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
@@ -205,16 +288,38 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 var errShutdown = errors.New("the recorder is shutting down")
 
-func (s *Server) track(ss *session) bool {
+// track counts ss as live, or refuses it: the recorder is shutting down
+// (Shutdown may already have seen zero sessions) or a limit is reached.
+func (s *Server) track(ss *session) *refusal {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.shutting.Load() && s.drained == nil {
-		// Shutdown already saw zero sessions.
-		return false
+	if s.shutting.Load() {
+		return refusalShutdown
+	}
+	if ref := s.overLimitLocked(ss.node); ref != nil {
+		return ref
 	}
 	s.sessions[ss] = struct{}{}
-	s.commit.add(ss)
-	return true
+	s.perNode[ss.node]++
+	return nil
+}
+
+// overLimit says why one more recording from node would be over a limit,
+// or nil.
+func (s *Server) overLimit(node string) *refusal {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.overLimitLocked(node)
+}
+
+func (s *Server) overLimitLocked(node string) *refusal {
+	switch {
+	case s.MaxSessions >= 0 && len(s.sessions) >= s.MaxSessions:
+		return &refusal{http.StatusServiceUnavailable, fmt.Sprintf("reel recorder: too many recordings at once (limit %d); try another recorder", s.MaxSessions), "sessions"}
+	case s.MaxSessionsPerSender >= 0 && s.perNode[node] >= s.MaxSessionsPerSender:
+		return &refusal{http.StatusServiceUnavailable, fmt.Sprintf("reel recorder: too many recordings at once from this sender (limit %d); try another recorder", s.MaxSessionsPerSender), "sessions_per_sender"}
+	}
+	return nil
 }
 
 func (s *Server) untrack(ss *session) {
@@ -222,6 +327,9 @@ func (s *Server) untrack(ss *session) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.sessions, ss)
+	if s.perNode[ss.node]--; s.perNode[ss.node] <= 0 {
+		delete(s.perNode, ss.node)
+	}
 	if len(s.sessions) == 0 && s.drained != nil {
 		select {
 		case <-s.drained:
@@ -233,7 +341,7 @@ func (s *Server) untrack(ss *session) {
 
 // DefaultIdentify names the sender of r: under mutual TLS the verified
 // client certificate's first URI SAN, DNS SAN or common name; otherwise the
-// remote IP address. The result is made path-safe with store.SafeNode.
+// remote IP address.
 func DefaultIdentify(r *http.Request) (string, error) {
 	var id string
 	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
@@ -253,9 +361,8 @@ func DefaultIdentify(r *http.Request) (string, error) {
 		}
 		id = host
 	}
-	node := store.SafeNode(id)
-	if node == "" {
-		return "", fmt.Errorf("sender identity %q has no usable characters", id)
+	if id == "" {
+		return "", errors.New("the sender's certificate names no identity")
 	}
-	return node, nil
+	return id, nil
 }

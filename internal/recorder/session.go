@@ -1,9 +1,10 @@
 package recorder
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -18,13 +19,22 @@ import (
 	"github.com/reel-rec/reel/internal/store"
 )
 
-// session is one recording being received.
+// session is one upload being received. Its recording is created only
+// once the header line has arrived: an upload that ends before that (a
+// stream opened and reset at once) leaves nothing in the store.
 type session struct {
-	w     store.Writer
-	key   string
-	kind  store.Kind
-	proto string // "v1" or "v2"
-	log   *slog.Logger
+	proto   string     // "v1" or "v2"
+	kind    store.Kind // what the upload holds (its Content-Type)
+	node    string
+	log     *slog.Logger
+	ctx     context.Context // the request's
+	rc      *http.ResponseController
+	started time.Time
+
+	// w is nil until the header line has arrived. It is set by the
+	// reading goroutine before the committer is told of the session.
+	w   store.Writer
+	key string
 
 	received atomic.Int64 // bytes received from the sender: in pending or written to w
 	durable  atomic.Int64 // bytes known synced
@@ -45,15 +55,18 @@ type session struct {
 	syncErr error         // a failed sync: storage is broken for this recording
 	stopErr error         // why the server ends this session early
 	stopped chan struct{} // closed by stop
-	body    io.Closer
 }
 
-func newSession(w store.Writer, proto string, body io.Closer, log *slog.Logger) *session {
-	return &session{w: w, key: w.Key(), proto: proto, body: body, log: log, stopped: make(chan struct{})}
-}
+// finalWriteGrace bounds how long the acker may stay blocked once the
+// upload has ended, and then how long the last frames may take, when the
+// sender does not read them: the handler must return, or Shutdown would
+// wait for it for ever.
+const finalWriteGrace = 2 * time.Second
 
-// stop ends the session from outside (shutdown): the reader is unblocked by
-// closing the request body.
+// stop ends the session from outside (shutdown, a failed sync). The
+// reader is unblocked by a read deadline in the past: closing the body
+// instead would wait for a Read in progress, which for HTTP/1 holds the
+// body's lock until the sender sends more, for ever if it is idle.
 func (ss *session) stop(err error) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
@@ -62,7 +75,7 @@ func (ss *session) stop(err error) {
 	}
 	ss.stopErr = err
 	close(ss.stopped)
-	ss.body.Close()
+	ss.rc.SetReadDeadline(time.Now())
 }
 
 func (ss *session) stopReason() error {
@@ -154,22 +167,30 @@ func (ss *session) flushLocked(release bool) error {
 // buffer; one that is streaming borrows a large one from the pool. A
 // thousand idle sessions then cost kilobytes, not megabytes.
 const (
-	smallBuf = 2 << 10
+	smallBuf = 512
 	largeBuf = 64 << 10
 )
 
 var largeBufs = sync.Pool{New: func() any { b := make([]byte, largeBuf); return &b }}
 
+// maxHead bounds what is held while the header line is awaited: past it
+// the recording is created anyway (and the checker judges the line).
+const maxHead = 64 << 10
+
 // ingestResult is how the read loop ended.
 type ingestResult struct {
 	eof       bool  // the sender finished the body
 	readErr   error // the connection broke or the server stopped us
+	createErr error // the recording could not be created
 	storeErr  error // writing to the store failed
 	malformed error // the checker's verdict, when the body is not valid asciicast
+	head      int   // bytes received before the upload ended, if no recording was created
 }
 
-// ingest copies body into the session's writer, checking the asciicast
-// stream as it goes, until EOF or an error.
+// ingest copies body into the session's recording, checking the asciicast
+// stream as it goes, until EOF or an error. The recording is created when
+// the header line is complete (or the body ends after some bytes without
+// one, or maxHead bytes came without a newline).
 func (s *Server) ingest(ss *session, body io.Reader) ingestResult {
 	var chk bodyChecker = &asciicast.Checker{MaxLine: s.MaxLine}
 	if ss.kind == store.KindDesktop {
@@ -184,16 +205,49 @@ func (s *Server) ingest(ss *session, body io.Reader) ingestResult {
 		}
 	}()
 	var res ingestResult
+	var head []byte // bytes before the recording exists
+	// keep stores p; false when the store failed.
+	keep := func(p []byte) bool {
+		chk.Write(p)
+		if err := ss.add(p); err != nil {
+			res.storeErr = err
+			s.Metrics.errors.add("store_write")
+			return false
+		}
+		return true
+	}
 	for {
 		n, err := body.Read(buf)
 		if n > 0 {
-			chk.Write(buf[:n])
-			if werr := ss.add(buf[:n]); werr != nil {
-				res.storeErr = werr
-				s.Metrics.errors.add("store_write")
+			s.Metrics.bytesReceived.Add(int64(n))
+			p := buf[:n]
+			if ss.w == nil {
+				head = append(head, p...)
+				p = nil
+				if bytes.IndexByte(buf[:n], '\n') >= 0 || len(head) >= maxHead {
+					// Creating the recording and decoding its header
+					// go deep (file system, encoding/json): do it on a
+					// goroutine of its own, so that this one, which
+					// then waits in Read for as long as the session
+					// lasts, keeps a small stack.
+					ok := false
+					onFreshStack(func() {
+						if res.createErr = s.create(ss); res.createErr == nil {
+							ok = keep(head)
+						}
+					})
+					if res.createErr != nil {
+						res.head = len(head)
+					}
+					if !ok {
+						break
+					}
+					head = nil
+				}
+			}
+			if len(p) > 0 && !keep(p) {
 				break
 			}
-			s.Metrics.bytesReceived.Add(int64(n))
 			// Grow while data streams, shrink when the sender goes quiet.
 			switch {
 			case n == len(buf) && pooled == nil:
@@ -206,12 +260,24 @@ func (s *Server) ingest(ss *session, body io.Reader) ingestResult {
 		}
 		if err == io.EOF {
 			res.eof = true
+			if ss.w == nil && len(head) > 0 {
+				// A whole body without a newline: kept as sent.
+				if res.createErr = s.create(ss); res.createErr != nil {
+					break
+				}
+				keep(head)
+				head = nil
+			}
 			break
 		}
 		if err != nil {
 			res.readErr = err
 			break
 		}
+	}
+	if ss.w == nil {
+		res.head = max(res.head, len(head))
+		return res
 	}
 	if res.eof {
 		res.malformed = chk.Finish()
@@ -221,9 +287,55 @@ func (s *Server) ingest(ss *session, body io.Reader) ingestResult {
 	return res
 }
 
-// finish closes the store writer with the status the result implies, logs,
-// and returns the status and reason.
-func (s *Server) finish(ss *session, res ingestResult, started time.Time) (store.Status, string) {
+// onFreshStack runs f on a new goroutine and waits for it.
+func onFreshStack(f func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f()
+	}()
+	<-done
+}
+
+// create makes the session's recording, of the session's kind, now that
+// its header line is here. begin has checked that the store keeps that
+// kind.
+func (s *Server) create(ss *session) error {
+	var wr store.Writer
+	var err error
+	if ss.kind == store.KindTerminal {
+		wr, err = s.Store.Create(ss.ctx, ss.node, ss.started)
+	} else {
+		wr, err = s.Store.(store.KindCreator).CreateKind(ss.ctx, ss.node, ss.started, ss.kind)
+	}
+	if err != nil {
+		if errors.Is(err, store.ErrInsufficientSpace) {
+			s.Metrics.errors.add("insufficient_space")
+		} else {
+			s.Metrics.errors.add("store_create")
+		}
+		ss.log.Error("cannot store recording", "proto", ss.proto, "err", err)
+		return err
+	}
+	ss.w, ss.key = wr, wr.Key()
+	s.commit.add(ss)
+	ss.log.Info("recording started", "key", ss.key, "proto", ss.proto, "kind", ss.kind)
+	return nil
+}
+
+// outcome is how an upload ended, and what the sender is told.
+type outcome struct {
+	status store.Status // "" when no recording was created
+	code   int          // the v1 response status
+	msg    string       // for the sender; "" when all went well
+}
+
+// finish closes the recording (if there is one) with the status the result
+// implies, logs, and says what to tell the sender.
+func (s *Server) finish(ss *session, res ingestResult) outcome {
+	if ss.w == nil {
+		return s.abandon(ss, res)
+	}
 	s.commit.remove(ss)
 	ss.wmu.Lock()
 	defer ss.wmu.Unlock()
@@ -259,26 +371,68 @@ func (s *Server) finish(ss *session, res ingestResult, started time.Time) (store
 	}
 	size := ss.received.Load()
 	s.Metrics.sessionsTotal.add(ss.proto + "," + string(status))
-	attrs := []any{"key", ss.key, "proto", ss.proto, "status", status, "bytes", size, "duration", s.Now().Sub(started).Round(time.Millisecond)}
+	attrs := []any{"key", ss.key, "proto", ss.proto, "status", status, "bytes", size, "duration", s.Now().Sub(ss.started).Round(time.Millisecond)}
 	if reason != "" {
 		attrs = append(attrs, "reason", reason)
 	}
 	switch status {
 	case store.StatusComplete:
 		ss.log.Info("recording finished", attrs...)
+		return outcome{status, http.StatusOK, ""}
 	case store.StatusInterrupted:
 		ss.log.Warn("recording interrupted", attrs...)
 	default:
 		ss.log.Error("recording did not finish cleanly", attrs...)
 	}
-	return status, reason
+	if status == store.StatusMalformed {
+		return outcome{status, http.StatusUnprocessableEntity, "recording stored but malformed: " + reason}
+	}
+	return outcome{status, http.StatusInternalServerError, reason}
 }
 
-// refusal is why a recording cannot start: an HTTP status and a message.
-type refusal struct {
-	code int
-	msg  string
+// abandon ends an upload that never got a recording: it ended before its
+// header line, or the recording could not be created. Nothing is stored;
+// it is counted and logged (at most one line per sender every
+// refusalLogEvery, so that a flood of reset streams cannot flood the log).
+func (s *Server) abandon(ss *session, res ingestResult) outcome {
+	o := outcome{code: http.StatusInternalServerError}
+	switch {
+	case res.createErr != nil:
+		o.msg = "cannot store recording: " + res.createErr.Error()
+		if errors.Is(res.createErr, store.ErrInsufficientSpace) {
+			o.code = http.StatusInsufficientStorage
+		}
+		return o // create logged it
+	case ss.stopReason() != nil:
+		o.msg = ss.stopReason().Error()
+	case res.readErr != nil:
+		o.msg = "the upload broke off before its header line: " + res.readErr.Error()
+	default:
+		o.code, o.msg = http.StatusBadRequest, "empty upload: no asciicast header line"
+		if ss.kind == store.KindDesktop {
+			o.msg = "empty upload: no desktop recording header line"
+		}
+	}
+	s.Metrics.abandoned.add(ss.proto)
+	if n, ok := s.logLimit.allow("abandoned/"+ss.node, time.Now()); ok {
+		attrs := []any{"proto", ss.proto, "bytes", res.head, "reason", o.msg}
+		if n > 0 {
+			attrs = append(attrs, "also_abandoned_since_last_logged", n)
+		}
+		ss.log.Warn("upload ended before its header line: nothing stored", attrs...)
+	}
+	return o
 }
+
+// refusal is why a recording cannot start: an HTTP status, a message, and
+// for a limit the reason it is counted under.
+type refusal struct {
+	code   int
+	msg    string
+	reason string
+}
+
+var refusalShutdown = &refusal{http.StatusServiceUnavailable, "reel recorder: shutting down; try another recorder", ""}
 
 // admit decides whether r's sender may start a recording now, and names
 // the sender's node. It is asked at the HEAD /v2/record probe as well as at
@@ -287,19 +441,23 @@ type refusal struct {
 // before "100 Continue" makes it fail over to the next recorder.
 func (s *Server) admit(r *http.Request) (node string, ref *refusal) {
 	if s.shutting.Load() {
-		return "", &refusal{http.StatusServiceUnavailable, "reel recorder: shutting down; try another recorder"}
+		return "", refusalShutdown
 	}
 	node, err := s.Identify(r)
 	if err != nil {
 		s.Metrics.errors.add("identify")
 		s.Log.Warn("refused recording: unknown sender", "remote", r.RemoteAddr, "err", err)
-		return "", &refusal{http.StatusForbidden, "reel recorder: cannot identify sender: " + err.Error()}
+		return "", &refusal{http.StatusForbidden, "reel recorder: cannot identify sender: " + err.Error(), ""}
+	}
+	if ref := s.overLimit(node); ref != nil {
+		s.refuse(ref.reason, "refused recording: too many at once", "node", node, "remote", r.RemoteAddr)
+		return "", ref
 	}
 	if sc, ok := s.Store.(SpaceChecker); ok {
 		if err := sc.CheckSpace(); err != nil {
 			s.Metrics.errors.add("insufficient_space")
 			s.Log.Error("refused recording: not enough storage", "node", node, "remote", r.RemoteAddr, "err", err)
-			return "", &refusal{http.StatusInsufficientStorage, "reel recorder: cannot store recording: " + err.Error()}
+			return "", &refusal{http.StatusInsufficientStorage, "reel recorder: cannot store recording: " + err.Error(), ""}
 		}
 	}
 	return node, nil
@@ -312,42 +470,38 @@ type SpaceChecker interface {
 	CheckSpace() error
 }
 
-// begin admits the sender and creates the recording, or returns why not.
-func (s *Server) begin(r *http.Request, proto string) (*session, *refusal) {
+// begin admits the sender and counts the upload as live, or returns why
+// not. The recording itself is created by ingest, once the header line
+// has arrived.
+func (s *Server) begin(w http.ResponseWriter, r *http.Request, proto string) (*session, *refusal) {
 	node, ref := s.admit(r)
 	if ref != nil {
 		return nil, ref
 	}
-	log := s.Log.With("node", node, "remote", r.RemoteAddr)
 	kind := uploadKind(r)
-	var wr store.Writer
-	var err error
-	if kind == store.KindTerminal {
-		wr, err = s.Store.Create(r.Context(), node, s.Now())
-	} else if kc, ok := s.Store.(store.KindCreator); ok {
-		wr, err = kc.CreateKind(r.Context(), node, s.Now(), kind)
-	} else {
-		return nil, &refusal{http.StatusUnsupportedMediaType, "reel recorder: this store keeps only terminal recordings"}
+	if _, ok := s.Store.(store.KindCreator); kind != store.KindTerminal && !ok {
+		// Refused before the body is read, as for any refusal.
+		s.Metrics.errors.add("store_kind")
+		s.Log.Error("refused recording: the store keeps only terminal recordings", "node", node, "remote", r.RemoteAddr, "kind", kind)
+		return nil, &refusal{http.StatusUnsupportedMediaType, "reel recorder: this store keeps only terminal recordings", ""}
 	}
-	if err != nil {
-		code := http.StatusInternalServerError
-		if errors.Is(err, store.ErrInsufficientSpace) {
-			code = http.StatusInsufficientStorage
-			s.Metrics.errors.add("insufficient_space")
-		} else {
-			s.Metrics.errors.add("store_create")
+	ss := &session{
+		proto:   proto,
+		kind:    kind,
+		node:    node,
+		log:     s.Log.With("node", node, "remote", r.RemoteAddr),
+		ctx:     r.Context(),
+		rc:      http.NewResponseController(w),
+		started: s.Now(),
+		stopped: make(chan struct{}),
+	}
+	if ref := s.track(ss); ref != nil {
+		if ref.reason != "" {
+			s.refuse(ref.reason, "refused recording: too many at once", "node", node, "remote", r.RemoteAddr)
 		}
-		log.Error("refused recording: cannot store it", "proto", proto, "err", err)
-		return nil, &refusal{code, "reel recorder: cannot store recording: " + err.Error()}
-	}
-	ss := newSession(wr, proto, r.Body, log)
-	if !s.track(ss) {
-		wr.Close(store.StatusFailed, "refused: the recorder was shutting down")
-		return nil, &refusal{http.StatusServiceUnavailable, "reel recorder: shutting down; try another recorder"}
+		return nil, ref
 	}
 	s.Metrics.sessionsOpen.Add(1)
-	ss.kind = kind
-	log.Info("recording started", "key", ss.key, "proto", proto, "kind", kind)
 	return ss, nil
 }
 
@@ -378,12 +532,15 @@ type ackFrame struct {
 }
 
 func writeFrame(w http.ResponseWriter, f ackFrame) error {
-	b, _ := json.Marshal(f)
+	var b []byte
 	if f.Error == "" {
 		// Always spell out the count, even zero, for readers other than
-		// Tailscale's (which treats a missing ack as 0).
-		b = strconv.AppendInt([]byte(`{"ack":`), f.Ack, 10)
-		b = append(b, '}')
+		// Tailscale's (which treats a missing ack as 0). No encoding/json:
+		// it would grow every idle session's acker stack for good.
+		var a [32]byte
+		b = append(strconv.AppendInt(append(a[:0], `{"ack":`...), f.Ack, 10), '}')
+	} else {
+		b, _ = json.Marshal(f)
 	}
 	b = append(b, '\n')
 	if _, err := w.Write(b); err != nil {
@@ -401,9 +558,8 @@ func (s *Server) postV2(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "POST /v2/record needs HTTP/2", http.StatusHTTPVersionNotSupported)
 		return
 	}
-	started := s.Now()
 	w.Header().Set("Content-Type", "application/x-ndjson")
-	ss, ref := s.begin(r, "v2")
+	ss, ref := s.begin(w, r, "v2")
 	if ref != nil {
 		// Not an HTTP error status: the client would hang (see admit).
 		w.WriteHeader(http.StatusOK)
@@ -423,26 +579,30 @@ func (s *Server) postV2(w http.ResponseWriter, r *http.Request) {
 	}()
 	res := s.ingest(ss, r.Body)
 	close(ackStop)
-	<-ackDone
+	t := time.NewTimer(finalWriteGrace)
+	select {
+	case <-ackDone:
+	case <-t.C:
+		// Blocked writing to a sender that does not read: reset the
+		// stream.
+		ss.rc.SetWriteDeadline(time.Now())
+		<-ackDone
+	}
+	t.Stop()
 
-	status, reason := s.finish(ss, res, started)
-	switch status {
-	case store.StatusComplete:
-		writeFrame(w, ackFrame{Ack: ss.durable.Load()})
-	case store.StatusMalformed:
-		// Everything is stored; say so, then say what is wrong.
-		writeFrame(w, ackFrame{Ack: ss.durable.Load()})
-		writeFrame(w, ackFrame{Error: "recording stored but malformed: " + reason})
-	default:
-		writeFrame(w, ackFrame{Ack: ss.durable.Load()})
-		writeFrame(w, ackFrame{Error: reason})
+	o := s.finish(ss, res)
+	ss.rc.SetWriteDeadline(time.Now().Add(finalWriteGrace))
+	writeFrame(w, ackFrame{Ack: ss.durable.Load()})
+	if o.msg != "" {
+		// Everything acked is stored; then say what went wrong.
+		writeFrame(w, ackFrame{Error: o.msg})
 	}
 }
 
 // ackLoop writes an ack frame after every sync round, and at least every
 // livenessAck even when a round is slow, until stop closes or a write fails.
-// A session the server stops (shutdown) gets its ack and error frame here,
-// and its body is closed to end the read loop.
+// A session the server stops (shutdown) gets its ack and error frame from
+// postV2, once the read loop has ended.
 func (s *Server) ackLoop(w http.ResponseWriter, ss *session, stop <-chan struct{}) {
 	liveness := time.NewTimer(livenessAck)
 	defer liveness.Stop()
@@ -468,8 +628,7 @@ func (s *Server) ackLoop(w http.ResponseWriter, ss *session, stop <-chan struct{
 }
 
 func (s *Server) postV1(w http.ResponseWriter, r *http.Request) {
-	started := s.Now()
-	ss, ref := s.begin(r, "v1")
+	ss, ref := s.begin(w, r, "v1")
 	if ref != nil {
 		// Answered before the body is read: no "100 Continue" is sent, and
 		// the client fails over to its next recorder.
@@ -477,70 +636,14 @@ func (s *Server) postV1(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.end(ss)
-	// The first Read sends "100 Continue": only now, with storage ready.
-	res := s.ingest(ss, r.Body)
-	status, reason := s.finish(ss, res, started)
-	switch status {
-	case store.StatusComplete:
+	// The first Read sends "100 Continue": only now, with the sender
+	// admitted and storage ready.
+	o := s.finish(ss, s.ingest(ss, r.Body))
+	if o.msg == "" {
 		w.WriteHeader(http.StatusOK)
-	case store.StatusMalformed:
-		http.Error(w, "reel recorder: recording stored but malformed: "+reason, http.StatusUnprocessableEntity)
-	default:
-		http.Error(w, "reel recorder: "+reason, http.StatusInternalServerError)
-	}
-}
-
-func (s *Server) postEvent(w http.ResponseWriter, r *http.Request) {
-	if s.shutting.Load() {
-		http.Error(w, "reel recorder: shutting down; try another recorder", http.StatusServiceUnavailable)
 		return
 	}
-	node, err := s.Identify(r)
-	if err != nil {
-		s.Metrics.errors.add("identify")
-		http.Error(w, "reel recorder: cannot identify sender: "+err.Error(), http.StatusForbidden)
-		return
-	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, s.MaxEventSize+1))
-	if err != nil {
-		http.Error(w, "reel recorder: reading event: "+err.Error(), http.StatusBadRequest)
-		return
-	}
-	if int64(len(body)) > s.MaxEventSize {
-		s.Metrics.errors.add("event_too_large")
-		http.Error(w, fmt.Sprintf("reel recorder: event larger than %d bytes", s.MaxEventSize), http.StatusRequestEntityTooLarge)
-		return
-	}
-	if err := checkEvent(body); err != nil {
-		s.Metrics.errors.add("event_malformed")
-		s.Log.Warn("refused malformed event", "node", node, "remote", r.RemoteAddr, "err", err)
-		http.Error(w, "reel recorder: malformed event: "+err.Error(), http.StatusBadRequest)
-		return
-	}
-	id, err := s.Store.PutEvent(r.Context(), node, s.Now(), body)
-	if err != nil {
-		s.Metrics.errors.add("event_store")
-		s.Log.Error("storing event failed", "node", node, "err", err)
-		http.Error(w, "reel recorder: storing event: "+err.Error(), http.StatusInternalServerError)
-		return
-	}
-	s.Metrics.events.Add(1)
-	s.Log.Debug("event stored", "node", node, "id", id)
-	w.Header().Set("Content-Type", "application/json")
-	fmt.Fprintf(w, "{\"id\":%q}\n", id)
-}
-
-// checkEvent accepts one JSON object with a non-empty string "type".
-func checkEvent(body []byte) error {
-	var ev map[string]json.RawMessage
-	if err := json.Unmarshal(body, &ev); err != nil {
-		return fmt.Errorf("not a JSON object: %w", err)
-	}
-	var typ string
-	if err := json.Unmarshal(ev["type"], &typ); err != nil || typ == "" {
-		return errors.New(`missing "type"`)
-	}
-	return nil
+	http.Error(w, "reel recorder: "+o.msg, o.code)
 }
 
 // bodyChecker checks an upload as it streams by (asciicast.Checker,

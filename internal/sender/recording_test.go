@@ -22,6 +22,7 @@ import (
 	"github.com/reel-rec/reel/internal/recorder"
 	"github.com/reel-rec/reel/internal/store"
 	"github.com/reel-rec/reel/internal/store/memstore"
+	"github.com/reel-rec/reel/internal/testutil"
 )
 
 func TestMain(m *testing.M) {
@@ -140,18 +141,6 @@ func (o *outcomes) kinds() []OutcomeKind {
 	return k
 }
 
-// deadAddr returns a loopback address where nothing listens.
-func deadAddr(t *testing.T) netip.AddrPort {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ap := netip.MustParseAddrPort(ln.Addr().String())
-	ln.Close()
-	return ap
-}
-
 func TestRecordsToRealRecorder(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
@@ -228,7 +217,7 @@ func TestRecordsToRealRecorder(t *testing.T) {
 
 func TestFailover(t *testing.T) {
 	rr := startRecorder(t, false)
-	dead1, dead2 := deadAddr(t), deadAddr(t)
+	dead1, dead2 := testutil.DeadAddr(t), testutil.DeadAddr(t)
 	c := &Client{}
 	rec, err := c.Start(context.Background(), []netip.AddrPort{dead1, dead2, rr.addr}, asciicast.Header{Width: 80, Height: 24})
 	if err != nil {
@@ -255,12 +244,12 @@ func TestFailover(t *testing.T) {
 
 func TestStartFails(t *testing.T) {
 	// A recorder that refuses: v1 only, answering 503 before 100 Continue.
-	refusing := serveHTTP(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	refusing := testutil.ServeHTTP(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "reel recorder: shutting down; try another recorder", http.StatusServiceUnavailable)
 	}))
 	// A recorder that accepts connections and never answers.
 	silent := listenSilently(t)
-	dead := deadAddr(t)
+	dead := testutil.DeadAddr(t)
 
 	for _, tc := range []struct {
 		name      string
@@ -311,29 +300,6 @@ func TestConnectTimeoutBoundsAllAttempts(t *testing.T) {
 	if d := time.Since(t0); d > 3*time.Second {
 		t.Errorf("Start took %v with a 300ms ConnectTimeout", d)
 	}
-}
-
-// serveHTTP serves h on a loopback port with HTTP/1.1 and h2c.
-func serveHTTP(t *testing.T, h http.Handler) netip.AddrPort {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var p http.Protocols
-	p.SetHTTP1(true)
-	p.SetUnencryptedHTTP2(true)
-	srv := &http.Server{Handler: h, Protocols: &p}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		srv.Serve(ln)
-	}()
-	t.Cleanup(func() {
-		srv.Close()
-		<-done
-	})
-	return netip.MustParseAddrPort(ln.Addr().String())
 }
 
 // listenSilently accepts connections and never answers.
@@ -394,7 +360,7 @@ func (u *upload) frame(s string) {
 func startFakeV2(t *testing.T, script func(u *upload) bool) *fakeV2 {
 	t.Helper()
 	f := &fakeV2{script: script, got: make(chan struct{}, 4)}
-	f.addr = serveHTTP(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	f.addr = testutil.ServeHTTP(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case r.Method == http.MethodHead && r.URL.Path == "/v2/record":
 			w.WriteHeader(http.StatusOK)
@@ -526,19 +492,22 @@ func TestOverflowNeverBlocks(t *testing.T) {
 	// loss must still end the upload at once.
 	for _, size := range []int{256 << 10, 4 << 20} {
 		t.Run(fmt.Sprint(size), func(t *testing.T) {
-			f := startFakeV2(t, func(u *upload) bool {
-				u.frame(`{"ack":0}`)
-				return false
-			})
-			rec := f.start(t, &Client{BufferSize: size})
+			rec, err := (&Client{BufferSize: size}).Start(context.Background(),
+				[]netip.AddrPort{testutil.StartStalledRecorder(t)}, asciicast.Header{Width: 80, Height: 24})
+			if err != nil {
+				t.Fatal(err)
+			}
 			chunk := bytes.Repeat([]byte("x"), 32<<10)
-			var err error
+			// Once the transport has started taking data, it goes on
+			// until the recorder's flow-control window is full, and then
+			// waits there while the writes below fill the buffer.
+			if err := rec.Output(chunk); err != nil {
+				t.Fatal(err)
+			}
+			testutil.WaitFor(t, "the transport to take data", func() bool { return rec.Sent() > 0 })
 			t0 := time.Now()
 			for i := 0; i < 10000 && err == nil; i++ {
 				err = rec.Output(chunk)
-				if i%64 == 0 {
-					time.Sleep(time.Millisecond) // let the transport take what it can
-				}
 			}
 			if !errors.Is(err, ErrOverflow) {
 				t.Fatalf("Output: %v, want ErrOverflow", err)
@@ -664,14 +633,17 @@ func TestConnectionDropWhileIdle(t *testing.T) {
 	// The recorder's connection goes away while the session is quiet:
 	// the loss must show at once, not after AckTimeout.
 	rr := startRecorder(t, false)
-	p := startProxy(t, rr.addr.String())
-	rec, err := (&Client{}).Start(context.Background(), []netip.AddrPort{p.addr}, asciicast.Header{})
+	p := testutil.StartProxy(t, rr.addr.String())
+	rec, err := (&Client{}).Start(context.Background(), []netip.AddrPort{p.Addr}, asciicast.Header{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	rec.Output([]byte("x"))
-	time.Sleep(100 * time.Millisecond)
-	p.cut()
+	// Quiet: everything written is sent and acked.
+	testutil.WaitFor(t, "the output to be sent and acked", func() bool {
+		return rec.Sent() > 0 && rec.Acked() == rec.Sent()
+	})
+	p.Cut()
 	select {
 	case <-rec.Lost():
 		if !strings.Contains(rec.Err().Error(), "connection to recorder") {
@@ -681,55 +653,4 @@ func TestConnectionDropWhileIdle(t *testing.T) {
 		t.Fatal("the dropped connection was not noticed")
 	}
 	rec.Close(context.Background())
-}
-
-// proxy forwards TCP connections to a backend until cut.
-type proxy struct {
-	ln    net.Listener
-	addr  netip.AddrPort
-	mu    sync.Mutex
-	conns []net.Conn
-	wg    sync.WaitGroup
-}
-
-func startProxy(t *testing.T, backend string) *proxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proxy{ln: ln, addr: netip.MustParseAddrPort(ln.Addr().String())}
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			b, err := net.Dial("tcp", backend)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, c, b)
-			p.wg.Add(2)
-			p.mu.Unlock()
-			go func() { defer p.wg.Done(); io.Copy(b, c); b.Close() }()
-			go func() { defer p.wg.Done(); io.Copy(c, b); c.Close() }()
-		}
-	}()
-	t.Cleanup(p.cut)
-	return p
-}
-
-func (p *proxy) cut() {
-	p.mu.Lock()
-	p.ln.Close()
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.mu.Unlock()
-	p.wg.Wait()
 }

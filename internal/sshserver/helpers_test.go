@@ -11,15 +11,12 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -32,24 +29,11 @@ import (
 	"github.com/reel-rec/reel/internal/sender"
 	"github.com/reel-rec/reel/internal/store"
 	"github.com/reel-rec/reel/internal/store/memstore"
+	"github.com/reel-rec/reel/internal/testutil"
 )
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
-}
-
-// needTool returns the path of an external program the test needs. It
-// skips without it, except in CI, where a missing peer is a failure.
-func needTool(t testing.TB, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is not installed (run scripts/test-deps.sh): %v", name, err)
-		}
-		t.Skipf("%s is not installed (run scripts/test-deps.sh)", name)
-	}
-	return p
 }
 
 // testRecorder is reel's recorder, in process, reached through a proxy
@@ -57,7 +41,7 @@ func needTool(t testing.TB, name string) string {
 type testRecorder struct {
 	store *memstore.Store
 	srv   *recorder.Server
-	proxy *tcpProxy
+	proxy *testutil.Proxy
 	addr  netip.AddrPort // the proxy's address
 }
 
@@ -74,78 +58,16 @@ func startRecorder(t *testing.T) *testRecorder {
 		defer close(done)
 		srv.Serve(ln)
 	}()
-	p := startProxy(t, ln.Addr().String())
+	p := testutil.StartProxy(t, ln.Addr().String())
 	t.Cleanup(func() {
-		p.cut()
+		p.Cut()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		srv.Shutdown(ctx)
 		<-done
 		st.Close()
 	})
-	return &testRecorder{store: st, srv: srv, proxy: p, addr: p.addr}
-}
-
-// tcpProxy forwards connections to a backend; cut drops them all and
-// refuses new ones, like a recorder that died.
-type tcpProxy struct {
-	ln      net.Listener
-	addr    netip.AddrPort
-	backend string
-
-	mu    sync.Mutex
-	conns []net.Conn
-	dead  bool
-	wg    sync.WaitGroup
-}
-
-func startProxy(t *testing.T, backend string) *tcpProxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &tcpProxy{ln: ln, addr: netip.MustParseAddrPort(ln.Addr().String()), backend: backend}
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			b, err := net.Dial("tcp", backend)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			if p.dead {
-				p.mu.Unlock()
-				c.Close()
-				b.Close()
-				continue
-			}
-			p.conns = append(p.conns, c, b)
-			p.wg.Add(2)
-			p.mu.Unlock()
-			go func() { defer p.wg.Done(); io.Copy(b, c); b.Close() }()
-			go func() { defer p.wg.Done(); io.Copy(c, b); c.Close() }()
-		}
-	}()
-	t.Cleanup(p.cut)
-	return p
-}
-
-func (p *tcpProxy) cut() {
-	p.mu.Lock()
-	p.dead = true
-	p.ln.Close()
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.mu.Unlock()
-	p.wg.Wait()
+	return &testRecorder{store: st, srv: srv, proxy: p, addr: p.Addr}
 }
 
 // stored is one recording as stored.
@@ -171,34 +93,27 @@ func (s stored) data(code string) string {
 // returns them in the order they started.
 func (r *testRecorder) finished(t *testing.T, n int) []stored {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		var infos []store.Info
-		live := false
+	var infos []store.Info
+	live := false
+	testutil.WaitForSeen(t, testutil.DefaultWait, fmt.Sprintf("%d finished recordings", n), func() bool {
+		infos, live = nil, false
 		for info, err := range r.store.List(context.Background(), store.Filter{}) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if info.Status == store.StatusLive {
-				live = true
-			}
+			live = live || info.Status == store.StatusLive
 			infos = append(infos, info)
 		}
-		if len(infos) >= n && !live {
-			if len(infos) > n {
-				t.Fatalf("%d recordings stored, want %d", len(infos), n)
-			}
-			var out []stored
-			for _, info := range infos {
-				out = append(out, readStored(t, r.store, info))
-			}
-			return out
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waiting for %d finished recordings: have %d (live: %v)", n, len(infos), live)
-		}
-		time.Sleep(20 * time.Millisecond)
+		return len(infos) >= n && !live
+	}, func() string { return fmt.Sprintf("%d recordings (live: %v)", len(infos), live) })
+	if len(infos) > n {
+		t.Fatalf("%d recordings stored, want %d", len(infos), n)
 	}
+	var out []stored
+	for _, info := range infos {
+		out = append(out, readStored(t, r.store, info))
+	}
+	return out
 }
 
 func readStored(t *testing.T, st store.Store, info store.Info) stored {
@@ -242,7 +157,7 @@ type testEnv struct {
 	signer  ssh.Signer
 	polPath string
 	holder  *policy.Holder
-	logs    *syncBuffer
+	logs    *testutil.Buffer
 }
 
 // policyFor writes a policy admitting the current user, recorded by the
@@ -266,13 +181,13 @@ func policyFor(recorders []netip.AddrPort, ruleExtra string) string {
 
 func newEnv(t *testing.T, policyText string, mods ...func(*Server)) *testEnv {
 	t.Helper()
-	needTool(t, "ssh")
+	testutil.NeedTool(t, "ssh")
 	dir := t.TempDir()
 	u, err := user.Current()
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &testEnv{t: t, dir: dir, user: u.Username, logs: &syncBuffer{}}
+	e := &testEnv{t: t, dir: dir, user: u.Username, logs: &testutil.Buffer{}}
 	e.polPath = filepath.Join(dir, "policy.hujson")
 	if err := os.WriteFile(e.polPath, []byte(policyText), 0o644); err != nil {
 		t.Fatal(err)
@@ -372,157 +287,18 @@ func (e *testEnv) runSSH(stdin string, args ...string) (stdout, stderr string, c
 	return out.String(), errb.String(), code
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent use.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// terminal runs the OpenSSH client on a pty, as a user at a terminal.
-type terminal struct {
-	t      *testing.T
-	master *os.File
-	cmd    *exec.Cmd
-	out    syncBuffer
-	read   chan struct{}
-	exit   chan int
-}
-
-func (e *testEnv) startTerminal(cols, rows uint32, args ...string) *terminal {
+// startTerminal runs the OpenSSH client with args on a pty of the given
+// size, as a user at a terminal.
+func (e *testEnv) startTerminal(cols, rows uint16, args ...string) *testutil.Terminal {
 	e.t.Helper()
-	master, tty, err := openPTY()
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if err := setWinsize(master, cols, rows); err != nil {
-		e.t.Fatal(err)
-	}
-	cmd := exec.Command("ssh", args...)
-	cmd.Env = append(os.Environ(), "TERM=xterm-256color")
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
-	if err := cmd.Start(); err != nil {
-		e.t.Fatal(err)
-	}
-	tty.Close()
-	tm := &terminal{t: e.t, master: master, cmd: cmd, read: make(chan struct{}), exit: make(chan int, 1)}
-	go func() {
-		defer close(tm.read)
-		io.Copy(&tm.out, master)
-	}()
-	go func() {
-		cmd.Wait()
-		tm.exit <- cmd.ProcessState.ExitCode()
-	}()
-	e.t.Cleanup(func() {
-		cmd.Process.Kill()
-		master.Close()
-		<-tm.read
-	})
-	return tm
+	return testutil.StartTerminal(e.t, cols, rows, exec.Command("ssh", args...))
 }
 
-// expect waits until the terminal has shown s.
-func (tm *terminal) expect(s string) {
-	tm.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !strings.Contains(tm.out.String(), s) {
-		if time.Now().After(deadline) {
-			tm.t.Fatalf("terminal did not show %q; it shows:\n%s", s, tm.out.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-func (tm *terminal) send(s string) {
-	tm.t.Helper()
-	if _, err := tm.master.Write([]byte(s)); err != nil {
-		tm.t.Fatal(err)
-	}
-}
-
-func (tm *terminal) resize(cols, rows uint32) {
-	tm.t.Helper()
-	// The kernel sends SIGWINCH to ssh, which sends a window-change.
-	if err := setWinsize(tm.master, cols, rows); err != nil {
-		tm.t.Fatal(err)
-	}
-}
-
-func (tm *terminal) wait() int {
-	tm.t.Helper()
-	select {
-	case code := <-tm.exit:
-		return code
-	case <-time.After(20 * time.Second):
-		tm.t.Fatalf("ssh did not exit; terminal:\n%s", tm.out.String())
-	}
-	return -1
-}
-
-// fakeRecorder is a v2 recorder that accepts uploads and acks them but
-// never reads their bodies: a recorder too slow for the session.
-func startStalledRecorder(t *testing.T) netip.AddrPort {
+func currentUserName(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	u, err := user.Current()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var p http.Protocols
-	p.SetHTTP1(true)
-	p.SetUnencryptedHTTP2(true)
-	hs := &http.Server{Protocols: &p, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/v2/record" {
-			http.NotFound(w, r)
-			return
-		}
-		w.WriteHeader(http.StatusOK)
-		if r.Method != http.MethodPost {
-			return
-		}
-		http.NewResponseController(w).Flush()
-		tick := time.NewTicker(100 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-r.Context().Done():
-				return
-			case <-tick.C:
-				io.WriteString(w, `{"ack":0}`+"\n")
-				http.NewResponseController(w).Flush()
-			}
-		}
-	})}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		hs.Serve(ln)
-	}()
-	t.Cleanup(func() {
-		hs.Close()
-		<-done
-	})
-	return netip.MustParseAddrPort(ln.Addr().String())
-}
-
-func deadAddr(t *testing.T) netip.AddrPort {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return netip.MustParseAddrPort(ln.Addr().String())
+	return u.Username
 }

@@ -156,9 +156,7 @@ func (ss *session) header() asciicast.Header {
 		Env:          map[string]string{},
 		Extra:        map[string]json.RawMessage{},
 	}
-	if ss.kind == "exec" {
-		h.Command = ss.command
-	}
+	h.Command = ss.commandRun()
 	if ss.pty != nil {
 		ss.mu.Lock()
 		if ss.winCols > 0 && ss.winRows > 0 {
@@ -181,6 +179,16 @@ func (ss *session) header() asciicast.Header {
 	}
 	if ss.rec.recordInput {
 		extra["inputRecorded"] = true
+	}
+	if ss.c.auth.forced {
+		// The key's command= ran instead of what the client asked for.
+		extra["forcedCommand"] = ss.c.auth.command
+		if ss.kind == "exec" {
+			extra["originalCommand"] = ss.command
+		}
+	}
+	if ss.c.auth.keyOptions != "" {
+		extra["sshKeyOptions"] = ss.c.auth.keyOptions
 	}
 	for k, v := range extra {
 		b, _ := json.Marshal(v)
@@ -210,7 +218,7 @@ func (ss *session) gap(what string, err error) gap {
 		SSHUser:      ss.c.sc.User(),
 		LocalUser:    ss.c.user.Name,
 		SrcAddr:      ss.c.src.String(),
-		Command:      ss.command,
+		Command:      ss.commandRun(),
 	}
 }
 

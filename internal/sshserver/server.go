@@ -4,12 +4,14 @@
 // whether a session may run when no recorder is reachable.
 //
 // Users authenticate with public keys only, from their own
-// ~/.ssh/authorized_keys or from a central file of "LOCALUSER KEYTYPE
-// BASE64 [comment]" lines. Sessions run as the local user: reel switches
-// to it when it runs as root; a reel that is not root serves only its own
-// user. Interactive shells get a pty; commands run with or without one;
-// the sftp subsystem runs the system's sftp-server. Port, agent and X11
-// forwarding are refused: they would carry data past the recording.
+// ~/.ssh/authorized_keys or from a central file of "LOCALUSER [OPTIONS]
+// KEYTYPE BASE64 [comment]" lines, read as sshd reads them (StrictModes,
+// the key options that restrict a key). Sessions run as the local user:
+// reel switches to it when it runs as root; a reel that is not root serves
+// only its own user. Interactive shells get a pty; commands run with or
+// without one; the sftp subsystem runs the system's sftp-server. Port,
+// agent and X11 forwarding are refused: they would carry data past the
+// recording.
 //
 // A recorded session streams its terminal output (and window sizes, and
 // with the policy's inputRecording what is typed while the terminal
@@ -57,9 +59,9 @@ type Server struct {
 	// Policy returns the policy in force; it is asked at every login and
 	// at the start of every session (policy.Holder.Get).
 	Policy func() *policy.Policy
-	// AuthorizedKeysFile is a central file of "LOCALUSER KEYTYPE BASE64
-	// [comment]" lines (see ParseAuthorizedKeys); "" for none. It is
-	// re-read when it changes.
+	// AuthorizedKeysFile is a central file of "LOCALUSER [OPTIONS] KEYTYPE
+	// BASE64 [comment]" lines (see ParseAuthorizedKeys); "" for none. It
+	// is re-read when it changes.
 	AuthorizedKeysFile string
 	// NoUserKeys disables reading users' ~/.ssh/authorized_keys.
 	NoUserKeys bool
@@ -91,6 +93,7 @@ type Server struct {
 	cfg      *ssh.ServerConfig
 	rec      *sender.Client
 	keys     *keysFile
+	users    *userDB    // set by tests, else made by init
 	self     *localUser // set when not root: the only user served
 	sftpPath string
 
@@ -147,12 +150,15 @@ func (s *Server) doInit() error {
 		}
 		s.keys = kf
 	}
+	if s.users == nil {
+		s.users = newUserDB()
+	}
 	if s.self == nil && os.Geteuid() != 0 {
 		u, err := user.Current()
 		if err != nil {
 			return fmt.Errorf("sshserver: current user: %w", err)
 		}
-		lu, err := lookupUser(u.Username)
+		lu, err := s.users.lookup(u.Username)
 		if err != nil {
 			return fmt.Errorf("sshserver: %w", err)
 		}
@@ -323,13 +329,47 @@ type serverConn struct {
 // the connection in the Permissions.
 type authInfo struct {
 	fingerprint string
-	keySource   string // "authorized_keys" or the central file's path:line
+	keySource   string // the authorized keys file and line
+	keyOptions  string // the options of that line, as written
+	noPTY       bool   // no-pty or restrict
+	forced      bool   // command=
+	command     string // the forced command
 }
 
 const (
 	extFingerprint = "reel-fingerprint"
 	extKeySource   = "reel-key-source"
+	extKeyOptions  = "reel-key-options"
+	extNoPTY       = "reel-no-pty"
+	extCommand     = "reel-force-command"
 )
+
+func (a authInfo) extensions() map[string]string {
+	ext := map[string]string{extFingerprint: a.fingerprint, extKeySource: a.keySource}
+	if a.keyOptions != "" {
+		ext[extKeyOptions] = a.keyOptions
+	}
+	if a.noPTY {
+		ext[extNoPTY] = "1"
+	}
+	if a.forced {
+		ext[extCommand] = a.command
+	}
+	return ext
+}
+
+func authInfoOf(p *ssh.Permissions) authInfo {
+	ext := p.Extensions
+	cmd, forced := ext[extCommand]
+	return authInfo{
+		fingerprint: ext[extFingerprint],
+		keySource:   ext[extKeySource],
+		keyOptions:  ext[extKeyOptions],
+		noPTY:       ext[extNoPTY] == "1",
+		forced:      forced,
+		command:     cmd,
+	}
+}
 
 func (c *serverConn) close() {
 	c.cancel()
@@ -376,7 +416,7 @@ func (s *Server) handleConn(nc net.Conn) {
 	}
 	nc.SetDeadline(time.Time{})
 	c.sc = sc
-	c.auth = authInfo{fingerprint: sc.Permissions.Extensions[extFingerprint], keySource: sc.Permissions.Extensions[extKeySource]}
+	c.auth = authInfoOf(sc.Permissions)
 	lu, err := s.resolveUser(sc.User())
 	if err != nil { // the user vanished since authentication
 		s.Log.Warn("login refused", "remote", src, "user", sc.User(), "err", err)
@@ -385,7 +425,7 @@ func (s *Server) handleConn(nc net.Conn) {
 	}
 	c.user = lu
 	s.Log.Info("login", "remote", src, "user", sc.User(), "connection", c.id,
-		"fingerprint", c.auth.fingerprint, "key", c.auth.keySource)
+		"fingerprint", c.auth.fingerprint, "key", c.auth.keySource, "key_options", c.auth.keyOptions)
 
 	go func() {
 		// Global requests: keepalives get "false", which OpenSSH takes
@@ -423,7 +463,7 @@ func (s *Server) resolveUser(name string) (*localUser, error) {
 	if s.self != nil && name != s.self.Name {
 		return nil, fmt.Errorf("reel ssh is not running as root and serves only %q", s.self.Name)
 	}
-	return lookupUser(name)
+	return s.users.lookup(name)
 }
 
 // checkPublicKey authenticates a login: the key must be authorized for the
@@ -439,16 +479,8 @@ func (s *Server) checkPublicKey(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.
 		log.Info("login refused", "err", err)
 		return nil, err
 	}
-	source := ""
-	if s.keys != nil {
-		if e, ok := s.keys.lookup(name, key); ok {
-			source = fmt.Sprintf("%s:%d", s.AuthorizedKeysFile, e.Line)
-		}
-	}
-	if source == "" && !s.NoUserKeys && userKeyAllows(lu, key, log) {
-		source = "~" + name + "/.ssh/authorized_keys"
-	}
-	if source == "" {
+	m, ok := s.authorizedKey(lu, key, src.Addr(), log)
+	if !ok {
 		log.Debug("key not authorized")
 		return nil, errors.New("key not authorized")
 	}
@@ -457,7 +489,9 @@ func (s *Server) checkPublicKey(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.
 		log.Info("login refused by policy", "why", d.Why)
 		return nil, errors.New("refused by policy")
 	}
-	return &ssh.Permissions{Extensions: map[string]string{extFingerprint: fp, extKeySource: source}}, nil
+	a := authInfo{fingerprint: fp, keySource: m.source, keyOptions: m.opts.text, noPTY: m.opts.noPTY,
+		forced: m.opts.hasCommand, command: m.opts.command}
+	return &ssh.Permissions{Extensions: a.extensions()}, nil
 }
 
 func (s *Server) policyRequest(sshUser, localUser string, src netip.Addr) policy.SSHRequest {

@@ -13,6 +13,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/crypto/ssh"
+
+	"github.com/reel-rec/reel/internal/testutil"
 )
 
 func TestExecIsRecorded(t *testing.T) {
@@ -73,23 +75,23 @@ func TestInteractiveShell(t *testing.T) {
 			e := newEnv(t, policyFor([]netip.AddrPort{rec.addr}, tc.ruleExtra))
 			// A shell whose prompt is predictable, on a 100x30 terminal.
 			tm := e.startTerminal(100, 30, e.sshArgs("-tt", e.target(), "PS1='$ ' exec sh -i")...)
-			tm.expect("$ ")
-			tm.send("stty size\r")
-			tm.expect("30 100")
-			tm.resize(120, 40)
-			time.Sleep(200 * time.Millisecond) // let the window-change reach the server
-			tm.send("stty size\r")
-			tm.expect("40 120")
-			// A password prompt: echo off, then read.
-			tm.send(`stty -echo; printf 'Password: '; read pw; stty echo; echo; echo "got ${#pw} chars"` + "\r")
-			tm.expect("Password: ")
-			tm.send("hunter2\r")
-			tm.expect("got 7 chars")
-			tm.send("echo typed-visibly\r")
-			tm.expect("typed-visibly\r\n")
-			tm.send("exit 0\r")
-			if code := tm.wait(); code != 0 {
-				t.Fatalf("ssh exit %d; terminal:\n%s", code, tm.out.String())
+			tm.Expect("$ ")
+			tm.ExpectShellSize(30, 100)
+			tm.Resize(120, 40)
+			tm.ExpectShellSize(40, 120)
+			// A password prompt: echo off, then read. The prompt is
+			// printed from parts, so that waiting for it cannot be
+			// satisfied by the echo of the typed line, before "stty
+			// -echo" has run.
+			tm.Send(`stty -echo; printf 'Pass''word: '; read pw; stty echo; echo; echo "got ${#pw} chars"` + "\r")
+			tm.Expect("Password: ")
+			tm.Send("hunter2\r")
+			tm.Expect("got 7 chars")
+			tm.Send(`echo "typed-"visibly` + "\r")
+			tm.Expect("typed-visibly\r\n")
+			tm.Send("exit 0\r")
+			if code := tm.Wait(); code != 0 {
+				t.Fatalf("ssh exit %d; terminal:\n%s", code, tm.Output())
 			}
 			got := rec.finished(t, 1)[0]
 			if got.header.Width != 100 || got.header.Height != 30 || got.header.Env["TERM"] != "xterm-256color" {
@@ -105,7 +107,7 @@ func TestInteractiveShell(t *testing.T) {
 				t.Errorf("resize events (-want +got):\n%s", diff)
 			}
 			out := got.data("o")
-			for _, s := range []string{"30 100", "40 120", "Password: ", "got 7 chars"} {
+			for _, s := range []string{"size:30 100", "size:40 120", "Password: ", "got 7 chars"} {
 				if !strings.Contains(out, s) {
 					t.Errorf("recorded output lacks %q", s)
 				}
@@ -114,7 +116,7 @@ func TestInteractiveShell(t *testing.T) {
 				t.Errorf("the password typed with echo off is in the recording:\n%s", got.raw)
 			}
 			in := got.data("i")
-			if tc.wantInput != strings.Contains(in, "echo typed-visibly\r") {
+			if tc.wantInput != strings.Contains(in, `echo "typed-"visibly`+"\r") {
 				t.Errorf("recorded input %q; want typed commands recorded: %v", in, tc.wantInput)
 			}
 			if !tc.wantInput && in != "" {
@@ -193,15 +195,12 @@ func (e *testEnv) goClient() *ssh.Client {
 }
 
 func TestSFTPAndSCP(t *testing.T) {
-	needTool(t, "sftp")
-	needTool(t, "scp")
+	testutil.NeedTool(t, "sftp")
+	testutil.NeedTool(t, "scp")
 	rec := startRecorder(t)
 	e := newEnv(t, policyFor([]netip.AddrPort{rec.addr}, ""))
 	if findSFTPServer("") == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("no sftp-server installed (run scripts/test-deps.sh)")
-		}
-		t.Skip("no sftp-server installed")
+		testutil.SkipOrFail(t, "no sftp-server installed (make test-deps installs openssh-sftp-server)")
 	}
 	src := filepath.Join(e.dir, "src.bin")
 	data := make([]byte, 300<<10)
@@ -262,7 +261,7 @@ func TestSFTPAndSCP(t *testing.T) {
 }
 
 func TestFailClosedRecorderDown(t *testing.T) {
-	e := newEnv(t, policyFor([]netip.AddrPort{deadAddr(t), deadAddr(t)}, `"enforceRecorder": true,`))
+	e := newEnv(t, policyFor([]netip.AddrPort{testutil.DeadAddr(t), testutil.DeadAddr(t)}, `"enforceRecorder": true,`))
 	marker := filepath.Join(e.dir, "ran")
 	_, stderr, code := e.runSSH("", e.sshArgs(e.target(), "touch "+marker)...)
 	if code != 1 || !strings.Contains(stderr, "must be recorded, but no recorder could be reached") {
@@ -278,7 +277,7 @@ func TestFailClosedRecorderDown(t *testing.T) {
 
 func TestFailOpenRecorderDownNotesGap(t *testing.T) {
 	rec := startRecorder(t)
-	dead := deadAddr(t)
+	dead := testutil.DeadAddr(t)
 	e := newEnv(t, policyFor([]netip.AddrPort{dead}, ""))
 	stdout, _, code := e.runSSH("", e.sshArgs(e.target(), "echo ran unrecorded")...)
 	if code != 0 || stdout != "ran unrecorded\n" {
@@ -337,23 +336,27 @@ func TestRecorderLostMidSession(t *testing.T) {
 			after := filepath.Join(e.dir, "after")
 			tm := e.startTerminal(80, 24, e.sshArgs("-tt", e.target(),
 				fmt.Sprintf("echo started; read x; echo continued; touch %s; echo done", after))...)
-			tm.expect("started")
-			rec.proxy.cut() // the recorder is gone
+			tm.Expect("started")
+			rec.proxy.Cut() // the recorder is gone
 			if tc.enforce {
-				tm.expect("The policy requires recording: the session is ended.")
-				if code := tm.wait(); code != 1 {
+				tm.Expect("The policy requires recording: the session is ended.")
+				if code := tm.Wait(); code != 1 {
 					t.Errorf("ssh exit %d, want 1", code)
 				}
-				time.Sleep(100 * time.Millisecond)
+				// The server logs the end of the session once its process
+				// has been waited for: nothing of it runs any more.
+				e.logs.WaitFor(t, `msg="session end"`)
 				if _, err := os.Stat(after); err == nil {
 					t.Error("the command went on after the recording was lost")
 				}
 				return
 			}
-			time.Sleep(300 * time.Millisecond)
-			tm.send("go on\r")
-			tm.expect("done")
-			if code := tm.wait(); code != 0 {
+			// Type only once the server has noticed the loss, so that the
+			// session goes on past it.
+			e.logs.WaitFor(t, "RECORDING LOST")
+			tm.Send("go on\r")
+			tm.Expect("done")
+			if code := tm.Wait(); code != 0 {
 				t.Errorf("ssh exit %d, want 0", code)
 			}
 			if _, err := os.Stat(after); err != nil {
@@ -371,7 +374,7 @@ func TestRecorderLostMidSession(t *testing.T) {
 
 func TestFailover(t *testing.T) {
 	rec := startRecorder(t)
-	dead := deadAddr(t)
+	dead := testutil.DeadAddr(t)
 	e := newEnv(t, policyFor([]netip.AddrPort{dead, rec.addr}, `"enforceRecorder": true,`))
 	stdout, _, code := e.runSSH("", e.sshArgs(e.target(), "echo via failover")...)
 	if code != 0 || stdout != "via failover\n" {
@@ -395,7 +398,7 @@ func TestBufferFull(t *testing.T) {
 		{"fail open", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			stalled := startStalledRecorder(t)
+			stalled := testutil.StartStalledRecorder(t)
 			extra := ""
 			if tc.enforce {
 				extra = `"enforceRecorder": true,`
@@ -432,14 +435,14 @@ func TestPolicy(t *testing.T) {
 	// policy changes under it.
 	writePolicy(t, e, policyFor([]netip.AddrPort{rec.addr}, ""))
 	tm := e.startTerminal(80, 24, e.sshArgs("-tt", e.target(), "echo first; read x; echo second")...)
-	tm.expect("first")
+	tm.Expect("first")
 	writePolicy(t, e, `{"ssh": [{"action": "reject", "src": ["*"], "dst": ["*"]}]}`)
 	if _, _, code := e.runSSH("", e.sshArgs(e.target(), "true")...); code != 255 {
 		t.Errorf("new login after the reload: exit %d, want refused", code)
 	}
-	tm.send("x\r")
-	tm.expect("second")
-	if code := tm.wait(); code != 0 {
+	tm.Send("x\r")
+	tm.Expect("second")
+	if code := tm.Wait(); code != 0 {
 		t.Errorf("the running session was disturbed by the reload: exit %d", code)
 	}
 	if got := rec.finished(t, 1)[0].data("o"); !strings.Contains(got, "second") {

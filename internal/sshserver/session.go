@@ -113,6 +113,10 @@ func (ss *session) handleRequest(typ string, payload []byte, started bool) bool 
 		if started || ss.pty != nil || ssh.Unmarshal(payload, &p) != nil {
 			return false
 		}
+		if ss.c.auth.noPTY {
+			ss.log.Info("pty refused: the key's options forbid it (no-pty or restrict)", "key", ss.c.auth.keySource)
+			return false
+		}
 		ss.pty = &ptyRequest{term: p.Term, cols: p.Columns, rows: p.Rows}
 		ss.winCols, ss.winRows = p.Columns, p.Rows
 		return true
@@ -159,6 +163,27 @@ func (ss *session) setStart(typ string, payload []byte) bool {
 	}
 	ss.kind = typ
 	return true
+}
+
+// forcedCommand returns the command the key's command= option forces, or
+// "".
+func (ss *session) forcedCommand() string {
+	if ss.c.auth.forced {
+		return ss.c.auth.command
+	}
+	return ""
+}
+
+// commandRun returns the command line the session runs: the forced
+// command, or the client's for exec; "" for a login shell or sftp.
+func (ss *session) commandRun() string {
+	switch {
+	case ss.c.auth.forced:
+		return ss.c.auth.command
+	case ss.kind == "exec":
+		return ss.command
+	}
+	return ""
 }
 
 // exitInfo is how a session ended, as told to the client.
@@ -215,8 +240,8 @@ func (ss *session) execute() exitInfo {
 			return ss.refuse(msg)
 		}
 	}
-	ss.log.Info("session start", "kind", ss.kind, "command", ss.command, "pty", ss.pty != nil,
-		"recorded", ss.rec.active.Load() != nil)
+	ss.log.Info("session start", "kind", ss.kind, "command", ss.command, "forced_command", ss.forcedCommand(),
+		"pty", ss.pty != nil, "recorded", ss.rec.active.Load() != nil)
 
 	cmd, err := ss.buildCommand()
 	if err != nil {
@@ -250,16 +275,26 @@ func (ss *session) execute() exitInfo {
 func (ss *session) buildCommand() (*exec.Cmd, error) {
 	u := ss.c.user
 	cmd := &exec.Cmd{Path: u.Shell}
-	switch ss.kind {
-	case "shell":
+	cmd.Env = ss.environ()
+	switch {
+	case ss.c.auth.forced:
+		// The key's command= runs whatever the client asked for; the
+		// request is in SSH_ORIGINAL_COMMAND, as with sshd.
+		cmd.Args = []string{filepath.Base(u.Shell), "-c", ss.c.auth.command}
+		switch ss.kind {
+		case "exec":
+			cmd.Env = append(cmd.Env, "SSH_ORIGINAL_COMMAND="+ss.command)
+		case "subsystem":
+			cmd.Env = append(cmd.Env, "SSH_ORIGINAL_COMMAND="+ss.s.sftpPath)
+		}
+	case ss.kind == "shell":
 		cmd.Args = []string{"-" + filepath.Base(u.Shell)} // a login shell
-	case "exec":
+	case ss.kind == "exec":
 		cmd.Args = []string{filepath.Base(u.Shell), "-c", ss.command}
-	case "subsystem":
+	case ss.kind == "subsystem":
 		cmd.Path = ss.s.sftpPath
 		cmd.Args = []string{filepath.Base(ss.s.sftpPath)}
 	}
-	cmd.Env = ss.environ()
 	cmd.Dir = u.Home
 	if fi, err := os.Stat(u.Home); err != nil || !fi.IsDir() {
 		cmd.Dir = "/"

@@ -2,8 +2,10 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base32"
 	"fmt"
-	"net/netip"
+	"io"
 	"path"
 	"strings"
 	"time"
@@ -12,39 +14,119 @@ import (
 // maxNodeLen bounds a node id, far below any file system's name limit.
 const maxNodeLen = 128
 
+// MaxSenderLen bounds a sender identity that Create and PutEvent accept.
+const MaxSenderLen = 4096
+
+// hashLen is the length of the hash SafeNode appends: 16 base32 digits,
+// 80 bits of SHA-256.
+const hashLen = 16
+
+var nodeHash = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
 // SafeNode turns a sender identity (a certificate name, a stable node ID, an
-// IP address) into a node id that is safe as one path element: only
-// [A-Za-z0-9._-], not starting with a dot, at most 128 bytes. Other bytes
-// become '-'. It returns "" for an identity that has no usable byte.
+// IP address) into the node id its recordings are filed under: one path
+// element made only of [A-Za-z0-9._-], not starting with '-' or '.', at most
+// 128 bytes. Distinct identities get distinct node ids.
+//
+// An identity that already is such a name is its own node id (so stores
+// made before keep their layout), unless it ends as the names below do.
+// Any other identity (one with other bytes, a leading '-' or '.', or too
+// long) becomes a readable prefix of it, other bytes turned into '-',
+// followed by '_' and 16 base32 digits of the identity's SHA-256: the
+// command line never reads one as a flag, and two identities share a node
+// only if 80 bits of SHA-256 collide (which the stores check, refusing the
+// second). SafeNode("") is "".
 func SafeNode(id string) string {
-	if ap, err := netip.ParseAddrPort(id); err == nil {
-		id = ap.Addr().WithZone("").String()
-	} else if a, err := netip.ParseAddr(id); err == nil {
-		id = a.WithZone("").String()
-	}
-	b := []byte(id)
-	if len(b) > maxNodeLen {
-		b = b[:maxNodeLen]
-	}
-	useful := false
-	for i, c := range b {
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '_':
-			useful = true
-		case c == '.' && i > 0, c == '-':
-		default:
-			b[i] = '-'
-		}
-	}
-	if !useful {
+	if id == "" {
 		return ""
 	}
-	return string(b)
+	if ValidNode(id) && id[0] != '-' && !hashed(id) {
+		return id
+	}
+	b := make([]byte, 0, maxNodeLen)
+	for i := 0; i < len(id) && len(b) < maxNodeLen-1-hashLen; i++ {
+		c := id[i]
+		if !nodeByte(c) {
+			c = '-'
+		}
+		if len(b) == 0 && (c == '-' || c == '.') {
+			continue
+		}
+		b = append(b, c)
+	}
+	sum := sha256.Sum256([]byte(id))
+	b = append(b, '_')
+	return string(nodeHash.AppendEncode(b, sum[:hashLen*5/8]))
 }
 
-// ValidNode reports whether node is a value SafeNode could return.
+// ValidNode reports whether node is well formed as the node of a key: one
+// path element of [A-Za-z0-9._-], not starting with '.', at most 128
+// bytes. Every SafeNode value is; so are the node ids earlier versions
+// made, which may start with '-' (an IPv6 address such as "::1" became
+// "--1"), and which stay readable.
 func ValidNode(node string) bool {
-	return node != "" && SafeNode(node) == node
+	if node == "" || len(node) > maxNodeLen || node[0] == '.' {
+		return false
+	}
+	for i := range len(node) {
+		if !nodeByte(node[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func nodeByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.'
+}
+
+// hashed reports whether node ends as SafeNode ends an identity it had to
+// change: '_' and hashLen base32 digits.
+func hashed(node string) bool {
+	i := len(node) - hashLen - 1
+	if i < 0 || node[i] != '_' {
+		return false
+	}
+	for _, c := range []byte(node[i+1:]) {
+		if !(c >= 'a' && c <= 'z' || c >= '2' && c <= '7') {
+			return false
+		}
+	}
+	return true
+}
+
+// SenderKey returns where a store keeps the identity of node's sender,
+// "<node>/.sender", and whether it keeps one there: for a node that SafeNode
+// made by changing an identity (the file holds the identity, byte for
+// byte). Any other node is its sender's identity unchanged; so is a node
+// that an earlier version made, which has no such file.
+func SenderKey(node string) (key string, kept bool) {
+	return node + "/.sender", hashed(node)
+}
+
+// ReadSender reads a sender identity kept as SenderKey says.
+func ReadSender(r io.Reader) (string, error) {
+	b, err := io.ReadAll(io.LimitReader(r, MaxSenderLen+1))
+	if err == nil && (len(b) == 0 || len(b) > MaxSenderLen) {
+		err = fmt.Errorf("%d bytes, want 1 to %d", len(b), MaxSenderLen)
+	}
+	return string(b), err
+}
+
+// NodeTaken is the error Create and PutEvent return when node already
+// belongs to another sender, owner: two identities whose SafeNode hashes
+// collide. Nothing is filed under a node that is not the sender's.
+func NodeTaken(node, sender, owner string) error {
+	return fmt.Errorf("node %s already holds the recordings of sender %q, not of %q", node, owner, sender)
+}
+
+// CheckSender checks a sender identity given to Create or PutEvent and
+// returns its node id.
+func CheckSender(sender string) (node string, err error) {
+	if sender == "" || len(sender) > MaxSenderLen {
+		return "", fmt.Errorf("%w: sender identity of %d bytes (want 1 to %d)", ErrInvalidKey, len(sender), MaxSenderLen)
+	}
+	return SafeNode(sender), nil
 }
 
 // nameLayout is the timestamp part of a recording's name: fixed width, so
@@ -104,10 +186,12 @@ func KindKey(node string, t time.Time, k Kind) string {
 }
 
 // A KindCreator is a Store that can keep recordings of other kinds than
-// KindTerminal (which Create makes). The recorder refuses other kinds on a
-// store without it.
+// KindTerminal (which Create makes). CreateKind is Create for a recording
+// of kind: sender is the raw sender identity, filed under SafeNode(sender)
+// and kept beside it exactly as Create does, and the key ends with
+// kind.Ext(). The recorder refuses other kinds on a store without it.
 type KindCreator interface {
-	CreateKind(ctx context.Context, node string, start time.Time, kind Kind) (Writer, error)
+	CreateKind(ctx context.Context, sender string, start time.Time, kind Kind) (Writer, error)
 }
 
 // ParseKey splits a recording key into node and start time, and checks that

@@ -7,13 +7,16 @@
 //
 // Keys are slash-separated, relative and made only of [A-Za-z0-9._-] and "/":
 // a recording's key is "<node>/<name>.cast", where <node> is the sender's
-// identity (see SafeNode) and <name> a sortable, unique timestamp. Keys sort
-// by node, then by start time.
+// identity made path-safe (SafeNode: one node per identity) and <name> a
+// sortable, unique timestamp. Keys sort by node, then by start time. The
+// identity itself, as the sender was known, is kept beside its recordings
+// (Info.Sender).
 package store
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"iter"
 	"time"
@@ -48,12 +51,35 @@ var (
 	ErrInsufficientSpace = errors.New("insufficient storage space")
 	// ErrInvalidKey: a key or node id that is not well formed.
 	ErrInvalidKey = errors.New("invalid key")
+	// ErrInUse: another process is using the store (its directory, or an
+	// S3 store's spool). The error is an *InUseError.
+	ErrInUse = errors.New("in use by another reel process")
 )
+
+// InUseError is the error opening a store that another reel process is
+// using returns. errors.Is(err, ErrInUse) reports it.
+type InUseError struct {
+	Dir string // the directory it holds
+	PID int    // its process id; 0 when not known
+}
+
+func (e *InUseError) Error() string {
+	if e.PID > 0 {
+		return fmt.Sprintf("another reel process (pid %d) is using %s", e.PID, e.Dir)
+	}
+	return fmt.Sprintf("another reel process is using %s", e.Dir)
+}
+
+// Is makes errors.Is(err, ErrInUse) true.
+func (e *InUseError) Is(target error) bool { return target == ErrInUse }
 
 // Info describes one stored recording.
 type Info struct {
-	Key    string    `json:"key"`    // "<node>/<name>.cast"
-	Node   string    `json:"node"`   // sender identity, path-safe
+	Key  string `json:"key"`  // "<node>/<name>.cast"
+	Node string `json:"node"` // SafeNode(Sender)
+	// Sender is the sender's identity as given to Create. For recordings
+	// made before it was kept, it is Node.
+	Sender string    `json:"sender"`
 	Start  time.Time `json:"start"`  // when the recorder began receiving it
 	Size   int64     `json:"size"`   // bytes stored so far
 	Status Status    `json:"status"` // see Status
@@ -63,7 +89,7 @@ type Info struct {
 
 // Filter selects recordings in List. The zero Filter selects all.
 type Filter struct {
-	Node  string    // only this node; "" for all
+	Node  string    // only this node (a ValidNode node id); "" for all
 	Since time.Time // only recordings that started at or after Since
 	Until time.Time // only recordings that started before Until; zero for no limit
 }
@@ -72,11 +98,13 @@ type Filter struct {
 //
 // All methods are safe for concurrent use.
 type Store interface {
-	// Create begins a new recording sent by node (a SafeNode value) that
-	// starts now. It fails with ErrInsufficientSpace when the store is below
-	// its free-space reserve, and with ErrInvalidKey for a bad node. The new
-	// recording lists as StatusLive until it is closed.
-	Create(ctx context.Context, node string, start time.Time) (Writer, error)
+	// Create begins a new recording sent by sender (the sender's identity,
+	// any string of 1 to MaxSenderLen bytes) that starts now. It files it
+	// under node SafeNode(sender) and keeps sender beside it. It fails
+	// with ErrInsufficientSpace when the store is below its free-space
+	// reserve, and with ErrInvalidKey for an empty or too long sender. The
+	// new recording lists as StatusLive until it is closed.
+	Create(ctx context.Context, sender string, start time.Time) (Writer, error)
 
 	// Open opens a recording for reading. A live recording can be opened;
 	// reads see what has been written so far.
@@ -89,16 +117,18 @@ type Store interface {
 	// start time). It must not read whole recordings.
 	List(ctx context.Context, f Filter) iter.Seq2[Info, error]
 
-	// PutEvent durably stores one event sent by node and returns the id
-	// under which GetEvent finds it. data is one JSON object with no
-	// newline. On return without error the event survives a crash.
-	PutEvent(ctx context.Context, node string, at time.Time, data []byte) (id string, err error)
+	// PutEvent durably stores one event sent by sender (as in Create: it
+	// is filed under SafeNode(sender)) and returns the id under which
+	// GetEvent finds it. data is one JSON object with no newline. On
+	// return without error the event survives a crash.
+	PutEvent(ctx context.Context, sender string, at time.Time, data []byte) (id string, err error)
 
 	// GetEvent returns the event stored under id.
 	GetEvent(ctx context.Context, id string) ([]byte, error)
 
 	// ListEvents yields node's events received in [since, until) (zero
-	// until: no upper limit), oldest first.
+	// until: no upper limit), oldest first. node is a node id (ValidNode),
+	// not a sender identity.
 	ListEvents(ctx context.Context, node string, since, until time.Time) iter.Seq2[Event, error]
 
 	// Recover closes out recordings that were left live by a crash: each is

@@ -7,8 +7,6 @@ import (
 	"net"
 	"net/http"
 	"time"
-
-	"github.com/reel-rec/reel/internal/store"
 )
 
 // listener marks the connections it accepts as tailnet connections: their
@@ -72,10 +70,9 @@ func Identify(n Node, fallback func(*http.Request) (string, error)) func(*http.R
 		if err != nil {
 			return "", err
 		}
-		node := store.SafeNode(id.NodeID)
-		if node == "" {
-			return "", fmt.Errorf("tailnet: peer %s has an unusable node ID %q", r.RemoteAddr, id.NodeID)
+		if id.NodeID == "" {
+			return "", fmt.Errorf("tailnet: peer %s has no node ID", r.RemoteAddr)
 		}
-		return node, nil
+		return id.NodeID, nil
 	}
 }

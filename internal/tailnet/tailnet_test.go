@@ -347,6 +347,7 @@ func TestIdentify(t *testing.T) {
 		"100.64.0.1": {NodeID: "nABCDEF1CNTRL"},
 		"100.64.0.2": {NodeID: "../../etc"},
 		"100.64.0.3": {NodeID: "///"},
+		"100.64.0.4": {},
 	}}
 	fallback := func(r *http.Request) (string, error) { return "fallback", nil }
 	tests := []struct {
@@ -358,8 +359,11 @@ func TestIdentify(t *testing.T) {
 		wantErr  string
 	}{
 		{name: "peer", remote: "100.64.0.1:4242", tailnet: true, want: "nABCDEF1CNTRL"},
-		{name: "path characters made safe", remote: "100.64.0.2:1", tailnet: true, want: "-.-..-etc"},
-		{name: "unusable id", remote: "100.64.0.3:1", tailnet: true, wantErr: "unusable node ID"},
+		// The store makes identities path-safe (store.SafeNode) and keeps
+		// them as they are.
+		{name: "path characters kept", remote: "100.64.0.2:1", tailnet: true, want: "../../etc"},
+		{name: "odd id kept", remote: "100.64.0.3:1", tailnet: true, want: "///"},
+		{name: "no node id", remote: "100.64.0.4:1", tailnet: true, wantErr: "no node ID"},
 		{name: "whois fails", remote: "100.64.0.9:1", tailnet: true, wantErr: "not a peer"},
 		{name: "plain with fallback", remote: "127.0.0.1:1", fallback: fallback, want: "fallback"},
 		{name: "plain without fallback", remote: "127.0.0.1:1", wantErr: "did not come over the tailnet"},

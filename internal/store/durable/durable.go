@@ -9,13 +9,52 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/reel-rec/reel/internal/store"
 )
+
+// Lock takes the lock file p that keeps dir to one process: an exclusive
+// flock, released when the returned file is closed or the process ends. It
+// writes the process id into the file, so that a second process can say
+// who holds it: it fails with a *store.InUseError.
+func Lock(p, dir string) (*os.File, error) {
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", dir, err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		defer f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, &store.InUseError{Dir: dir, PID: readPID(f)}
+		}
+		return nil, fmt.Errorf("lock %s: %w", dir, err)
+	}
+	pid := strconv.Itoa(os.Getpid()) + "\n"
+	if err := f.Truncate(0); err == nil {
+		f.WriteAt([]byte(pid), 0) // only for the message above: no sync
+	}
+	return f, nil
+}
+
+// readPID reads the process id a lock file holds; 0 if none.
+func readPID(f *os.File) int {
+	b := make([]byte, 24)
+	n, _ := f.ReadAt(b, 0)
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b[:n])))
+	if err != nil || pid <= 0 {
+		return 0
+	}
+	return pid
+}
 
 // MkdirAll creates dir and any missing parents, syncing each parent whose
 // entries changed, so the new directories survive a crash.
@@ -52,12 +91,28 @@ func SyncDir(dir string) error {
 // WriteFile writes data to p atomically and durably: a temp file beside p,
 // synced, renamed over p, and the directory synced.
 func WriteFile(p string, data []byte) error {
+	return writeAtomic(p, func(f *os.File) error {
+		_, err := f.Write(data)
+		return err
+	})
+}
+
+// CopyRange writes the n bytes of src that start at off to p, atomically
+// and durably as WriteFile does. It copies in the kernel where it can, else
+// through a fixed-size buffer, so memory stays bounded however large n is.
+// Holes in src (ranges never written, which a crash can leave) stay holes.
+// It does not move src's file offset.
+func CopyRange(p string, src *os.File, off, n int64) error {
+	return writeAtomic(p, func(f *os.File) error { return copyRange(f, src, off, n) })
+}
+
+func writeAtomic(p string, fill func(f *os.File) error) error {
 	tmp := p + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
 	if err != nil {
 		return fmt.Errorf("write %s: %w", p, err)
 	}
-	_, err = f.Write(data)
+	err = fill(f)
 	if err == nil {
 		err = unix.Fdatasync(int(f.Fd()))
 	}
@@ -74,6 +129,63 @@ func WriteFile(p string, data []byte) error {
 	return SyncDir(filepath.Dir(p))
 }
 
+// copyRange copies src[off:off+n] to dst[0:n], a data range at a time
+// (SEEK_DATA, SEEK_HOLE), leaving holes unwritten.
+func copyRange(dst, src *os.File, off, n int64) error {
+	sfd := int(src.Fd())
+	if cur, err := unix.Seek(sfd, 0, io.SeekCurrent); err == nil {
+		defer unix.Seek(sfd, cur, io.SeekStart) // SEEK_DATA and SEEK_HOLE move it
+	}
+	end := off + n
+	for pos := off; pos < end; {
+		data, err := unix.Seek(sfd, pos, unix.SEEK_DATA)
+		switch {
+		case errors.Is(err, unix.ENXIO): // only a hole from pos on
+			data = end
+		case err != nil: // no hole support: all data
+			data = pos
+		}
+		data = min(data, end)
+		hole := end
+		if data < end {
+			if h, err := unix.Seek(sfd, data, unix.SEEK_HOLE); err == nil {
+				hole = min(h, end)
+			}
+		}
+		if err := copyData(dst, src, data, data-off, hole-data); err != nil {
+			return err
+		}
+		pos = hole
+	}
+	return dst.Truncate(n) // the length, with any hole at the end
+}
+
+// copyBufSize is the buffer copyData uses when the kernel cannot copy.
+const copyBufSize = 256 << 10
+
+// copyData copies n bytes of src at soff to dst at doff.
+func copyData(dst, src *os.File, soff, doff, n int64) error {
+	for n > 0 {
+		k, err := unix.CopyFileRange(int(src.Fd()), &soff, int(dst.Fd()), &doff, int(min(n, 1<<30)), 0)
+		if err != nil || k == 0 {
+			break // not supported here (or src shorter than expected): copy by hand
+		}
+		n -= int64(k)
+	}
+	if n == 0 {
+		return nil
+	}
+	buf := make([]byte, min(n, copyBufSize))
+	_, err := io.CopyBuffer(io.NewOffsetWriter(dst, doff), io.NewSectionReader(src, soff, n), buf)
+	if err == nil {
+		var fi os.FileInfo
+		if fi, err = dst.Stat(); err == nil && fi.Size() < doff+n {
+			err = io.ErrUnexpectedEOF
+		}
+	}
+	return err
+}
+
 // Remove removes p (a missing p is fine) and syncs its directory.
 func Remove(p string) error {
 	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -83,11 +195,26 @@ func Remove(p string) error {
 }
 
 // LastNewline returns the offset just after the last '\n' in f's first size
-// bytes, or 0 when there is none. It reads backwards in 64 KiB blocks.
+// bytes, or 0 when there is none. It reads backwards in 64 KiB blocks, and
+// skips holes (ranges never written, which hold no newline) without reading
+// them. It may move f's offset.
 func LastNewline(f *os.File, size int64) (int64, error) {
-	buf := make([]byte, 64<<10)
+	const block = 64 << 10
+	buf := make([]byte, block)
 	for end := size; end > 0; {
-		start := max(0, end-int64(len(buf)))
+		start := max(0, end-block)
+		if isHole(f, start, end) {
+			// Go back in ever longer strides while it stays a hole.
+			for stride := int64(2 * block); start > 0; stride *= 2 {
+				s := max(0, end-stride)
+				if !isHole(f, s, end) {
+					break
+				}
+				start = s
+			}
+			end = start
+			continue
+		}
 		b := buf[:end-start]
 		if _, err := f.ReadAt(b, start); err != nil {
 			return 0, err
@@ -98,6 +225,13 @@ func LastNewline(f *os.File, size int64) (int64, error) {
 		end = start
 	}
 	return 0, nil
+}
+
+// isHole reports whether f holds no data in [start, end): the file system
+// says so (SEEK_DATA). It moves f's offset; LastNewline reads with ReadAt.
+func isHole(f *os.File, start, end int64) bool {
+	d, err := unix.Seek(int(f.Fd()), start, unix.SEEK_DATA)
+	return errors.Is(err, unix.ENXIO) || err == nil && d >= end
 }
 
 // SyncGroup shares one sync among all callers that arrive while another is

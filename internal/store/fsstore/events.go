@@ -59,16 +59,20 @@ type eventLine struct {
 }
 
 // PutEvent implements store.Store.
-func (s *Store) PutEvent(ctx context.Context, node string, at time.Time, data []byte) (string, error) {
+func (s *Store) PutEvent(ctx context.Context, sender string, at time.Time, data []byte) (string, error) {
 	if s.lock == nil {
 		return "", errReadOnly
 	}
-	if !store.ValidNode(node) {
-		return "", fmt.Errorf("fsstore: put event: %w: node %q", store.ErrInvalidKey, node)
+	node, err := store.CheckSender(sender)
+	if err != nil {
+		return "", fmt.Errorf("put event: %w", err)
+	}
+	if err := s.claim(node, sender); err != nil {
+		return "", err
 	}
 	line, err := json.Marshal(eventLine{At: at.UTC(), Event: data}) // Marshal compacts RawMessage
 	if err != nil {
-		return "", fmt.Errorf("fsstore: put event: %w", err)
+		return "", fmt.Errorf("put event: %w", err)
 	}
 	line = append(line, '\n')
 	seg, err := s.segment(node, at.UTC().Format(eventDayLayout))
@@ -78,7 +82,7 @@ func (s *Store) PutEvent(ctx context.Context, node string, at time.Time, data []
 	seg.mu.Lock()
 	if seg.f == nil {
 		seg.mu.Unlock()
-		return "", fmt.Errorf("fsstore: put event: store closed")
+		return "", fmt.Errorf("put event: store closed")
 	}
 	off := seg.size
 	n, err := seg.f.Write(line)
@@ -92,10 +96,10 @@ func (s *Store) PutEvent(ctx context.Context, node string, at time.Time, data []
 	f := seg.f
 	seg.mu.Unlock()
 	if err != nil {
-		return "", fmt.Errorf("fsstore: put event: %w", err)
+		return "", fmt.Errorf("put event: %w", err)
 	}
 	if err := seg.sync.Do(func() error { return f.Sync() }); err != nil {
-		return "", fmt.Errorf("fsstore: put event: sync: %w", err)
+		return "", fmt.Errorf("put event: sync: %w", err)
 	}
 	return fmt.Sprintf("%s/events/%s.jsonl:%d", node, seg.day, off), nil
 }
@@ -118,7 +122,7 @@ func (s *Store) segment(node, day string) (*segment, error) {
 	p := filepath.Join(dir, day+".jsonl")
 	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
 	if err != nil {
-		return nil, fmt.Errorf("fsstore: open events %s: %w", p, err)
+		return nil, fmt.Errorf("open events %s: %w", p, err)
 	}
 	fi, err := f.Stat()
 	if err != nil {
@@ -151,7 +155,7 @@ func (s *Store) segment(node, day string) (*segment, error) {
 
 // parseEventID splits "<node>/events/<day>.jsonl:<offset>".
 func parseEventID(id string) (node, day string, off int64, err error) {
-	bad := fmt.Errorf("fsstore: %w: event id %q", store.ErrInvalidKey, id)
+	bad := fmt.Errorf("%w: event id %q", store.ErrInvalidKey, id)
 	rest, offs, ok := strings.Cut(id, ":")
 	if !ok {
 		return "", "", 0, bad
@@ -179,17 +183,17 @@ func (s *Store) GetEvent(ctx context.Context, id string) ([]byte, error) {
 	}
 	f, err := os.Open(filepath.Join(s.dir, node, "events", day+".jsonl"))
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("fsstore: event %s: %w", id, store.ErrNotFound)
+		return nil, fmt.Errorf("event %s: %w", id, store.ErrNotFound)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("fsstore: event %s: %w", id, err)
+		return nil, fmt.Errorf("event %s: %w", id, err)
 	}
 	defer f.Close()
 	if off > 0 {
 		// The id must point at the start of a line.
 		var prev [1]byte
 		if _, err := f.ReadAt(prev[:], off-1); err != nil || prev[0] != '\n' {
-			return nil, fmt.Errorf("fsstore: event %s: %w", id, store.ErrNotFound)
+			return nil, fmt.Errorf("event %s: %w", id, store.ErrNotFound)
 		}
 	}
 	if _, err := f.Seek(off, 0); err != nil {
@@ -198,11 +202,11 @@ func (s *Store) GetEvent(ctx context.Context, id string) ([]byte, error) {
 	br := bufio.NewReader(f)
 	line, err := br.ReadBytes('\n')
 	if err != nil {
-		return nil, fmt.Errorf("fsstore: event %s: %w", id, store.ErrNotFound)
+		return nil, fmt.Errorf("event %s: %w", id, store.ErrNotFound)
 	}
 	var el eventLine
 	if err := json.Unmarshal(line, &el); err != nil {
-		return nil, fmt.Errorf("fsstore: event %s: %w", id, err)
+		return nil, fmt.Errorf("event %s: %w", id, err)
 	}
 	return el.Event, nil
 }
@@ -211,7 +215,7 @@ func (s *Store) GetEvent(ctx context.Context, id string) ([]byte, error) {
 func (s *Store) ListEvents(ctx context.Context, node string, since, until time.Time) iter.Seq2[store.Event, error] {
 	return func(yield func(store.Event, error) bool) {
 		if !store.ValidNode(node) {
-			yield(store.Event{}, fmt.Errorf("fsstore: list events: %w: node %q", store.ErrInvalidKey, node))
+			yield(store.Event{}, fmt.Errorf("list events: %w: node %q", store.ErrInvalidKey, node))
 			return
 		}
 		dir := filepath.Join(s.dir, node, "events")
@@ -220,7 +224,7 @@ func (s *Store) ListEvents(ctx context.Context, node string, since, until time.T
 			return
 		}
 		if err != nil {
-			yield(store.Event{}, fmt.Errorf("fsstore: list events: %w", err))
+			yield(store.Event{}, fmt.Errorf("list events: %w", err))
 			return
 		}
 		for _, e := range ents {
@@ -242,7 +246,7 @@ func (s *Store) ListEvents(ctx context.Context, node string, since, until time.T
 func (s *Store) scanSegment(ctx context.Context, node, day, p string, since, until time.Time, yield func(store.Event, error) bool) bool {
 	f, err := os.Open(p)
 	if err != nil {
-		return yield(store.Event{}, fmt.Errorf("fsstore: list events: %w", err))
+		return yield(store.Event{}, fmt.Errorf("list events: %w", err))
 	}
 	defer f.Close()
 	br := bufio.NewReaderSize(f, 64<<10)
@@ -259,7 +263,7 @@ func (s *Store) scanSegment(ctx context.Context, node, day, p string, since, unt
 		off += int64(len(line))
 		var el eventLine
 		if err := json.Unmarshal(line, &el); err != nil {
-			if !yield(store.Event{}, fmt.Errorf("fsstore: %s at %d: %w", p, start, err)) {
+			if !yield(store.Event{}, fmt.Errorf("%s at %d: %w", p, start, err)) {
 				return false
 			}
 			continue

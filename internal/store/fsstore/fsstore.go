@@ -4,6 +4,7 @@
 //	<dir>/<node>/<timestamp>.cast.status   only when it did not end normally: JSON {status, reason, ...}
 //	<dir>/<node>/<timestamp>.cast.tail     bytes cut off after the last complete line, if any
 //	<dir>/<node>/events/<YYYY-MM-DD>.jsonl events, one JSON line each
+//	<dir>/<node>/.sender                   the sender's identity, when the node is not it unchanged (store.SenderKey)
 //	<dir>/.reel/open/<node>/<timestamp>.cast  marker: this recording is live
 //	<dir>/.reel/lock                       held (flock) by the one process using dir
 //
@@ -46,8 +47,29 @@ type Store struct {
 	log     *slog.Logger
 	lock    *os.File // nil when read-only
 
-	mu     sync.Mutex
-	events map[string]*segment // node -> today's open event segment
+	// sys makes data durable; tests replace it to inject faults or to
+	// watch what each sync covered.
+	sys sys
+
+	mu      sync.Mutex
+	events  map[string]*segment // node -> today's open event segment
+	senders map[string]string   // node -> its sender's identity, as checked or read
+
+	claimMu sync.Mutex // held while a node's .sender is checked and written
+}
+
+// sys holds the system calls through which recordings are made durable.
+type sys struct {
+	fdatasync func(f *os.File) error
+	syncfs    func(fd int) error // nil: not used (see syncfsReportsErrors)
+}
+
+func realSys() sys {
+	s := sys{fdatasync: func(f *os.File) error { return unix.Fdatasync(int(f.Fd())) }}
+	if syncfsReportsErrors() {
+		s.syncfs = unix.Syncfs
+	}
+	return s
 }
 
 // Options configure a Store.
@@ -71,20 +93,17 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	dir, err := filepath.Abs(dir)
 	if err != nil {
-		return nil, fmt.Errorf("fsstore: %w", err)
+		return nil, fmt.Errorf("recordings directory %s: %w", dir, err)
 	}
 	if err := os.MkdirAll(filepath.Join(dir, ".reel", "open"), 0o750); err != nil {
-		return nil, fmt.Errorf("fsstore: create %s: %w", dir, err)
+		return nil, dirError(dir, err)
 	}
-	lock, err := os.OpenFile(filepath.Join(dir, ".reel", "lock"), os.O_RDWR|os.O_CREATE, 0o640)
+	// Fails with a *store.InUseError naming the other process.
+	lock, err := durable.Lock(filepath.Join(dir, ".reel", "lock"), dir)
 	if err != nil {
-		return nil, fmt.Errorf("fsstore: %w", err)
+		return nil, err
 	}
-	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		lock.Close()
-		return nil, fmt.Errorf("fsstore: %s is in use by another reel process (lock %s): %w", dir, lock.Name(), err)
-	}
-	return &Store{dir: dir, minFree: opts.MinFree, log: opts.Log, lock: lock, events: map[string]*segment{}}, nil
+	return &Store{dir: dir, minFree: opts.MinFree, log: opts.Log, lock: lock, sys: realSys(), events: map[string]*segment{}, senders: map[string]string{}}, nil
 }
 
 // OpenReadOnly opens the store in dir for reading only, without the lock, so
@@ -93,19 +112,35 @@ func Open(dir string, opts Options) (*Store, error) {
 func OpenReadOnly(dir string) (*Store, error) {
 	dir, err := filepath.Abs(dir)
 	if err != nil {
-		return nil, fmt.Errorf("fsstore: %w", err)
+		return nil, fmt.Errorf("recordings directory %s: %w", dir, err)
 	}
 	fi, err := os.Stat(dir)
 	if err != nil {
-		return nil, fmt.Errorf("fsstore: %w", err)
+		return nil, dirError(dir, err)
 	}
 	if !fi.IsDir() {
-		return nil, fmt.Errorf("fsstore: %s is not a directory", dir)
+		return nil, fmt.Errorf("%s is not a directory", dir)
 	}
-	return &Store{dir: dir, log: slog.New(slog.DiscardHandler), events: map[string]*segment{}}, nil
+	return &Store{dir: dir, log: slog.New(slog.DiscardHandler), events: map[string]*segment{}, senders: map[string]string{}}, nil
 }
 
-var errReadOnly = errors.New("fsstore: store opened read-only")
+// dirError says, in the user's words, why dir cannot be the store's
+// directory.
+func dirError(dir string, err error) error {
+	if fi, serr := os.Stat(dir); serr == nil && !fi.IsDir() {
+		return fmt.Errorf("%s is not a directory", dir)
+	}
+	var pe *fs.PathError
+	switch {
+	case errors.As(err, &pe) && pe.Path == dir:
+		return fmt.Errorf("%s: %w", dir, pe.Err) // "no such file or directory", and errors.Is says so
+	case errors.Is(err, unix.ENOTDIR):
+		return fmt.Errorf("%s: a part of the path is not a directory", dir)
+	}
+	return fmt.Errorf("recordings directory %s: %w", dir, err)
+}
+
+var errReadOnly = errors.New("the store is open read-only")
 
 // Dir is the store's root directory.
 func (s *Store) Dir() string { return s.dir }
@@ -130,7 +165,7 @@ func (s *Store) Close() error {
 func (s *Store) Space() (free, total, reserve int64, err error) {
 	var st unix.Statfs_t
 	if err := unix.Statfs(s.dir, &st); err != nil {
-		return 0, 0, s.minFree, fmt.Errorf("fsstore: statfs %s: %w", s.dir, err)
+		return 0, 0, s.minFree, fmt.Errorf("free space in %s: %w", s.dir, err)
 	}
 	return int64(st.Bavail) * st.Bsize, int64(st.Blocks) * st.Bsize, s.minFree, nil
 }
@@ -146,7 +181,7 @@ func (s *Store) CheckSpace() error {
 		return err
 	}
 	if free < s.minFree {
-		return fmt.Errorf("fsstore: %w: %d MiB free, reserve is %d MiB", store.ErrInsufficientSpace, free>>20, s.minFree>>20)
+		return fmt.Errorf("%w in %s: %d MiB free, below the %d MiB reserve", store.ErrInsufficientSpace, s.dir, free>>20, s.minFree>>20)
 	}
 	return nil
 }
@@ -161,22 +196,26 @@ func isCast(name string) bool               { return store.IsRecordingName(name)
 func (s *Store) nodeDir(node string) string { return filepath.Join(s.dir, node) }
 
 // Create implements store.Store.
-func (s *Store) Create(ctx context.Context, node string, start time.Time) (store.Writer, error) {
-	return s.CreateKind(ctx, node, start, store.KindTerminal)
+func (s *Store) Create(ctx context.Context, sender string, start time.Time) (store.Writer, error) {
+	return s.CreateKind(ctx, sender, start, store.KindTerminal)
 }
 
 var _ store.KindCreator = (*Store)(nil)
 
 // CreateKind implements store.KindCreator: a recording of kind k, whose key
-// ends in k's extension.
-func (s *Store) CreateKind(ctx context.Context, node string, start time.Time, k store.Kind) (store.Writer, error) {
+// ends in k's extension, filed under the sender's node as Create files it.
+func (s *Store) CreateKind(ctx context.Context, sender string, start time.Time, k store.Kind) (store.Writer, error) {
 	if s.lock == nil {
 		return nil, errReadOnly
 	}
-	if !store.ValidNode(node) {
-		return nil, fmt.Errorf("fsstore: create: %w: node %q", store.ErrInvalidKey, node)
+	node, err := store.CheckSender(sender)
+	if err != nil {
+		return nil, fmt.Errorf("create: %w", err)
 	}
 	if err := s.CheckSpace(); err != nil {
+		return nil, err
+	}
+	if err := s.claim(node, sender); err != nil {
 		return nil, err
 	}
 	if err := durable.MkdirAll(s.nodeDir(node)); err != nil {
@@ -197,13 +236,13 @@ func (s *Store) CreateKind(ctx context.Context, node string, start time.Time, k 
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("fsstore: create marker for %s: %w", key, err)
+			return nil, fmt.Errorf("create marker for %s: %w", key, err)
 		}
 		err = reserveMarker(m)
 		m.Close()
 		if err != nil {
 			os.Remove(s.marker(key))
-			return nil, fmt.Errorf("fsstore: create marker for %s: %w", key, err)
+			return nil, fmt.Errorf("create marker for %s: %w", key, err)
 		}
 		// O_RDWR, not O_WRONLY: Close reads back the bytes it cuts off.
 		f, err := os.OpenFile(s.path(key), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o640)
@@ -214,11 +253,89 @@ func (s *Store) CreateKind(ctx context.Context, node string, start time.Time, k 
 		}
 		if err != nil {
 			os.Remove(s.marker(key))
-			return nil, fmt.Errorf("fsstore: create %s: %w", key, err)
+			return nil, fmt.Errorf("create %s: %w", key, err)
 		}
 		return &writer{s: s, key: key, f: f}, nil
 	}
-	return nil, fmt.Errorf("fsstore: create: no free name near %s", start)
+	return nil, fmt.Errorf("create: no free name near %s", start)
+}
+
+// claim makes sure node is sender's, creating node's directory and, for a
+// node that is not the sender's identity unchanged, keeping the identity in
+// its .sender file (durably, before anything is filed there).
+func (s *Store) claim(node, sender string) error {
+	s.mu.Lock()
+	owner, ok := s.senders[node]
+	s.mu.Unlock()
+	if ok {
+		if owner != sender {
+			return store.NodeTaken(node, sender, owner)
+		}
+		return nil
+	}
+	s.claimMu.Lock()
+	defer s.claimMu.Unlock()
+	if err := durable.MkdirAll(s.nodeDir(node)); err != nil {
+		return err
+	}
+	owner, err := s.readSender(node)
+	if err != nil {
+		return err
+	}
+	if key, kept := store.SenderKey(node); kept && owner == node {
+		// A new node for this identity.
+		if err := durable.WriteFile(s.path(key), []byte(sender)); err != nil {
+			return fmt.Errorf("keep the sender's identity: %w", err)
+		}
+		owner = sender
+	}
+	if owner != sender {
+		return store.NodeTaken(node, sender, owner)
+	}
+	s.mu.Lock()
+	s.senders[node] = sender
+	s.mu.Unlock()
+	return nil
+}
+
+// senderOf returns the identity of node's sender.
+func (s *Store) senderOf(node string) (string, error) {
+	s.mu.Lock()
+	owner, ok := s.senders[node]
+	s.mu.Unlock()
+	if ok {
+		return owner, nil
+	}
+	owner, err := s.readSender(node)
+	if err != nil {
+		return "", err
+	}
+	s.mu.Lock()
+	s.senders[node] = owner
+	s.mu.Unlock()
+	return owner, nil
+}
+
+// readSender reads node's .sender file; a node without one is its
+// sender's identity.
+func (s *Store) readSender(node string) (string, error) {
+	key, kept := store.SenderKey(node)
+	if !kept {
+		return node, nil
+	}
+	f, err := os.Open(s.path(key))
+	if errors.Is(err, fs.ErrNotExist) {
+		return node, nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("sender of %s: %w", node, err)
+	}
+	defer f.Close()
+	sender, err := store.ReadSender(f)
+	if err != nil {
+		return "", fmt.Errorf("sender of %s: %s: %w", node, f.Name(), err)
+	}
+	return sender, nil
 }
 
 // writer is one live recording.
@@ -246,7 +363,7 @@ func (w *writer) Write(p []byte) (int, error) {
 	}
 	w.size += int64(n)
 	if err != nil {
-		return n, fmt.Errorf("fsstore: write %s: %w", w.key, err)
+		return n, fmt.Errorf("write %s: %w", w.key, err)
 	}
 	return n, nil
 }
@@ -259,19 +376,19 @@ func (w *writer) Sync() error {
 
 func (w *writer) syncLocked() error {
 	if w.closed {
-		return fmt.Errorf("fsstore: sync %s: already closed", w.key)
+		return fmt.Errorf("sync %s: already closed", w.key)
 	}
 	if w.err != nil {
 		return w.err
 	}
-	if err := unix.Fdatasync(int(w.f.Fd())); err != nil {
-		w.err = fmt.Errorf("fsstore: sync %s: %w", w.key, err)
+	if err := w.s.sys.fdatasync(w.f); err != nil {
+		w.err = fmt.Errorf("sync %s: %w", w.key, err)
 		return w.err
 	}
 	if !w.dirSynced {
 		// The first sync also makes the new names durable.
 		if err := errors.Join(durable.SyncDir(filepath.Dir(w.f.Name())), durable.SyncDir(filepath.Dir(w.s.marker(w.key)))); err != nil {
-			w.err = fmt.Errorf("fsstore: sync %s: %w", w.key, err)
+			w.err = fmt.Errorf("sync %s: %w", w.key, err)
 			return w.err
 		}
 		w.dirSynced = true
@@ -279,18 +396,15 @@ func (w *writer) syncLocked() error {
 	return nil
 }
 
-// markSynced records that a file-system-wide sync (syncfs) covered w.
-func (w *writer) markSynced(err error) error {
+// markSynced records that a file-system-wide sync (syncfs) that reported
+// no error covered w.
+func (w *writer) markSynced() error {
 	w.syncMu.Lock()
 	defer w.syncMu.Unlock()
 	if w.closed {
-		return fmt.Errorf("fsstore: sync %s: already closed", w.key)
+		return fmt.Errorf("sync %s: already closed", w.key)
 	}
 	if w.err != nil {
-		return w.err
-	}
-	if err != nil {
-		w.err = fmt.Errorf("fsstore: sync %s: %w", w.key, err)
 		return w.err
 	}
 	w.dirSynced = true // syncfs covers directories as well
@@ -301,7 +415,7 @@ func (w *writer) Close(status store.Status, reason string) error {
 	w.syncMu.Lock()
 	defer w.syncMu.Unlock()
 	if w.closed {
-		return fmt.Errorf("fsstore: close %s: already closed", w.key)
+		return fmt.Errorf("close %s: already closed", w.key)
 	}
 	syncErr := w.syncLocked()
 	w.closed = true
@@ -339,7 +453,7 @@ func (w *writer) Close(status store.Status, reason string) error {
 		}
 	}
 	if err := os.Remove(w.s.marker(w.key)); err != nil {
-		errs = append(errs, fmt.Errorf("fsstore: remove marker: %w", err))
+		errs = append(errs, fmt.Errorf("remove marker: %w", err))
 	} else {
 		errs = append(errs, durable.SyncDir(filepath.Dir(w.s.marker(w.key))))
 	}
@@ -350,25 +464,27 @@ func (w *writer) Close(status store.Status, reason string) error {
 // to size) into the .tail file beside f, or, when that cannot be written
 // (full disk), into the marker's reserved space; then it truncates f to
 // lastNL. It returns f's new size and how many bytes went to the marker.
+//
+// The cut-off bytes may be gigabytes (a sender that streamed without a
+// newline): they are copied a chunk at a time, never held in memory. They
+// are durable in their new place before f is truncated, so a crash at any
+// point loses none of them (Recover then cuts again).
 func cutAtLastLine(f *os.File, lastNL, size int64, marker string) (newSize int64, inMarker int, err error) {
 	if lastNL >= size {
 		return size, 0, nil
 	}
-	tail := make([]byte, size-lastNL)
-	if _, err := f.ReadAt(tail, lastNL); err != nil {
-		return size, 0, fmt.Errorf("fsstore: read cut-off bytes: %w", err)
-	}
-	if err := durable.WriteFile(tailPath(f.Name()), tail); err != nil {
-		if serr := stashTail(marker, tail); serr != nil {
-			return size, 0, fmt.Errorf("fsstore: not cut at the last line: cannot keep the cut-off bytes: %w", errors.Join(err, serr))
+	n := size - lastNL
+	if err := durable.CopyRange(tailPath(f.Name()), f, lastNL, n); err != nil {
+		if serr := stashTail(marker, f, lastNL, n); serr != nil {
+			return size, 0, fmt.Errorf("not cut at the last line: cannot keep the cut-off bytes: %w", errors.Join(err, serr))
 		}
-		inMarker = len(tail)
+		inMarker = int(n)
 	}
 	if err := f.Truncate(lastNL); err != nil {
-		return size, inMarker, fmt.Errorf("fsstore: cut at last line: %w", err)
+		return size, inMarker, fmt.Errorf("cut at last line: %w", err)
 	}
 	if err := f.Sync(); err != nil {
-		return size, inMarker, fmt.Errorf("fsstore: cut at last line: %w", err)
+		return size, inMarker, fmt.Errorf("cut at last line: %w", err)
 	}
 	return lastNL, inMarker, nil
 }
@@ -398,7 +514,7 @@ func readStatus(castPath string) (statusFile, error) {
 		return st, err
 	}
 	if err := json.Unmarshal(b, &st); err != nil {
-		return st, fmt.Errorf("fsstore: %s: %w", statusPath(castPath), err)
+		return st, fmt.Errorf("%s: %w", statusPath(castPath), err)
 	}
 	return st, nil
 }
@@ -433,14 +549,14 @@ func writeMarkerStatus(marker string, st statusFile) error {
 	}
 	f, err := os.OpenFile(marker, os.O_WRONLY, 0)
 	if err != nil {
-		return fmt.Errorf("fsstore: marker status: %w", err)
+		return fmt.Errorf("marker status: %w", err)
 	}
 	defer f.Close()
 	if _, err := f.WriteAt(b, 0); err != nil {
-		return fmt.Errorf("fsstore: marker status: %w", err)
+		return fmt.Errorf("marker status: %w", err)
 	}
 	if err := f.Sync(); err != nil {
-		return fmt.Errorf("fsstore: marker status: %w", err)
+		return fmt.Errorf("marker status: %w", err)
 	}
 	return nil
 }
@@ -463,21 +579,28 @@ func readMarkerStatus(marker string) (statusFile, bool) {
 	return st, true
 }
 
-// stashTail keeps bytes cut off a recording in its marker's reserved space,
-// when the disk is too full for a .tail file.
-func stashTail(marker string, tail []byte) error {
-	if len(tail) > markerSize-markerStatusSize {
-		return fmt.Errorf("%d bytes after the last line: too many to keep on a full disk", len(tail))
+// maxStash is how many cut-off bytes a marker can keep.
+const maxStash = markerSize - markerStatusSize
+
+// stashTail keeps the n bytes of f at off, cut off a recording, in its
+// marker's reserved space, when the disk is too full for a .tail file.
+func stashTail(marker string, f *os.File, off, n int64) error {
+	if n > maxStash {
+		return fmt.Errorf("%d bytes after the last line: too many to keep on a full disk", n)
 	}
-	f, err := os.OpenFile(marker, os.O_WRONLY, 0)
+	tail := make([]byte, n)
+	if _, err := f.ReadAt(tail, off); err != nil {
+		return err
+	}
+	m, err := os.OpenFile(marker, os.O_WRONLY, 0)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	if _, err := f.WriteAt(tail, markerStatusSize); err != nil {
+	defer m.Close()
+	if _, err := m.WriteAt(tail, markerStatusSize); err != nil {
 		return err
 	}
-	return f.Sync()
+	return m.Sync()
 }
 
 // unstashTail moves cut-off bytes kept in a marker to the .tail file.
@@ -485,16 +608,15 @@ func unstashTail(marker, castPath string, st statusFile) error {
 	if st.TailInMarker == 0 {
 		return nil
 	}
+	if st.TailInMarker < 0 || st.TailInMarker > maxStash {
+		return fmt.Errorf("marker %s: says it keeps %d cut-off bytes; it has room for %d", marker, st.TailInMarker, maxStash)
+	}
 	m, err := os.Open(marker)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	tail := make([]byte, st.TailInMarker)
-	if _, err := m.ReadAt(tail, markerStatusSize); err != nil {
-		return err
-	}
-	return durable.WriteFile(tailPath(castPath), tail)
+	return durable.CopyRange(tailPath(castPath), m, markerStatusSize, int64(st.TailInMarker))
 }
 
 // Recover implements store.Store.
@@ -505,7 +627,7 @@ func (s *Store) Recover(ctx context.Context) ([]store.Info, error) {
 	root := filepath.Join(s.dir, ".reel", "open")
 	nodes, err := os.ReadDir(root)
 	if err != nil {
-		return nil, fmt.Errorf("fsstore: recover: %w", err)
+		return nil, fmt.Errorf("recover: %w", err)
 	}
 	var out []store.Info
 	var errs []error
@@ -536,17 +658,17 @@ func (s *Store) Recover(ctx context.Context) ([]store.Info, error) {
 func (s *Store) recoverOne(key string) (store.Info, error) {
 	node, start, err := store.ParseKey(key)
 	if err != nil {
-		return store.Info{}, fmt.Errorf("fsstore: recover: stray marker %s: %w", s.marker(key), err)
+		return store.Info{}, fmt.Errorf("recover: stray marker %s: %w", s.marker(key), err)
 	}
 	p := s.path(key)
 	if st, ok := readMarkerStatus(s.marker(key)); ok {
 		// Closed while the disk was full: the status waits in the marker.
 		if err := unstashTail(s.marker(key), p, st); err != nil {
-			return store.Info{}, fmt.Errorf("fsstore: recover %s: %w", key, err)
+			return store.Info{}, fmt.Errorf("recover %s: %w", key, err)
 		}
 		st.TailInMarker = 0
 		if err := writeStatus(p, st); err != nil {
-			return store.Info{}, fmt.Errorf("fsstore: recover %s: %w", key, err)
+			return store.Info{}, fmt.Errorf("recover %s: %w", key, err)
 		}
 		return store.Info{}, durable.Remove(s.marker(key))
 	}
@@ -556,7 +678,7 @@ func (s *Store) recoverOne(key string) (store.Info, error) {
 		return store.Info{}, durable.Remove(s.marker(key))
 	}
 	if err != nil {
-		return store.Info{}, fmt.Errorf("fsstore: recover %s: %w", key, err)
+		return store.Info{}, fmt.Errorf("recover %s: %w", key, err)
 	}
 	defer f.Close()
 	fi, err := f.Stat()
@@ -565,7 +687,7 @@ func (s *Store) recoverOne(key string) (store.Info, error) {
 	}
 	lastNL, err := durable.LastNewline(f, fi.Size())
 	if err != nil {
-		return store.Info{}, fmt.Errorf("fsstore: recover %s: %w", key, err)
+		return store.Info{}, fmt.Errorf("recover %s: %w", key, err)
 	}
 	reason := "the recorder stopped while the recording was live; cut at the last complete line"
 	size, inMarker, err := cutAtLastLine(f, lastNL, fi.Size(), s.marker(key))
@@ -582,31 +704,35 @@ func (s *Store) recoverOne(key string) (store.Info, error) {
 		st.TailInMarker = 0
 	}
 	if err := writeStatus(p, st); err != nil {
-		return store.Info{}, fmt.Errorf("fsstore: recover %s: %w", key, err)
+		return store.Info{}, fmt.Errorf("recover %s: %w", key, err)
 	}
 	if err := durable.Remove(s.marker(key)); err != nil {
 		return store.Info{}, err
 	}
 	s.log.Warn("recovered interrupted recording", "key", key, "size", size, "cut", fi.Size()-size)
-	return store.Info{Key: key, Node: node, Start: start, Size: size, Status: store.StatusInterrupted, Reason: reason}, nil
+	sender, err := s.senderOf(node)
+	if err != nil {
+		return store.Info{}, err
+	}
+	return store.Info{Key: key, Node: node, Sender: sender, Start: start, Size: size, Status: store.StatusInterrupted, Reason: reason}, nil
 }
 
 // Open implements store.Store.
 func (s *Store) Open(ctx context.Context, key string) (store.Reader, error) {
 	if _, _, err := store.ParseKey(key); err != nil {
-		return nil, fmt.Errorf("fsstore: open: %w", err)
+		return nil, fmt.Errorf("open: %w", err)
 	}
 	f, err := os.Open(s.path(key))
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("fsstore: open %s: %w", key, store.ErrNotFound)
+		return nil, fmt.Errorf("recording %s: %w", key, store.ErrNotFound)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("fsstore: open %s: %w", key, err)
+		return nil, fmt.Errorf("open %s: %w", key, err)
 	}
 	fi, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return nil, fmt.Errorf("fsstore: open %s: %w", key, err)
+		return nil, fmt.Errorf("open %s: %w", key, err)
 	}
 	return &reader{File: f, size: fi.Size()}, nil
 }
@@ -622,7 +748,7 @@ func (r *reader) Size() int64 { return r.size }
 func (s *Store) Stat(ctx context.Context, key string) (store.Info, error) {
 	node, start, err := store.ParseKey(key)
 	if err != nil {
-		return store.Info{}, fmt.Errorf("fsstore: stat: %w", err)
+		return store.Info{}, fmt.Errorf("stat: %w", err)
 	}
 	return s.info(node, start, key, nil, nil)
 }
@@ -633,12 +759,16 @@ func (s *Store) info(node string, start time.Time, key string, names, live map[s
 	p := s.path(key)
 	fi, err := os.Stat(p)
 	if errors.Is(err, fs.ErrNotExist) {
-		return store.Info{}, fmt.Errorf("fsstore: %s: %w", key, store.ErrNotFound)
+		return store.Info{}, fmt.Errorf("recording %s: %w", key, store.ErrNotFound)
 	}
 	if err != nil {
-		return store.Info{}, fmt.Errorf("fsstore: %w", err)
+		return store.Info{}, fmt.Errorf("recording %s: %w", key, err)
 	}
-	info := store.Info{Key: key, Node: node, Start: start, Size: fi.Size(), Status: store.StatusComplete}
+	sender, err := s.senderOf(node)
+	if err != nil {
+		return store.Info{}, err
+	}
+	info := store.Info{Key: key, Node: node, Sender: sender, Start: start, Size: fi.Size(), Status: store.StatusComplete}
 	name := filepath.Base(p)
 	hasStatus := names == nil || names[name+".status"]
 	isLive := live == nil || live[name]
@@ -670,14 +800,14 @@ func (s *Store) List(ctx context.Context, f store.Filter) iter.Seq2[store.Info, 
 		var nodes []string
 		if f.Node != "" {
 			if !store.ValidNode(f.Node) {
-				yield(store.Info{}, fmt.Errorf("fsstore: list: %w: node %q", store.ErrInvalidKey, f.Node))
+				yield(store.Info{}, fmt.Errorf("list: %w: node %q", store.ErrInvalidKey, f.Node))
 				return
 			}
 			nodes = []string{f.Node}
 		} else {
 			ents, err := os.ReadDir(s.dir)
 			if err != nil {
-				yield(store.Info{}, fmt.Errorf("fsstore: list: %w", err))
+				yield(store.Info{}, fmt.Errorf("list: %w", err))
 				return
 			}
 			for _, e := range ents {
@@ -696,7 +826,7 @@ func (s *Store) List(ctx context.Context, f store.Filter) iter.Seq2[store.Info, 
 				continue
 			}
 			if err != nil {
-				if !yield(store.Info{}, fmt.Errorf("fsstore: list %s: %w", node, err)) {
+				if !yield(store.Info{}, fmt.Errorf("list %s: %w", node, err)) {
 					return
 				}
 				continue
@@ -737,27 +867,75 @@ func (s *Store) List(ctx context.Context, f store.Filter) iter.Seq2[store.Info, 
 
 // SyncAll makes every writer in ws durable with one file-system-wide sync
 // (syncfs) instead of one fdatasync each: the group commit the recorder uses
-// when many recordings are dirty at once. Writers not from this store are
-// synced one by one.
-func (s *Store) SyncAll(ws []store.Writer) error {
-	var mine []*writer
-	var errs []error
-	for _, w := range ws {
-		if fw, ok := w.(*writer); ok && fw.s == s {
-			mine = append(mine, fw)
+// when many recordings are dirty at once. It returns one error per writer:
+// nil where the writer's bytes are durable.
+//
+// syncfs reports a write-back error of any file on the file system, other
+// programs' too, and only once. So when it fails, SyncAll does not fail
+// every writer: it falls back to one fdatasync per writer, which reports
+// exactly the errors of that writer's file, and only the writers whose own
+// data was lost fail. Writers not from this store are synced one by one.
+func (s *Store) SyncAll(ws []store.Writer) []error {
+	errs := make([]error, len(ws))
+	var mine []int
+	for i, w := range ws {
+		if fw, ok := w.(*writer); ok && fw.s == s && s.lock != nil {
+			mine = append(mine, i)
 		} else {
-			errs = append(errs, w.Sync())
+			errs[i] = w.Sync()
 		}
 	}
-	if len(mine) == 0 || s.lock == nil {
-		return errors.Join(errs...)
+	if len(mine) == 0 {
+		return errs
 	}
-	err := unix.Syncfs(int(s.lock.Fd()))
-	if err != nil {
-		err = fmt.Errorf("syncfs %s: %w", s.dir, err)
+	if s.sys.syncfs == nil {
+		syncEach(ws, mine, errs)
+		return errs
 	}
-	for _, w := range mine {
-		errs = append(errs, w.markSynced(err))
+	err := s.sys.syncfs(int(s.lock.Fd()))
+	if err == nil {
+		for _, i := range mine {
+			errs[i] = ws[i].(*writer).markSynced()
+		}
+		return errs
 	}
-	return errors.Join(errs...)
+	s.log.Warn("syncfs failed: syncing each recording on its own to find which lost data", "dir", s.dir, "recordings", len(mine), "err", err)
+	syncEach(ws, mine, errs)
+	return errs
+}
+
+// syncEach syncs ws[i] for each i in idx into errs[i], several at a time:
+// the file system batches concurrent commits.
+func syncEach(ws []store.Writer, idx []int, errs []error) {
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 8)
+	for _, i := range idx {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			errs[i] = ws[i].Sync()
+		})
+	}
+	wg.Wait()
+}
+
+// syncfsReportsErrors reports whether syncfs(2) returns write-back errors:
+// only since Linux 5.8. Before, it could report success for data that was
+// lost, so it is not used and every recording is synced on its own.
+func syncfsReportsErrors() bool {
+	var u unix.Utsname
+	if unix.Uname(&u) != nil {
+		return false
+	}
+	return releaseAtLeast(unix.ByteSliceToString(u.Release[:]), 5, 8)
+}
+
+// releaseAtLeast reports whether a kernel release ("6.1.0-13-amd64") is
+// major.minor or later.
+func releaseAtLeast(release string, major, minor int) bool {
+	var ma, mi int
+	if _, err := fmt.Sscanf(release, "%d.%d", &ma, &mi); err != nil {
+		return false
+	}
+	return ma > major || ma == major && mi >= minor
 }

@@ -43,11 +43,12 @@ type Store struct {
 type data struct {
 	capacity int64
 
-	mu     sync.Mutex
-	recs   map[string]*rec
-	tails  map[string][]byte
-	used   int64
-	events map[string][]store.Event // by node, in the order received
+	mu      sync.Mutex
+	recs    map[string]*rec
+	tails   map[string][]byte
+	used    int64
+	events  map[string][]store.Event // by node, in the order received
+	senders map[string]string        // node -> its sender's identity
 }
 
 type rec struct {
@@ -68,6 +69,7 @@ func New(opts Options) *Store {
 		recs:     map[string]*rec{},
 		tails:    map[string][]byte{},
 		events:   map[string][]store.Event{},
+		senders:  map[string]string{},
 	}}
 }
 
@@ -113,25 +115,30 @@ func (s *Store) alive() error {
 }
 
 // Create implements store.Store.
-func (s *Store) Create(ctx context.Context, node string, start time.Time) (store.Writer, error) {
-	return s.CreateKind(ctx, node, start, store.KindTerminal)
+func (s *Store) Create(ctx context.Context, sender string, start time.Time) (store.Writer, error) {
+	return s.CreateKind(ctx, sender, start, store.KindTerminal)
 }
 
 var _ store.KindCreator = (*Store)(nil)
 
-// CreateKind implements store.KindCreator.
-func (s *Store) CreateKind(ctx context.Context, node string, start time.Time, k store.Kind) (store.Writer, error) {
+// CreateKind implements store.KindCreator: as Create, for a recording of
+// kind k.
+func (s *Store) CreateKind(ctx context.Context, sender string, start time.Time, k store.Kind) (store.Writer, error) {
 	if err := s.alive(); err != nil {
 		return nil, err
 	}
-	if !store.ValidNode(node) {
-		return nil, fmt.Errorf("memstore: create: %w: node %q", store.ErrInvalidKey, node)
+	node, err := store.CheckSender(sender)
+	if err != nil {
+		return nil, fmt.Errorf("memstore: create: %w", err)
 	}
 	d := s.d
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.capacity > 0 && d.used >= d.capacity {
 		return nil, fmt.Errorf("memstore: create: %w", store.ErrInsufficientSpace)
+	}
+	if err := d.claim(node, sender); err != nil {
+		return nil, err
 	}
 	t := start.UTC()
 	for d.recs[store.KindKey(node, t, k)] != nil {
@@ -201,6 +208,23 @@ func (w *writer) Close(status store.Status, reason string) error {
 	return nil
 }
 
+// claim makes node sender's. Called with d.mu held.
+func (d *data) claim(node, sender string) error {
+	if owner, ok := d.senders[node]; ok && owner != sender {
+		return store.NodeTaken(node, sender, owner)
+	}
+	d.senders[node] = sender
+	return nil
+}
+
+// sender returns the identity of node's sender. Called with d.mu held.
+func (d *data) sender(node string) string {
+	if owner, ok := d.senders[node]; ok {
+		return owner
+	}
+	return node
+}
+
 // closeRec finishes r, cutting it at its last line unless it is complete
 // or malformed.
 func closeRec(d *data, key string, r *rec, status store.Status, reason string) {
@@ -224,15 +248,16 @@ func (s *Store) Recover(ctx context.Context) ([]store.Info, error) {
 	for key, r := range d.recs {
 		if r.status == store.StatusLive && r.owner == nil {
 			closeRec(d, key, r, store.StatusInterrupted, "the recorder stopped while the recording was live; cut at the last complete line")
-			out = append(out, info(key, r))
+			out = append(out, d.info(key, r))
 		}
 	}
 	slices.SortFunc(out, func(a, b store.Info) int { return strings.Compare(a.Key, b.Key) })
 	return out, nil
 }
 
-func info(key string, r *rec) store.Info {
-	return store.Info{Key: key, Node: r.node, Start: r.start, Size: int64(len(r.buf)), Status: r.status, Reason: r.reason}
+// info describes r. Called with d.mu held.
+func (d *data) info(key string, r *rec) store.Info {
+	return store.Info{Key: key, Node: r.node, Sender: d.sender(r.node), Start: r.start, Size: int64(len(r.buf)), Status: r.status, Reason: r.reason}
 }
 
 // Open implements store.Store.
@@ -266,7 +291,7 @@ func (s *Store) Stat(ctx context.Context, key string) (store.Info, error) {
 	if r == nil {
 		return store.Info{}, fmt.Errorf("memstore: stat %s: %w", key, store.ErrNotFound)
 	}
-	return info(key, r), nil
+	return s.d.info(key, r), nil
 }
 
 // List implements store.Store.
@@ -280,7 +305,7 @@ func (s *Store) List(ctx context.Context, f store.Filter) iter.Seq2[store.Info, 
 		var out []store.Info
 		for key, r := range s.d.recs {
 			if (f.Node == "" || r.node == f.Node) && !r.start.Before(f.Since) && (f.Until.IsZero() || r.start.Before(f.Until)) {
-				out = append(out, info(key, r))
+				out = append(out, s.d.info(key, r))
 			}
 		}
 		s.d.mu.Unlock()
@@ -300,16 +325,20 @@ func (s *Store) List(ctx context.Context, f store.Filter) iter.Seq2[store.Info, 
 // Event ids are "<node>:<index among node's events>".
 
 // PutEvent implements store.Store.
-func (s *Store) PutEvent(ctx context.Context, node string, at time.Time, data []byte) (string, error) {
+func (s *Store) PutEvent(ctx context.Context, sender string, at time.Time, data []byte) (string, error) {
 	if err := s.alive(); err != nil {
 		return "", err
 	}
-	if !store.ValidNode(node) {
-		return "", fmt.Errorf("memstore: put event: %w: node %q", store.ErrInvalidKey, node)
+	node, err := store.CheckSender(sender)
+	if err != nil {
+		return "", fmt.Errorf("memstore: put event: %w", err)
 	}
 	d := s.d
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if err := d.claim(node, sender); err != nil {
+		return "", err
+	}
 	id := node + ":" + strconv.Itoa(len(d.events[node]))
 	d.events[node] = append(d.events[node], store.Event{ID: id, Node: node, At: at.UTC(), Data: slices.Clone(data)})
 	return id, nil

@@ -75,13 +75,17 @@ func (sp *spool) segPath(key string) string {
 
 // PutEvent implements store.Store: the event is durable in the spool when
 // it returns, and lands in the bucket with its segment.
-func (s *Store) PutEvent(ctx context.Context, node string, at time.Time, data []byte) (string, error) {
+func (s *Store) PutEvent(ctx context.Context, sender string, at time.Time, data []byte) (string, error) {
 	sp := s.sp
 	if sp == nil {
 		return "", errReadOnly
 	}
-	if !store.ValidNode(node) {
-		return "", fmt.Errorf("s3store: put event: %w: node %q", store.ErrInvalidKey, node)
+	node, err := store.CheckSender(sender)
+	if err != nil {
+		return "", fmt.Errorf("s3store: put event: %w", err)
+	}
+	if err := sp.claim(node, sender); err != nil {
+		return "", err
 	}
 	if err := sp.alive(); err != nil {
 		return "", err
@@ -270,6 +274,9 @@ func (seg *segment) run(ctx context.Context) error {
 	}
 	if err != nil {
 		return fmt.Errorf("spool %s: %w", seg.key, err)
+	}
+	if err := sp.s.landSender(ctx, seg.node); err != nil {
+		return err
 	}
 	if err := sp.s.putObject(ctx, seg.key, bytes.NewReader(b), int64(len(b))); err != nil {
 		return err

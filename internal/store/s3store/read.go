@@ -204,7 +204,11 @@ func (s *Store) Stat(ctx context.Context, key string) (store.Info, error) {
 		}
 		return store.Info{}, fmt.Errorf("s3store: stat %s: %w", key, err)
 	}
-	info := store.Info{Key: key, Node: node, Start: start, Size: oi.Size, Status: store.StatusComplete}
+	sender, err := s.senderOf(ctx, node)
+	if err != nil {
+		return store.Info{}, err
+	}
+	info := store.Info{Key: key, Node: node, Sender: sender, Start: start, Size: oi.Size, Status: store.StatusComplete}
 	return info, s.readStatus(ctx, &info)
 }
 
@@ -336,6 +340,7 @@ func (s *Store) listNode(ctx context.Context, node string, f store.Filter, mine 
 		return yield(info, nil)
 	}
 	var pending *store.Info // a recording whose .status may come next
+	var sender string       // node's, once needed
 	flush := func() bool {
 		if pending == nil {
 			return true
@@ -376,7 +381,12 @@ func (s *Store) listNode(ctx context.Context, node string, f store.Filter, mine 
 		if start.Before(f.Since) {
 			continue
 		}
-		pending = &store.Info{Key: rel, Node: node, Start: start, Size: oi.Size, Status: store.StatusComplete}
+		if sender == "" {
+			if sender, err = s.senderOf(ctx, node); err != nil {
+				return yield(store.Info{}, err)
+			}
+		}
+		pending = &store.Info{Key: rel, Node: node, Sender: sender, Start: start, Size: oi.Size, Status: store.StatusComplete}
 	}
 	if !flush() {
 		return false

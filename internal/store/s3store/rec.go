@@ -27,11 +27,12 @@ import (
 // rec is one recording in the spool: live (a writer appends to it) or
 // closed and waiting to land.
 type rec struct {
-	sp    *spool
-	key   string
-	node  string
-	start time.Time
-	path  string
+	sp     *spool
+	key    string
+	node   string
+	sender string // the sender's identity (see sender.go)
+	start  time.Time
+	path   string
 	// loaded: found in the spool at Open, left by an earlier process (no
 	// writer of ours holds it).
 	loaded bool
@@ -100,7 +101,7 @@ func (r *rec) saveState(st recState) error {
 func (r *rec) info() store.Info {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	info := store.Info{Key: r.key, Node: r.node, Start: r.start, Size: r.size.Load(), Status: store.StatusLive}
+	info := store.Info{Key: r.key, Node: r.node, Sender: r.sender, Start: r.start, Size: r.size.Load(), Status: store.StatusLive}
 	if r.st.Closed {
 		info.Size, info.Status, info.Reason = r.st.Final, r.st.Status, r.st.Reason
 	}
@@ -108,22 +109,27 @@ func (r *rec) info() store.Info {
 }
 
 // Create implements store.Store.
-func (s *Store) Create(ctx context.Context, node string, start time.Time) (store.Writer, error) {
-	return s.CreateKind(ctx, node, start, store.KindTerminal)
+func (s *Store) Create(ctx context.Context, sender string, start time.Time) (store.Writer, error) {
+	return s.CreateKind(ctx, sender, start, store.KindTerminal)
 }
 
 var _ store.KindCreator = (*Store)(nil)
 
-// CreateKind implements store.KindCreator.
-func (s *Store) CreateKind(ctx context.Context, node string, start time.Time, k store.Kind) (store.Writer, error) {
+// CreateKind implements store.KindCreator: as Create, for a recording of
+// kind k.
+func (s *Store) CreateKind(ctx context.Context, sender string, start time.Time, k store.Kind) (store.Writer, error) {
 	sp := s.sp
 	if sp == nil {
 		return nil, errReadOnly
 	}
-	if !store.ValidNode(node) {
-		return nil, fmt.Errorf("s3store: create: %w: node %q", store.ErrInvalidKey, node)
+	node, err := store.CheckSender(sender)
+	if err != nil {
+		return nil, fmt.Errorf("s3store: create: %w", err)
 	}
 	if err := sp.roomForNew(); err != nil {
+		return nil, err
+	}
+	if err := sp.claim(node, sender); err != nil {
 		return nil, err
 	}
 	dir := filepath.Join(sp.dir, "rec", node)
@@ -143,7 +149,7 @@ func (s *Store) CreateKind(ctx context.Context, node string, start time.Time, k 
 			}
 			continue
 		}
-		r := &rec{sp: sp, key: key, node: node, start: t, path: sp.recPath(key)}
+		r := &rec{sp: sp, key: key, node: node, sender: sender, start: t, path: sp.recPath(key)}
 		sp.recs[key] = r // reserve the name
 
 		checkBefore := sp.checkBefore
@@ -322,13 +328,13 @@ func (sp *spool) alive() error {
 // each spool file rather than the whole file system, which may hold other
 // programs' data (a local S3 server's, for one); on a journalling file
 // system the first fdatasync commits the journal for all of them, so the
-// rest are cheap.
-func (s *Store) SyncAll(ws []store.Writer) error {
-	var errs []error
-	for _, w := range ws {
-		errs = append(errs, w.Sync())
+// rest are cheap. It returns one error per writer.
+func (s *Store) SyncAll(ws []store.Writer) []error {
+	errs := make([]error, len(ws))
+	for i, w := range ws {
+		errs[i] = w.Sync()
 	}
-	return errors.Join(errs...)
+	return errs
 }
 
 // Recover implements store.Store: recordings the spool holds that were
@@ -397,7 +403,7 @@ func (r *rec) recover() (store.Info, error) {
 	}
 	r.st = st
 	r.size.Store(fi.Size())
-	return store.Info{Key: r.key, Node: r.node, Start: r.start, Size: nl, Status: st.Status, Reason: st.Reason}, nil
+	return store.Info{Key: r.key, Node: r.node, Sender: r.sender, Start: r.start, Size: nl, Status: st.Status, Reason: st.Reason}, nil
 }
 
 // run is the recording's upload job: send the parts that are ready and,
@@ -540,6 +546,12 @@ func (r *rec) land(ctx context.Context, st recState) error {
 	f, err := os.Open(r.path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return r.forget()
+	}
+	if err == nil {
+		if err = s.landSender(ctx, r.node); err != nil {
+			f.Close()
+			return err
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("spool %s: %w", r.key, err)

@@ -9,6 +9,7 @@
 //	<prefix><node>/<timestamp>.cast.status          only when it did not end normally: JSON {status, reason, size, closed}
 //	<prefix><node>/<timestamp>.cast.tail            bytes cut off after the last complete line, if any
 //	<prefix><node>/events/<YYYY-MM-DD>/<segment>.jsonl  events, one JSON line each, in segments
+//	<prefix><node>/.sender                          the sender's identity, when the node is not it unchanged (store.SenderKey)
 //
 // # Streaming through a local spool
 //
@@ -171,7 +172,8 @@ type Store struct {
 	log    *slog.Logger
 	now    func() time.Time
 
-	sp *spool // nil when read-only
+	sp      *spool // nil when read-only
+	senders senders
 
 	stats struct {
 		retries       atomic.Int64

@@ -25,6 +25,7 @@ import (
 //	<dir>/spool.json                    the bucket the spool uploads to
 //	<dir>/rec/<node>/<name>.cast        a recording not yet landed, byte for byte
 //	<dir>/rec/<node>/<name>.cast.state  its upload state (JSON); absent while live and not uploading
+//	<dir>/rec/<node>/.sender            the sender's identity, when the node is not it unchanged (sender.go)
 //	<dir>/ev/<node>/<day>/<seg>.jsonl   an event segment not yet landed
 //
 // A recording's spool file goes only after its object has landed; its state
@@ -44,6 +45,8 @@ type spool struct {
 	alarm    atomic.Bool  // past warnAt
 
 	openedAt time.Time
+
+	claimMu sync.Mutex // held while a node's sender is checked and kept
 
 	mu     sync.Mutex
 	recs   map[string]*rec      // by key: every recording in the spool
@@ -82,13 +85,10 @@ func openSpool(s *Store) (*spool, error) {
 			return nil, err
 		}
 	}
-	lock, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_RDWR|os.O_CREATE, 0o640)
+	// Fails with a *store.InUseError naming the other process.
+	lock, err := durable.Lock(filepath.Join(dir, "lock"), dir)
 	if err != nil {
-		return nil, fmt.Errorf("s3store: spool: %w", err)
-	}
-	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		lock.Close()
-		return nil, fmt.Errorf("s3store: spool %s is in use by another reel process: %w", dir, err)
+		return nil, err
 	}
 	sp := &spool{
 		s:        s,
@@ -145,7 +145,7 @@ func (sp *spool) empty() bool {
 	for _, sub := range []string{"rec", "ev"} {
 		found := false
 		filepath.WalkDir(filepath.Join(sp.dir, sub), func(p string, d fs.DirEntry, err error) error {
-			if err == nil && !d.IsDir() {
+			if err == nil && !d.IsDir() && d.Name() != ".sender" { // senders stay; they are no upload
 				found = true
 				return fs.SkipAll
 			}
@@ -207,7 +207,11 @@ func (sp *spool) loadRec(key string) (*rec, error) {
 	if err != nil {
 		return nil, fmt.Errorf("s3store: spool: stray file %s: %w", sp.recPath(key), err)
 	}
-	r := &rec{sp: sp, key: key, node: node, start: start, path: sp.recPath(key), loaded: true}
+	sender, err := sp.spooledSender(node)
+	if err != nil {
+		return nil, err
+	}
+	r := &rec{sp: sp, key: key, node: node, sender: sender, start: start, path: sp.recPath(key), loaded: true}
 	fi, err := os.Stat(r.path)
 	if err != nil {
 		return nil, fmt.Errorf("s3store: spool: %w", err)
@@ -308,7 +312,7 @@ func (sp *spool) roomForNew() error {
 			return fmt.Errorf("s3store: statfs %s: %w", sp.dir, err)
 		}
 		if free := int64(st.Bavail) * st.Bsize; free < sp.s.cfg.MinFree {
-			return fmt.Errorf("s3store: spool %s: %w: %d MiB free, reserve is %d MiB", sp.dir, store.ErrInsufficientSpace, free>>20, sp.s.cfg.MinFree>>20)
+			return fmt.Errorf("%w in the S3 spool %s: %d MiB free, below the %d MiB reserve", store.ErrInsufficientSpace, sp.dir, free>>20, sp.s.cfg.MinFree>>20)
 		}
 	}
 	return nil

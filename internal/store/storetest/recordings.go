@@ -53,7 +53,7 @@ func (s *suite) testRoundTrip(t *testing.T) {
 			if got := readAll(t, st, w.Key()); !bytes.Equal(got, tt.data) {
 				t.Errorf("Open(%q) after Close: %s", w.Key(), firstDiff(got, tt.data))
 			}
-			want := store.Info{Key: w.Key(), Node: "node-1", Start: base, Size: int64(len(tt.data)), Status: tt.status, Reason: tt.reason}
+			want := store.Info{Key: w.Key(), Node: "node-1", Sender: "node-1", Start: base, Size: int64(len(tt.data)), Status: tt.status, Reason: tt.reason}
 			if diff := cmp.Diff(want, stat(t, st, w.Key())); diff != "" {
 				t.Errorf("Stat mismatch (-want +got):\n%s", diff)
 			}
@@ -155,32 +155,35 @@ func (s *suite) testReader(t *testing.T) {
 func (s *suite) testKeyFormat(t *testing.T) {
 	est := time.FixedZone("EST", -5*3600)
 	tests := []struct {
-		name  string
-		node  string
-		start time.Time
+		name   string
+		sender string
+		start  time.Time
 	}{
-		{name: "stable id", node: "nodeid-abc123CNTRL", start: base},
-		{name: "ipv4", node: "100.64.0.1", start: base},
-		{name: "dns name", node: "host.tailnet-1234.ts.net", start: base},
-		{name: "ipv6 made safe", node: store.SafeNode("fd7a:115c:a1e0::1"), start: base},
-		{name: "underscore", node: "A_b-C.d", start: base},
-		{name: "whole second", node: "n1", start: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)},
-		{name: "other zone", node: "n1", start: base.In(est)},
+		{name: "stable id", sender: "nodeid-abc123CNTRL", start: base},
+		{name: "ipv4", sender: "100.64.0.1", start: base},
+		{name: "dns name", sender: "host.tailnet-1234.ts.net", start: base},
+		{name: "ipv6", sender: "fd7a:115c:a1e0::1", start: base},
+		{name: "ipv6 made safe before", sender: store.SafeNode("fd7a:115c:a1e0::1"), start: base},
+		{name: "uri", sender: "spiffe://example.org/ns/prod/sa/bastion", start: base},
+		{name: "underscore", sender: "A_b-C.d", start: base},
+		{name: "whole second", sender: "n1", start: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)},
+		{name: "other zone", sender: "n1", start: base.In(est)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			st := s.newStore(t)
-			w := create(t, st, tt.node, tt.start)
+			w := create(t, st, tt.sender, tt.start)
 			defer closeW(t, w, store.StatusComplete, "")
-			if want := store.RecordingKey(tt.node, tt.start); w.Key() != want {
+			wantNode := store.SafeNode(tt.sender)
+			if want := store.RecordingKey(wantNode, tt.start); w.Key() != want {
 				t.Errorf("Key() = %q, want %q", w.Key(), want)
 			}
 			node, start, err := store.ParseKey(w.Key())
 			if err != nil {
 				t.Fatalf("ParseKey(%q): %v", w.Key(), err)
 			}
-			if node != tt.node || !start.Equal(tt.start) {
-				t.Errorf("ParseKey(%q) = %q, %v; want %q, %v", w.Key(), node, start, tt.node, tt.start)
+			if node != wantNode || !start.Equal(tt.start) {
+				t.Errorf("ParseKey(%q) = %q, %v; want %q, %v", w.Key(), node, start, wantNode, tt.start)
 			}
 			for _, c := range w.Key() {
 				if !strings.ContainsRune("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/", c) {
@@ -188,6 +191,114 @@ func (s *suite) testKeyFormat(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// testSenders: distinct sender identities, however alike once made
+// path-safe, get distinct nodes; each identity is kept, byte for byte,
+// and shown by Stat, List and Recover, also after a restart and to a
+// reader.
+func (s *suite) testSenders(t *testing.T) {
+	long := strings.Repeat("a", 128)
+	senders := []string{
+		"a b", "a/b", "a\x00b", "a-b", "a_b", // alike once made safe
+		"-rf", "--help", "-", ".hidden", "..", "../../etc", "/", // not a flag, not a path
+		long + "x", long + "y", long, long + long, // cut to a shared prefix
+		"fd7a:115c:a1e0::1", "::1", "--1", // an IPv6 address, and what old versions made of "::1"
+		"spiffe://example.org/ns/prod/sa/bastion",
+		"CN=alice,O=Example", "émile", "\xff\xfe", "tab\there", strings.Repeat("é", store.MaxSenderLen/2),
+		"plain-node.example.com", "a_bcdefghijklmnopq", // safe: kept as they are
+	}
+	st := s.newStoreNoClose(t)
+	want := map[string]string{}  // key -> sender
+	nodes := map[string]string{} // node -> sender
+	var live []store.Writer
+	for i, sender := range senders {
+		w := create(t, st, sender, base)
+		node, _, err := store.ParseKey(w.Key())
+		if err != nil {
+			t.Fatalf("Create(%q): key %q: %v", sender, w.Key(), err)
+		}
+		if node != store.SafeNode(sender) {
+			t.Errorf("Create(%q): node %q, want SafeNode's %q", sender, node, store.SafeNode(sender))
+		}
+		if other, dup := nodes[node]; dup {
+			t.Errorf("senders %q and %q share node %q", other, sender, node)
+		}
+		nodes[node] = sender
+		if node[0] == '-' || node[0] == '.' {
+			t.Errorf("Create(%q): node %q starts with %q", sender, node, node[0])
+		}
+		write(t, w, castLines(1, 10), 100)
+		if i%3 == 0 {
+			syncW(t, w)
+			live = append(live, w) // left live for Recover
+		} else {
+			closeW(t, w, store.StatusComplete, "")
+		}
+		want[w.Key()] = sender
+		if _, err := st.PutEvent(ctxT(t), sender, base, []byte(`{"type":"x"}`)); err != nil {
+			t.Errorf("PutEvent(%q): %v", sender, err)
+		}
+	}
+	senderOf := func(infos []store.Info) map[string]string {
+		got := map[string]string{}
+		for _, info := range infos {
+			got[info.Key] = info.Sender
+			if info.Node != store.SafeNode(info.Sender) && info.Node != info.Sender {
+				t.Errorf("%s: node %q is not SafeNode(%q)", info.Key, info.Node, info.Sender)
+			}
+		}
+		return got
+	}
+	statAll := func(st store.Store) map[string]string {
+		got := map[string]string{}
+		for key := range want {
+			got[key] = stat(t, st, key).Sender
+		}
+		return got
+	}
+	check := func(what string, st store.Store) {
+		t.Helper()
+		if diff := cmp.Diff(want, senderOf(list(t, st, store.Filter{}))); diff != "" {
+			t.Errorf("%s: List's senders (-want +got):\n%s", what, diff)
+		}
+		if diff := cmp.Diff(want, statAll(st)); diff != "" {
+			t.Errorf("%s: Stat's senders (-want +got):\n%s", what, diff)
+		}
+		for node, sender := range nodes {
+			if evs := listEvents(t, st, node, time.Time{}, time.Time{}); len(evs) != 1 {
+				t.Errorf("%s: ListEvents(%q) (of sender %q) = %d events, want 1", what, node, sender, len(evs))
+			}
+		}
+	}
+	check("live", st)
+
+	st2 := s.crash(t, st)
+	infos, err := st2.Recover(ctxT(t))
+	if err != nil {
+		t.Fatalf("Recover: %v", err)
+	}
+	wantRecovered := map[string]string{}
+	for _, w := range live {
+		wantRecovered[w.Key()] = want[w.Key()]
+	}
+	if diff := cmp.Diff(wantRecovered, senderOf(infos)); diff != "" {
+		t.Errorf("Recover's senders (-want +got):\n%s", diff)
+	}
+	check("after a restart", st2)
+
+	// Another recording of an identity already known lands beside the
+	// first; the kept identity is not confused.
+	w := create(t, st2, "a/b", base.Add(time.Second))
+	closeW(t, w, store.StatusComplete, "")
+	want[w.Key()] = "a/b"
+	check("a second recording", st2)
+
+	if s.h.Reader != nil {
+		r := s.h.Reader(t, st2)
+		defer r.Close()
+		check("reader", r)
 	}
 }
 
@@ -261,6 +372,8 @@ func (s *suite) testConcurrentWriters(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range n {
 		done := make(chan struct{})
+		// wrote holds a token while there are bytes to sync.
+		wrote := make(chan struct{}, 1)
 		wg.Go(func() { // the writing goroutine
 			defer close(done)
 			p := datas[i]
@@ -271,20 +384,23 @@ func (s *suite) testConcurrentWriters(t *testing.T) {
 					return
 				}
 				p = p[k:]
+				select {
+				case wrote <- struct{}{}:
+				default:
+				}
 			}
 		})
-		wg.Go(func() { // the syncing goroutine, as the recorder runs it
+		wg.Go(func() { // the syncing goroutine, as the recorder runs it: syncs while writes go on
 			for {
 				select {
 				case <-done:
 					return
-				default:
+				case <-wrote:
 				}
 				if err := ws[i].Sync(); err != nil {
 					errs[n+i] = err
 					return
 				}
-				time.Sleep(time.Millisecond)
 			}
 		})
 	}
@@ -328,7 +444,7 @@ func (s *suite) testList(t *testing.T) {
 		w := create(t, st, m.node, m.start)
 		data := castLines(i, 30)
 		write(t, w, data, 100)
-		info := store.Info{Key: w.Key(), Node: m.node, Start: m.start, Size: int64(len(data)), Status: store.StatusComplete}
+		info := store.Info{Key: w.Key(), Node: m.node, Sender: m.node, Start: m.start, Size: int64(len(data)), Status: store.StatusComplete}
 		if m.node == "beta" && m.start.Equal(base.Add(2*time.Minute)) {
 			syncW(t, w)
 			live = w
@@ -429,7 +545,7 @@ func (s *suite) testStatuses(t *testing.T) {
 			write(t, w, tt.data, 33)
 			closeW(t, w, tt.status, tt.reason)
 
-			want := store.Info{Key: w.Key(), Node: "node-1", Start: base, Size: int64(len(tt.wantMain)), Status: tt.status, Reason: tt.reason}
+			want := store.Info{Key: w.Key(), Node: "node-1", Sender: "node-1", Start: base, Size: int64(len(tt.wantMain)), Status: tt.status, Reason: tt.reason}
 			if diff := cmp.Diff(want, stat(t, st, w.Key())); diff != "" {
 				t.Errorf("Stat (-want +got):\n%s", diff)
 			}
@@ -461,7 +577,7 @@ func (s *suite) testLive(t *testing.T) {
 	write(t, w, first, 999)
 	syncW(t, w)
 
-	want := store.Info{Key: w.Key(), Node: "node-1", Start: base, Size: int64(len(first)), Status: store.StatusLive}
+	want := store.Info{Key: w.Key(), Node: "node-1", Sender: "node-1", Start: base, Size: int64(len(first)), Status: store.StatusLive}
 	if diff := cmp.Diff(want, stat(t, st, w.Key())); diff != "" {
 		t.Errorf("Stat of a live recording (-want +got):\n%s", diff)
 	}
@@ -580,18 +696,23 @@ func (s *suite) testInvalidKeys(t *testing.T) {
 		})
 	}
 
-	nodes := []string{"", ".", "..", "../x", "a/b", "/abs", ".hidden", "a b", "x\x00", "n\\..", strings.Repeat("a", 200)}
-	for _, node := range nodes {
-		t.Run(fmt.Sprintf("node %q", node), func(t *testing.T) {
-			if w, err := st.Create(ctxT(t), node, base); !errors.Is(err, store.ErrInvalidKey) {
+	for _, sender := range []string{"", strings.Repeat("a", store.MaxSenderLen+1)} {
+		t.Run(fmt.Sprintf("sender of %d bytes", len(sender)), func(t *testing.T) {
+			if w, err := st.Create(ctxT(t), sender, base); !errors.Is(err, store.ErrInvalidKey) {
 				if err == nil {
 					w.Close(store.StatusFailed, "test")
 				}
-				t.Errorf("Create(%q): err = %v, want ErrInvalidKey", node, err)
+				t.Errorf("Create: err = %v, want ErrInvalidKey", err)
 			}
-			if _, err := st.PutEvent(ctxT(t), node, base, []byte(`{}`)); !errors.Is(err, store.ErrInvalidKey) {
-				t.Errorf("PutEvent(%q): err = %v, want ErrInvalidKey", node, err)
+			if _, err := st.PutEvent(ctxT(t), sender, base, []byte(`{}`)); !errors.Is(err, store.ErrInvalidKey) {
+				t.Errorf("PutEvent: err = %v, want ErrInvalidKey", err)
 			}
+		})
+	}
+
+	nodes := []string{"", ".", "..", "../x", "a/b", "/abs", ".hidden", "a b", "x\x00", "n\\..", strings.Repeat("a", 200)}
+	for _, node := range nodes {
+		t.Run(fmt.Sprintf("node %q", node), func(t *testing.T) {
 			n := 0
 			for ev, err := range st.ListEvents(ctxT(t), node, time.Time{}, time.Time{}) {
 				n++

@@ -69,6 +69,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("RoundTrip", s.testRoundTrip)
 	t.Run("Reader", s.testReader)
 	t.Run("KeyFormat", s.testKeyFormat)
+	t.Run("Senders", s.testSenders)
 	t.Run("ConcurrentCreate", s.testConcurrentCreate)
 	t.Run("ConcurrentWriters", s.testConcurrentWriters)
 	t.Run("List", s.testList)

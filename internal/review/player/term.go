@@ -1,4 +1,4 @@
-package main
+package player
 
 import (
 	"fmt"
@@ -9,13 +9,13 @@ import (
 	"golang.org/x/term"
 )
 
-// interactive puts the terminal on in into raw mode, so single key presses
+// Interactive puts the terminal on in into raw mode, so single key presses
 // arrive at once and unechoed, and reads them into keys. restore stops the
 // reading and puts the terminal back as it was; it is safe to call more
 // than once, and the caller must call it on every path (a deferred call
 // runs on return and on panic).
-func interactive(in *os.File) (restore func(), keys <-chan byte, err error) {
-	fd, _ := fileFd(in)
+func Interactive(in *os.File) (restore func(), keys <-chan byte, err error) {
+	fd, _ := FileFd(in)
 	old, err := term.MakeRaw(fd)
 	if err != nil {
 		return nil, nil, fmt.Errorf("terminal raw mode: %w", err)
@@ -79,10 +79,10 @@ func (k *keyReader) stop() {
 	}
 }
 
-// fileFd returns f's descriptor without what f.Fd does besides: Fd puts f
+// FileFd returns f's descriptor without what f.Fd does besides: Fd puts f
 // into blocking mode, after which read deadlines no longer interrupt a
 // Read.
-func fileFd(f *os.File) (int, bool) {
+func FileFd(f *os.File) (int, bool) {
 	rc, err := f.SyscallConn()
 	if err != nil {
 		return -1, false
@@ -94,12 +94,24 @@ func fileFd(f *os.File) (int, bool) {
 	return fd, true
 }
 
-// isTerminal reports whether w is a terminal, and its descriptor.
-func isTerminal(w any) (*os.File, int, bool) {
+// IsTerminal reports whether w (a reader or writer) is a terminal, and
+// returns it as a file with its descriptor.
+func IsTerminal(w any) (*os.File, int, bool) {
 	f, ok := w.(*os.File)
 	if !ok {
 		return nil, -1, false
 	}
-	fd, ok := fileFd(f)
+	fd, ok := FileFd(f)
 	return f, fd, ok && term.IsTerminal(fd)
+}
+
+// Size returns the size of the terminal w; ok is false when w is not a
+// terminal.
+func Size(w any) (cols, rows int, ok bool) {
+	_, fd, isTerm := IsTerminal(w)
+	if !isTerm {
+		return 0, 0, false
+	}
+	cols, rows, err := term.GetSize(fd)
+	return cols, rows, err == nil
 }

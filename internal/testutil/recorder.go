@@ -1,0 +1,66 @@
+package testutil
+
+import (
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"testing"
+	"time"
+)
+
+// ServeHTTP serves h on a loopback port, over HTTP/1.1 and unencrypted
+// HTTP/2 (h2c, as the recording API's v2 needs), until the end of the
+// test.
+func ServeHTTP(t testing.TB, h http.Handler) netip.AddrPort {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p http.Protocols
+	p.SetHTTP1(true)
+	p.SetUnencryptedHTTP2(true)
+	hs := &http.Server{Protocols: &p, Handler: h}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		hs.Serve(ln)
+	}()
+	t.Cleanup(func() {
+		hs.Close()
+		<-done
+	})
+	return netip.MustParseAddrPort(ln.Addr().String())
+}
+
+// StartStalledRecorder starts a recording-API recorder (v2, h2c) on a
+// loopback port that accepts uploads and keeps acking 0 but never reads
+// their bodies: a recorder too slow for the sender, whose buffer must
+// then fill. It stops at the end of the test.
+func StartStalledRecorder(t testing.TB) netip.AddrPort {
+	t.Helper()
+	return ServeHTTP(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v2/record" {
+			http.NotFound(w, r)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+		if r.Method != http.MethodPost {
+			return // the HEAD probe
+		}
+		rc := http.NewResponseController(w)
+		rc.Flush()
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-r.Context().Done():
+				return
+			case <-tick.C:
+				io.WriteString(w, `{"ack":0}`+"\n")
+				rc.Flush()
+			}
+		}
+	}))
+}
