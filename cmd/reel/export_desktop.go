@@ -38,7 +38,7 @@ func exportDesktop(ctx context.Context, r io.ReadSeeker, o exportOptions, env *c
 		if err != nil {
 			return err
 		}
-		return writeFile(o.png, func(w io.Writer) error { return png.Encode(w, toRGBA(p.Composite(), nil)) })
+		return writeOutput(o.png, func(w io.Writer) error { return png.Encode(w, toRGBA(p.Composite(), nil)) })
 	}
 	to := o.to
 	if to < 0 || to > ix.Duration {
@@ -47,7 +47,7 @@ func exportDesktop(ctx context.Context, r io.ReadSeeker, o exportOptions, env *c
 	if o.from > to {
 		return fmt.Errorf("--from %v is after the end of the recording (%v)", o.from, ix.Duration)
 	}
-	return writeFile(o.video, func(w io.Writer) error {
+	return writeOutput(o.video, func(w io.Writer) error {
 		ws, ok := w.(io.WriteSeeker)
 		if !ok {
 			return errors.New("the video must go to a file")
@@ -56,8 +56,8 @@ func exportDesktop(ctx context.Context, r io.ReadSeeker, o exportOptions, env *c
 	})
 }
 
-// writeFile writes a file through fn, removing it when fn fails.
-func writeFile(path string, fn func(io.Writer) error) error {
+// writeOutput writes a file through fn, removing it when fn fails.
+func writeOutput(path string, fn func(io.Writer) error) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err

@@ -171,15 +171,7 @@ func (d *decoder) validateDesktop(p *Policy, i int, r rawDesktop) DesktopRule {
 	if !r.recorder.set {
 		rule.Recorder = nil
 	}
-	switch r.action.s {
-	case Accept, Reject:
-	case "":
-		if r.action.off != 0 {
-			d.errorf(r.action.off, "%s: action: want %q or %q", what, Accept, Reject)
-		}
-	default:
-		d.errorf(r.action.off, "%s: unknown action %q%s", what, r.action.s, suggest(r.action.s, []string{Accept, Reject}))
-	}
+	d.checkAction(what, r.action)
 	rule.src = d.checkSrc(p, what, r.src, true)
 	d.checkNonEmpty(what, "dst", r.dst, true)
 	for _, h := range r.dst.items {

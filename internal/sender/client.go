@@ -241,6 +241,11 @@ func orDefault(d, def time.Duration) time.Duration {
 // the upload runs until Close or a failure. On failure the error is a
 // *StartError holding every attempt.
 func (c *Client) Start(ctx context.Context, recorders []netip.AddrPort, h asciicast.Header) (*Recording, error) {
+	return c.startCast(ctx, recorders, h, false)
+}
+
+// startCast is Start, and StartHeld with hold.
+func (c *Client) startCast(ctx context.Context, recorders []netip.AddrPort, h asciicast.Header, hold bool) (*Recording, error) {
 	start := c.now()
 	h.Version = 2
 	h.Timestamp = start.Unix()
@@ -249,7 +254,7 @@ func (c *Client) Start(ctx context.Context, recorders []netip.AddrPort, h asciic
 		return nil, fmt.Errorf("recording: %w", err)
 	}
 	head = append(head, '\n')
-	return c.start(ctx, recorders, start, &h, "", head)
+	return c.start(ctx, recorders, start, &h, "", head, hold)
 }
 
 // StartStream starts a recording that is not asciicast (a desktop
@@ -258,10 +263,10 @@ func (c *Client) Start(ctx context.Context, recorders []netip.AddrPort, h asciic
 // Content-Type, so the recorder stores the body as that kind. Failover,
 // acks, the buffer and Lost work as for Start; Outcome.Header is nil.
 func (c *Client) StartStream(ctx context.Context, recorders []netip.AddrPort, contentType string, head []byte) (*Recording, error) {
-	return c.start(ctx, recorders, c.now(), nil, contentType, bytes.Clone(head))
+	return c.start(ctx, recorders, c.now(), nil, contentType, bytes.Clone(head), false)
 }
 
-func (c *Client) start(ctx context.Context, recorders []netip.AddrPort, start time.Time, h *asciicast.Header, contentType string, head []byte) (*Recording, error) {
+func (c *Client) start(ctx context.Context, recorders []netip.AddrPort, start time.Time, h *asciicast.Header, contentType string, head []byte, hold bool) (*Recording, error) {
 
 	ctx, cancel := context.WithTimeout(ctx, c.connectTimeout())
 	defer cancel()
@@ -270,6 +275,9 @@ func (c *Client) start(ctx context.Context, recorders []netip.AddrPort, start ti
 		r := newRecording(c, start, head)
 		r.header = h // before connect: its goroutines may report at once
 		r.contentType = contentType
+		if hold {
+			r.pend, r.hold = nil, true
+		}
 		proto, err := c.connect(ctx, r, ap)
 		attempts = append(attempts, Attempt{Recorder: ap, Protocol: proto, Err: err})
 		if err != nil {
