@@ -110,7 +110,11 @@ func runExport(ctx context.Context, env *cmdEnv, args []string) error {
 	}
 	defer rec.Close()
 	rs, ok := rec.r.(io.ReadSeeker)
-	if !ok {
+	if ok {
+		_, err := rs.Seek(0, io.SeekCurrent)
+		ok = err == nil
+	}
+	if !ok { // standard input: read it whole
 		b, err := io.ReadAll(rec.r)
 		if err != nil {
 			return err
@@ -155,8 +159,7 @@ func sniffKind(r io.ReadSeeker) (store.Kind, error) {
 	if _, err := r.Seek(0, io.SeekStart); err != nil {
 		return "", err
 	}
-	line, _, _ := bytes.Cut(head[:n], []byte("\n"))
-	if bytes.Contains(line, []byte(`"format":"reel-desktop"`)) {
+	if isDesktopHeader(head[:n]) {
 		return store.KindDesktop, nil
 	}
 	return store.KindTerminal, nil

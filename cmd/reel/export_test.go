@@ -2,9 +2,11 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"image"
 	"image/png"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -209,4 +211,73 @@ func channelDiff(t *testing.T, got image.Image, want *desktop.Image) (int, float
 	}
 	n := float64(3 * want.W * want.H)
 	return worst, float64(sum) / n, float64(far) / n
+}
+
+// TestPlayCatDesktop: reel play and reel cat, given a desktop recording
+// (by key, by path, renamed to .cast, or on standard input), say what to
+// use instead of failing as asciicast would; they still play a terminal
+// recording, from standard input too.
+func TestPlayCatDesktop(t *testing.T) {
+	dst := t.TempDir()
+	os.MkdirAll(filepath.Join(dst, "node1"), 0o755)
+	const key = "node1/2026-12-03T14-00-00.000000000Z.desk"
+	path := filepath.Join(dst, filepath.FromSlash(key))
+	data := writeDesktop(t, path)
+	renamed := filepath.Join(t.TempDir(), "screen.cast")
+	os.WriteFile(renamed, data, 0o644)
+	for _, cmd := range []string{"play", "cat"} {
+		for _, tc := range []struct {
+			arg   string
+			stdin []byte
+		}{{key, nil}, {path, nil}, {renamed, nil}, {"-", data}} {
+			args := []string{cmd, "--dst", dst, tc.arg}
+			if cmd == "play" {
+				args = []string{cmd, "-n", "--dst", dst, tc.arg}
+			}
+			res := reviewRun(t, bytes.NewReader(tc.stdin), nil, args...)
+			want := "is a desktop recording: use reel export " + tc.arg + " --video FILE or the web UI"
+			if res.Code != 1 || !strings.Contains(res.Stderr, want) || res.Stdout != "" || strings.Contains(res.Stderr, "asciicast") {
+				t.Errorf("reel %s %s: %+v; want exit 1 and %q", cmd, tc.arg, res, want)
+			}
+		}
+		cast := `{"version":2,"width":80,"height":24}` + "\n" + `[0.5,"o","hello from a pipe\r\n"]` + "\n"
+		args := []string{cmd, "-"}
+		if cmd == "play" {
+			args = []string{cmd, "-n", "-"}
+		}
+		if res := reviewRun(t, strings.NewReader(cast), nil, args...); res.Code != 0 || !strings.Contains(res.Stdout, "hello from a pipe") {
+			t.Errorf("reel %s - of a terminal recording: %+v", cmd, res)
+		}
+	}
+}
+
+// TestRecordingSeeks: a recording opened from a file or from the store
+// can be seeked (reel export reads a desktop recording from a keyframe
+// on, not whole into memory); standard input cannot.
+func TestRecordingSeeks(t *testing.T) {
+	dst := t.TempDir()
+	os.MkdirAll(filepath.Join(dst, "node1"), 0o755)
+	const key = "node1/2026-12-03T14-00-00.000000000Z.desk"
+	path := filepath.Join(dst, filepath.FromSlash(key))
+	data := writeDesktop(t, path)
+	env := &cmdEnv{stdin: bytes.NewReader(data), stdout: io.Discard, stderr: io.Discard, getenv: func(string) string { return "" }}
+	sf := &storeFlags{dst: dst, env: env}
+	for _, arg := range []string{key, path, "-"} {
+		rec, err := openRecording(context.Background(), env, sf, arg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs, ok := rec.r.(io.Seeker)
+		var end int64 = -1
+		if ok {
+			end, err = rs.Seek(0, io.SeekEnd)
+		}
+		switch {
+		case arg == "-" && ok && err == nil:
+			t.Errorf("standard input seeked to %d", end)
+		case arg != "-" && end != int64(len(data)):
+			t.Errorf("%s: seek to the end: %d, %v; want %d", arg, end, err, len(data))
+		}
+		rec.Close()
+	}
 }
