@@ -102,7 +102,7 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) error {
 	fs.IntVar(&f.maxSessionsPerSndr, "max-sessions-per-sender", recorder.DefaultMaxSessionsPerSender, "most recordings received at once from one sender node; -1 for no limit")
 	f.s3 = addS3Flags(fs, env)
 	fs.IntVar(&f.maxLine, "max-line", 0, "longest asciicast line accepted before a recording is flagged malformed (default 64 MiB); it is stored either way")
-	f.tailnet = addTailnetFlags(fs, env)
+	f.tailnet = addTailnetFlags(fs, env, serveTailnetUsage)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

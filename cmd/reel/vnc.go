@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -20,6 +21,7 @@ import (
 	"github.com/reel-rec/reel/internal/policy"
 	"github.com/reel-rec/reel/internal/rfb"
 	"github.com/reel-rec/reel/internal/sender"
+	"github.com/reel-rec/reel/internal/tailnet"
 )
 
 func init() {
@@ -28,6 +30,7 @@ func init() {
 
 const vncUsage = `
 Usage: reel vnc --upstream HOST:PORT --policy FILE --users FILE [flags]
+       reel vnc --tailnet --statedir DIR --upstream HOST:PORT --policy FILE [flags]
 
 Runs an RFB (VNC) proxy in front of a VNC server. Users connect to it
 with any VNC client that speaks VeNCrypt (TigerVNC's vncviewer, noVNC
@@ -43,17 +46,38 @@ as the policy says, as desktop recordings (docs/desktop-format.md) sent to
 --tls-cert and --tls-key the proxy makes a self-signed certificate at
 start and logs its SHA-256 fingerprint.
 
+With --tailnet the proxy joins a tailnet as node --hostname (its keys in
+--statedir) and serves VNC there on port 5900. Tailnet users log in with
+no password (security type None; WireGuard already encrypts and
+authenticates the connection): each is the tailnet user of the node they
+come from, named by WhoIs, which is what the policy's users and groups
+see (a tagged node has no user: only address and "*" entries match it).
+Recorders on the tailnet are reached through the node. The plain
+listener, with its VeNCrypt logins, then runs only if --listen is given.
+The first start needs TS_AUTHKEY or TS_AUTHKEY_FILE, or a login by the
+URL it logs.
+
 Examples:
     reel vnc --listen 0.0.0.0:5900 --upstream 127.0.0.1:5901 \
         --upstream-password-file /etc/reel/vncpasswd --policy /etc/reel/policy.hujson \
         --users /etc/reel/vnc-users --tls-cert cert.pem --tls-key key.pem
+    TS_AUTHKEY_FILE=/etc/reel/authkey reel vnc --tailnet --hostname lab-desktop \
+        --statedir /var/lib/reel-vnc --upstream 127.0.0.1:5901 \
+        --upstream-password-file /etc/reel/vncpasswd --policy /etc/reel/policy.hujson
 `
+
+// vncTailnetUsage is reel vnc's --tailnet.
+const vncTailnetUsage = "join a tailnet as node --hostname and serve VNC there on :5900, each user named by WhoIs, with no password; the plain listener then runs only if --listen is given (env REEL_TAILNET=1). The first start needs TS_AUTHKEY or TS_AUTHKEY_FILE, or a login by the URL it logs"
+
+// vncTailnetPort is where reel vnc serves on the tailnet: VNC's port.
+const vncTailnetPort = ":5900"
 
 func runVNC(ctx context.Context, env *cmdEnv, args []string) error {
 	fs := newFlagSet(env, "vnc", vncUsage)
 	var (
 		listen, wsListen, upstream, passFile, policyFile, usersFile string
 		certFile, keyFile, host, recordBuffer, logFormat, logLevel  string
+		hostname, stateDir                                          string
 		tags                                                        listFlag
 		wsOrigins                                                   listFlag
 		minInterval, policyInterval, finishTimeout                  time.Duration
@@ -75,9 +99,16 @@ func runVNC(ctx context.Context, env *cmdEnv, args []string) error {
 	fs.DurationVar(&finishTimeout, "finish-timeout", rfb.DefaultFinishTimeout, "how long to wait at the end of a session for the recorder to confirm the recording")
 	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	tn := addTailnetFlags(fs, env, vncTailnetUsage)
+	fs.StringVar(&hostname, "hostname", "", `tailnet mode: this node's name on the tailnet (default: --host if given, else "vnc")`)
+	fs.StringVar(&stateDir, "statedir", envOr(env, "", "REEL_VNC_STATE_DIR"), "tailnet mode: directory for the node's state (its keys); required with --tailnet (env REEL_VNC_STATE_DIR)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	// Without --tailnet the plain listener always runs; with it, only
+	// when asked for. The plain and WebSocket listeners log users in.
+	plain := !tn.enabled || isSet(fs, "listen") || env.getenv("REEL_VNC_LISTEN") != ""
+	logins := plain || wsListen != ""
 	switch {
 	case fs.NArg() > 0:
 		return usagef("unexpected argument %q", fs.Arg(0))
@@ -85,27 +116,35 @@ func runVNC(ctx context.Context, env *cmdEnv, args []string) error {
 		return usagef("--upstream is required")
 	case policyFile == "":
 		return usagef("--policy is required")
-	case usersFile == "":
+	case logins && usersFile == "" && tn.enabled:
+		return usagef("--users is required for --listen and --websocket, where users log in")
+	case logins && usersFile == "":
 		return usagef("--users is required")
 	case (certFile == "") != (keyFile == ""):
 		return usagef("--tls-cert and --tls-key go together")
+	case tn.enabled && stateDir == "":
+		return usagef("--tailnet needs --statedir, where the node keeps its keys")
 	}
 	upHost, _, err := net.SplitHostPort(upstream)
 	if err != nil {
 		return usagef("--upstream %q: want HOST:PORT", upstream)
 	}
+	if hostname == "" {
+		hostname = cmp.Or(host, "vnc")
+	}
 	if host == "" {
 		host = upHost
 	}
-	var hostTags []string
-	for _, t := range tags {
-		for _, tag := range strings.Split(t, ",") {
-			if tag = strings.TrimSpace(tag); tag != "" {
-				if !strings.HasPrefix(tag, "tag:") {
-					return usagef("--tag %q: want tag:NAME", tag)
-				}
-				hostTags = append(hostTags, tag)
-			}
+	hostTags, err := tags.tags()
+	if err != nil {
+		return err
+	}
+	if tn.enabled {
+		if _, err := tn.tags(); err != nil {
+			return err
+		}
+		if err := tn.readAuthKey(env); err != nil {
+			return err
 		}
 	}
 	buf, err := parseBytes(recordBuffer)
@@ -122,32 +161,15 @@ func runVNC(ctx context.Context, env *cmdEnv, args []string) error {
 			return err
 		}
 	}
-	if _, err := rfb.ReadUserFile(usersFile); err != nil {
-		return err
-	}
 	holder, err := policy.Load(policyFile)
 	if err != nil {
 		return err
-	}
-	var cert tls.Certificate
-	if certFile != "" {
-		if cert, err = tls.LoadX509KeyPair(certFile, keyFile); err != nil {
-			return fmt.Errorf("TLS certificate: %w", err)
-		}
-	} else {
-		if cert, err = selfSigned(host); err != nil {
-			return err
-		}
-		sum := sha256.Sum256(cert.Certificate[0])
-		log.Warn("vnc: no --tls-cert: using a self-signed certificate; clients must be told to trust it", "sha256", hex.EncodeToString(sum[:]))
 	}
 	srv := &rfb.Server{
 		Upstream:         upstream,
 		UpstreamPassword: password,
 		Host:             host,
 		HostTags:         hostTags,
-		TLSConfig:        &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
-		Auth:             &rfb.UserFile{Path: usersFile},
 		Policy:           holder.Get,
 		Recording:        &sender.Client{BufferSize: int(buf)},
 		Log:              log,
@@ -155,46 +177,111 @@ func runVNC(ctx context.Context, env *cmdEnv, args []string) error {
 		FinishTimeout:    finishTimeout,
 		WebSocketOrigins: wsOrigins,
 	}
-	ln, err := net.Listen("tcp", listen)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
+	if logins {
+		if _, err := rfb.ReadUserFile(usersFile); err != nil {
+			return err
+		}
+		var cert tls.Certificate
+		if certFile != "" {
+			if cert, err = tls.LoadX509KeyPair(certFile, keyFile); err != nil {
+				return fmt.Errorf("TLS certificate: %w", err)
+			}
+		} else {
+			if cert, err = selfSigned(host); err != nil {
+				return err
+			}
+			sum := sha256.Sum256(cert.Certificate[0])
+			log.Warn("vnc: no --tls-cert: using a self-signed certificate; clients must be told to trust it", "sha256", hex.EncodeToString(sum[:]))
+		}
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		srv.Auth = &rfb.UserFile{Path: usersFile}
 	}
-	serveErr := make(chan error, 2)
-	go func() { serveErr <- srv.Serve(ln) }()
-	servers := 1
+
+	// Every listener is opened before any serves, so that a failure
+	// leaves nothing behind.
+	type server struct {
+		ln    net.Listener
+		serve func(net.Listener) error
+	}
+	var servers []server
+	closeAll := func() {
+		for _, s := range servers {
+			s.ln.Close()
+		}
+	}
+	var node *tailnet.Server
+	if tn.enabled {
+		if node, err = tn.join(ctx, stateDir, hostname, log); err != nil {
+			return err
+		}
+		defer node.Close() // after Shutdown: sessions end first
+		srv.Recording.Dial = node.Dialer()
+		tln, err := node.Listen("tcp", vncTailnetPort)
+		if err != nil {
+			return fmt.Errorf("listen on the tailnet: %w", err)
+		}
+		servers = append(servers, server{tln, func(ln net.Listener) error { return srv.ServeIdentified(ln, whoIs(node)) }})
+		for _, a := range node.Addrs() {
+			addr := net.JoinHostPort(a.String(), strings.TrimPrefix(vncTailnetPort, ":"))
+			log.Info("reel vnc: VNC on the tailnet at "+addr, "addr", addr)
+		}
+	}
+	if plain {
+		ln, err := net.Listen("tcp", listen)
+		if err != nil {
+			closeAll()
+			return fmt.Errorf("listen: %w", err)
+		}
+		servers = append(servers, server{ln, srv.Serve})
+		log.Info("reel vnc listening", "addr", ln.Addr().String())
+	}
 	if wsListen != "" {
 		wln, err := net.Listen("tcp", wsListen)
 		if err != nil {
-			ln.Close()
-			<-serveErr
+			closeAll()
 			return fmt.Errorf("listen: %w", err)
 		}
-		servers++
-		go func() { serveErr <- srv.ServeWebSocket(wln) }()
+		servers = append(servers, server{wln, srv.ServeWebSocket})
 		log.Info("reel vnc: websocket listening", "addr", wln.Addr().String())
+	}
+	serveErr := make(chan error, len(servers))
+	for _, s := range servers {
+		go func() { serveErr <- s.serve(s.ln) }()
 	}
 	watchCtx, stopWatch := context.WithCancel(context.Background())
 	defer stopWatch()
 	go holder.Watch(watchCtx, log, policyInterval)
-	log.Info("reel vnc listening", "addr", ln.Addr().String(), "upstream", upstream, "host", host, "tags", hostTags, "policy", policyFile)
+	log.Info("reel vnc started", "upstream", upstream, "host", host, "tags", hostTags, "policy", policyFile, "tailnet", tn.enabled)
 
+	running := len(servers)
 	var first error
 	select {
 	case first = <-serveErr:
-		servers--
+		running--
 	case <-ctx.Done():
 	}
 	log.Info("shutting down: waiting for sessions to end", "grace", "10s")
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	srv.Shutdown(sctx)
-	for ; servers > 0; servers-- {
+	for ; running > 0; running-- {
 		<-serveErr
 	}
 	if first != nil && !errors.Is(first, rfb.ErrServerClosed) {
 		return first
 	}
 	return nil
+}
+
+// whoIs names a tailnet client by WhoIs of its address on the node.
+func whoIs(node tailnet.Node) func(context.Context, net.Conn) (rfb.Peer, error) {
+	return func(ctx context.Context, c net.Conn) (rfb.Peer, error) {
+		id, err := node.WhoIs(ctx, c.RemoteAddr().String())
+		if err != nil {
+			return rfb.Peer{}, err
+		}
+		return rfb.Peer{User: id.User, Node: id.Name, NodeID: id.NodeID, Tags: id.Tags}, nil
+	}
 }
 
 // selfSigned makes a certificate for host, valid for a year.

@@ -204,3 +204,41 @@ func TestLsDesktop(t *testing.T) {
 		t.Errorf("reel ls --json: %+v", res)
 	}
 }
+
+// TestVNCTailnetFlags: tailnet-mode mistakes are reported before reel vnc
+// tries to join anything, and a tailnet-only proxy needs no --users
+// (nobody logs in with a password there). Joining and serving are tested
+// with real peers in internal/tailnet/e2e.
+func TestVNCTailnetFlags(t *testing.T) {
+	dir := t.TempDir()
+	pol := filepath.Join(dir, "p.hujson")
+	os.WriteFile(pol, []byte(`{}`), 0o644)
+	base := []string{"vnc", "--upstream", "127.0.0.1:1", "--policy", pol}
+	noKey := map[string]string{"TS_AUTHKEY_FILE": filepath.Join(dir, "no-such-authkey")}
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		code int
+		want string
+	}{
+		{"no statedir", []string{"--tailnet"}, nil, 2, "--tailnet needs --statedir"},
+		{"plain listener needs users", []string{"--tailnet", "--statedir", dir, "--listen", "127.0.0.1:0"}, nil, 2, "--users is required for --listen and --websocket"},
+		{"websocket needs users", []string{"--tailnet", "--statedir", dir, "--websocket", "127.0.0.1:0"}, nil, 2, "--users is required for --listen and --websocket"},
+		{"REEL_VNC_LISTEN is a plain listener", []string{"--tailnet", "--statedir", dir}, map[string]string{"REEL_VNC_LISTEN": "127.0.0.1:0"}, 2, "--users is required"},
+		{"tag without tag: prefix", []string{"--tailnet", "--statedir", dir, "--advertise-tags", "tag:ok,desk"}, nil, 2, `"desk" is not a tag`},
+		{"no --users needed: the auth key is read", []string{"--tailnet", "--statedir", dir}, noKey, 1, "TS_AUTHKEY_FILE"},
+		{"REEL_TAILNET turns it on", []string{"--statedir", dir}, map[string]string{"REEL_TAILNET": "1", "TS_AUTHKEY_FILE": noKey["TS_AUTHKEY_FILE"]}, 1, "TS_AUTHKEY_FILE"},
+		{"without --tailnet --users is required", nil, nil, 2, "--users is required"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := reviewRun(t, nil, tc.env, append(base, tc.args...)...)
+			if res.Code != tc.code || !strings.Contains(res.Stderr, tc.want) {
+				t.Errorf("exit %d, stderr %q; want exit %d and %q", res.Code, res.Stderr, tc.code, tc.want)
+			}
+			if strings.Contains(res.Stderr, "joining the tailnet") {
+				t.Errorf("reel vnc tried to join the tailnet: %s", res.Stderr)
+			}
+		})
+	}
+}

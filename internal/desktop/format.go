@@ -97,6 +97,12 @@ type Header struct {
 	// recorded (a rule opted in).
 	Keys      bool `json:"keys,omitempty"`
 	Clipboard bool `json:"clipboard,omitempty"`
+	// SrcNode, SrcNodeID and SrcNodeTags name the client's tailnet node
+	// when reel vnc runs on a tailnet (its name, stable node ID and ACL
+	// tags, from WhoIs), as Tailscale's asciicast headers do.
+	SrcNode     string   `json:"srcNode,omitempty"`
+	SrcNodeID   string   `json:"srcNodeID,omitempty"`
+	SrcNodeTags []string `json:"srcNodeTags,omitempty"`
 }
 
 // check reports a header that is not one of ours.

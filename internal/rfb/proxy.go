@@ -122,14 +122,66 @@ func orDur(d, def time.Duration) time.Duration {
 	return def
 }
 
-// Serve accepts RFB connections on ln until Shutdown.
+// Serve accepts RFB connections on ln until Shutdown. Users log in with
+// VeNCrypt (X509Plain: TLS, then a user name and password checked by
+// Auth).
 func (s *Server) Serve(ln net.Listener) error {
-	return s.serve(ln, false)
+	return s.serve(ln, listenMode{})
 }
 
-func (s *Server) serve(ln net.Listener, ws bool) error {
-	if s.TLSConfig == nil || s.Auth == nil || s.Policy == nil || s.Upstream == "" {
-		return errors.New("rfb: Server needs Upstream, TLSConfig, Auth and Policy")
+// A Peer is a client that the network it came through has named, such as
+// a tailnet peer named by WhoIs: it logs in with no password.
+type Peer struct {
+	// User is who the policy's user and group entries and the
+	// recording's header name: a tailnet login name
+	// ("alice@example.com"). It is empty for a tagged node, which then
+	// matches only address and "*" entries.
+	User string
+	// Node is the client's node name (MagicDNS, without the final dot),
+	// NodeID its stable node ID, Tags its ACL tags (a tagged node).
+	Node, NodeID string
+	Tags         []string
+}
+
+// describe names the peer in logs and refusals.
+func (p Peer) describe() string {
+	switch {
+	case p.User != "":
+		return p.User
+	case p.Node != "":
+		return "node " + p.Node
+	}
+	return "an unnamed client"
+}
+
+// ServeIdentified accepts RFB connections on ln until Shutdown, naming
+// each client with identify instead of a login: for a tailnet listener,
+// WhoIs of the connection's remote address. Clients are offered security
+// type None, so ln must carry only connections that the network has
+// already encrypted and authenticated (a tailnet's WireGuard). A client
+// that identify cannot name is refused, with a reason it shows. TLSConfig
+// and Auth are not used.
+func (s *Server) ServeIdentified(ln net.Listener, identify func(ctx context.Context, c net.Conn) (Peer, error)) error {
+	if identify == nil {
+		return errors.New("rfb: ServeIdentified needs an identify function")
+	}
+	return s.serve(ln, listenMode{identify: identify})
+}
+
+// listenMode is how a listener's clients log in: VeNCrypt X509Plain (the
+// zero value), VeNCrypt Plain inside a WebSocket's TLS (ws), or named by
+// the network (identify).
+type listenMode struct {
+	ws       bool
+	identify func(ctx context.Context, c net.Conn) (Peer, error)
+}
+
+func (s *Server) serve(ln net.Listener, mode listenMode) error {
+	switch {
+	case s.Policy == nil || s.Upstream == "":
+		return errors.New("rfb: Server needs Upstream and Policy")
+	case mode.identify == nil && (s.TLSConfig == nil || s.Auth == nil):
+		return errors.New("rfb: Server needs TLSConfig and Auth for clients that log in")
 	}
 	if !s.track(ln, nil, true) {
 		ln.Close()
@@ -151,12 +203,12 @@ func (s *Server) serve(ln net.Listener, ws bool) error {
 			}
 			return err
 		}
-		s.handleConn(c, ws)
+		s.handleConn(c, mode)
 	}
 }
 
 // handleConn runs one session in its own goroutine.
-func (s *Server) handleConn(c net.Conn, ws bool) {
+func (s *Server) handleConn(c net.Conn, mode listenMode) {
 	if !s.track(nil, c, true) {
 		c.Close()
 		return
@@ -166,7 +218,7 @@ func (s *Server) handleConn(c net.Conn, ws bool) {
 		defer s.wg.Done()
 		defer s.track(nil, c, false)
 		defer c.Close()
-		s.session(c, ws)
+		s.session(c, mode)
 	}()
 }
 
@@ -240,23 +292,34 @@ func sendFailure(w io.Writer, reason string) {
 }
 
 // session is one client connection, from the handshake to the end.
-func (s *Server) session(raw net.Conn, ws bool) {
+func (s *Server) session(raw net.Conn, mode listenMode) {
 	id := s.connID()
 	log := s.log().With("conn", id, "remote", raw.RemoteAddr().String())
 	hsTimeout := orDur(s.HandshakeTimeout, DefaultHandshakeTimeout)
 	raw.SetDeadline(time.Now().Add(hsTimeout))
 
-	conn, user, err := s.clientHandshake(raw, ws)
+	var conn net.Conn
+	var peer Peer
+	var err error
+	if mode.identify != nil {
+		conn = raw
+		peer, err = s.identifiedHandshake(raw, mode.identify, hsTimeout)
+	} else {
+		conn, peer.User, err = s.clientHandshake(raw, mode.ws)
+	}
 	if err != nil {
-		log.Warn("vnc: refused", "user", user, "err", err)
+		log.Warn("vnc: refused", "user", peer.User, "err", err)
 		return
 	}
-	log = log.With("user", user)
+	log = log.With("user", peer.User)
+	if peer.NodeID != "" {
+		log = log.With("node", peer.Node, "nodeID", peer.NodeID)
+	}
 	src := addrOf(raw.RemoteAddr())
-	d := s.Policy().Desktop(policy.DesktopRequest{User: user, Src: src, Host: s.Host, HostTags: s.HostTags})
+	d := s.Policy().Desktop(policy.DesktopRequest{User: peer.User, Src: src, Host: s.Host, HostTags: s.HostTags})
 	if d.Action != policy.Accept {
 		log.Warn("vnc: refused by policy", "why", strings.Join(d.Why, "; "))
-		sendFailure(conn, "reel: access denied: no policy rule lets "+user+" use this desktop")
+		sendFailure(conn, "reel: access denied: no policy rule lets "+peer.describe()+" use this desktop")
 		return
 	}
 
@@ -277,8 +340,9 @@ func (s *Server) session(raw net.Conn, ws bool) {
 	if d.Record {
 		h := desktop.Header{
 			Width: init.w, Height: init.h, Start: s.now(), Protocol: "rfb",
-			User: user, Source: raw.RemoteAddr().String(), Upstream: s.Upstream, Host: s.Host,
+			User: peer.User, Source: raw.RemoteAddr().String(), Upstream: s.Upstream, Host: s.Host,
 			DesktopName: init.name, ConnectionID: id, Keys: d.RecordKeys, Clipboard: d.RecordClipboard,
+			SrcNode: peer.Node, SrcNodeID: peer.NodeID, SrcNodeTags: peer.Tags,
 		}
 		rec, rcd, err = s.startRecording(d, h)
 		if err != nil {
@@ -427,6 +491,49 @@ func (s *Server) clientHandshake(c net.Conn, ws bool) (net.Conn, string, error) 
 		return nil, user, fmt.Errorf("rfb: authentication: %w", err)
 	}
 	return conn, user, nil
+}
+
+// identifiedHandshake runs the version and security handshake with a
+// client that identify names: security type None, offered only once the
+// client is named. A client that cannot be named is refused with a
+// reason (no security types). The SecurityResult is sent by session.
+func (s *Server) identifiedHandshake(c net.Conn, identify func(context.Context, net.Conn) (Peer, error), timeout time.Duration) (Peer, error) {
+	if _, err := io.WriteString(c, "RFB 003.008\n"); err != nil {
+		return Peer{}, err
+	}
+	var v [12]byte
+	if _, err := io.ReadFull(c, v[:]); err != nil {
+		return Peer{}, err
+	}
+	if string(v[:]) != "RFB 003.008\n" {
+		return Peer{}, fmt.Errorf("rfb: client speaks %q; reel needs RFB 3.8", v[:11])
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	p, err := identify(ctx, c)
+	cancel()
+	if err != nil {
+		sendNoTypes(c, "reel: cannot tell who you are: this address is not known on the network")
+		return Peer{}, fmt.Errorf("rfb: identify: %w", err)
+	}
+	if _, err := c.Write([]byte{1, secNone}); err != nil {
+		return p, err
+	}
+	var b [1]byte
+	if _, err := io.ReadFull(c, b[:]); err != nil {
+		return p, err
+	}
+	if b[0] != secNone {
+		sendFailure(c, "reel: no password is needed here: choose security type None")
+		return p, fmt.Errorf("rfb: client chose security type %d", b[0])
+	}
+	return p, nil
+}
+
+// sendNoTypes refuses a client before security negotiation: zero security
+// types, then the reason (RFB 3.8).
+func sendNoTypes(w io.Writer, reason string) {
+	b := binary.BigEndian.AppendUint32([]byte{0}, uint32(len(reason)))
+	w.Write(append(b, reason...))
 }
 
 // serverInit is the upstream's ServerInit.

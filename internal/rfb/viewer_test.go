@@ -34,15 +34,21 @@ type viewer struct {
 
 func startViewer(t testing.TB, p *proxy, user, pass string, args ...string) *viewer {
 	t.Helper()
+	args = append([]string{"-X509CA", p.pki.caFile, "-SecurityTypes", "X509Plain"}, args...)
+	return startViewerAt(t, p.addr, []string{"VNC_USERNAME=" + user, "VNC_PASSWORD=" + pass}, args...)
+}
+
+// startViewerAt runs vncviewer against addr with env and args added.
+func startViewerAt(t testing.TB, addr string, env []string, args ...string) *viewer {
+	t.Helper()
 	testutil.NeedTool(t, "vncviewer")
 	display := startX(t, "Xvfb", "-screen", "0", "1600x1200x24")
 	home := t.TempDir()
-	_, port, _ := net.SplitHostPort(p.addr)
-	all := append([]string{"-X509CA", p.pki.caFile, "-SecurityTypes", "X509Plain",
-		"-AlertOnFatalError=0", "-ReconnectOnError=0", "-RemoteResize=0", "-Shared=1"}, args...)
+	_, port, _ := net.SplitHostPort(addr)
+	all := append([]string{"-AlertOnFatalError=0", "-ReconnectOnError=0", "-RemoteResize=0", "-Shared=1"}, args...)
 	all = append(all, "127.0.0.1::"+port)
 	cmd := exec.Command("vncviewer", all...)
-	cmd.Env = append(os.Environ(), "DISPLAY="+display, "HOME="+home, "VNC_USERNAME="+user, "VNC_PASSWORD="+pass)
+	cmd.Env = append(append(os.Environ(), "DISPLAY="+display, "HOME="+home), env...)
 	v := &viewer{cmd: cmd, out: new(testutil.Buffer), done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = v.out, v.out
 	if err := cmd.Start(); err != nil {

@@ -62,5 +62,5 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	defer s.wg.Done()
 	defer s.track(nil, nc, false)
 	defer nc.Close()
-	s.session(nc, true)
+	s.session(nc, listenMode{ws: true})
 }
