@@ -109,7 +109,7 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) error {
 	f.s3 = addS3Flags(fs, env)
 	fs.StringVar(&f.index, "index", envOr(env, "", "REEL_INDEX"), "the search index: a SQLite file, postgres://user@host/db, or off; default <statedir>/index.db (env REEL_INDEX); see reel index --help")
 	fs.IntVar(&f.maxLine, "max-line", 0, "longest asciicast line accepted before a recording is flagged malformed (default 64 MiB); it is stored either way")
-	f.tailnet = addTailnetFlags(fs, env)
+	f.tailnet = addTailnetFlags(fs, env, serveTailnetUsage)
 	f.access = addAccessFlags(fs, env)
 	f.ui = addUIFlags(fs, env)
 	if err := parseFlags(fs, args); err != nil {

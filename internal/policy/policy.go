@@ -15,6 +15,7 @@
 //	kubernetes  [ {action, src, namespaces, pods, recorder, enforceRecorder, enableEvents} ]
 //	viewers     [ {src, nodes, actions} ]
 //	admins      ["alice", "group:sre"]
+//	desktop     [ {action, src, dst, recorder, enforceRecorder, keyRecording, clipboardRecording} ]
 //
 // Parse is strict: a syntax error, an unknown or duplicate field, a value
 // of the wrong type, a reference to an undefined group or recorder tag, a
@@ -79,6 +80,8 @@ type Policy struct {
 	// viewers rule's src ("*" is refused: everyone an admin is a
 	// mistake). An admin sees every recording and the audit log.
 	Admins []string `json:"admins,omitempty"`
+	// DesktopRules are the "desktop" rules, in file order (desktop.go).
+	DesktopRules []DesktopRule `json:"desktop,omitempty"`
 
 	// members maps each group to the set of users in it, nested groups
 	// expanded.
@@ -293,6 +296,9 @@ func (d *decoder) validate(raw *rawPolicy) *Policy {
 			}
 		}
 		p.admins = d.checkSrc(p, "admins", raw.admins, false)
+	}
+	for i, r := range raw.desktop {
+		p.DesktopRules = append(p.DesktopRules, d.validateDesktop(p, i, r))
 	}
 	if len(p.Groups) == 0 {
 		p.Groups = nil

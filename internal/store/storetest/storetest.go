@@ -80,6 +80,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("Events", s.testEvents)
 	t.Run("Crash", s.testCrash)
 	t.Run("CrashEvents", s.testCrashEvents)
+	t.Run("Kinds", s.testKinds)
 	if h.Reader != nil {
 		t.Run("ReaderView", s.testReaderView)
 	}
