@@ -23,6 +23,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/reel-rec/reel/internal/auth"
+	"github.com/reel-rec/reel/internal/index"
 	"github.com/reel-rec/reel/internal/policy"
 	"github.com/reel-rec/reel/internal/recorder"
 	"github.com/reel-rec/reel/internal/store"
@@ -121,7 +123,7 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) error {
 	if err := f.access.check(f.tailnet.enabled); err != nil {
 		return err
 	}
-	if err := f.ui.check(f.tailnet != nil && f.tailnet.enabled); err != nil {
+	if err := f.ui.check(f.tailnet != nil && f.tailnet.enabled, indexLocation(f.dst, f.stateDir, f.index)); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -197,7 +199,6 @@ func serve(ctx context.Context, env *cmdEnv, f serveFlags, log *slog.Logger) (er
 	if err != nil {
 		return err
 	}
-	_ = holder // the web UI's (--ui): f.access.openAccess
 
 	cleanup := newStartCleanup(f.dst, f.stateDir, fsDst)
 	defer func() {
@@ -263,11 +264,13 @@ func serve(ctx context.Context, env *cmdEnv, f serveFlags, log *slog.Logger) (er
 		Metrics:              recorder.NewMetrics(reg),
 	}
 	// The index follows the recorder (index.go); it never holds it up.
-	in, closeIndex := startIndexer(ctx, st, indexLocation(f.dst, f.stateDir, f.index), log)
-	defer closeIndex() // after the recorder has stopped, before the store closes
-	if in != nil {
-		srv.Notify = in.Notify
+	// With the UI, it also tells the UI each node's tags.
+	var tags *auth.TagMap
+	if f.ui.enabled {
+		tags = &auth.TagMap{}
 	}
+	in, closeIndex := startIndexer(ctx, st, indexLocation(f.dst, f.stateDir, f.index), tags, log)
+	defer closeIndex() // after the recorder has stopped, before the store closes
 	srv.Identify = func(r *http.Request) (string, error) {
 		if !mtls {
 			// The listener already closed connections from elsewhere;
@@ -282,10 +285,14 @@ func serve(ctx context.Context, env *cmdEnv, f serveFlags, log *slog.Logger) (er
 		}
 		return recorder.DefaultIdentify(r)
 	}
-	// The UI starts once the tailnet is up (it may listen there), but the
+	// One hook, two listeners: the indexer, and the UI's live views. The
+	// UI starts once the tailnet is up (it may listen there), but the
 	// recorder may receive before that: changes go to it once it runs.
 	var ui atomic.Pointer[uiServer]
 	srv.Notify = func(key string, c recorder.Change) {
+		if in != nil {
+			in.Notify(key, c)
+		}
 		if u := ui.Load(); u != nil {
 			u.notify(key, c)
 		}
@@ -313,7 +320,11 @@ func serve(ctx context.Context, env *cmdEnv, f serveFlags, log *slog.Logger) (er
 		if tn != nil {
 			node = tn.node
 		}
-		u, err := startUI(ctx, f.ui, st, f.stateDir, node, log)
+		var idx index.Index
+		if in != nil {
+			idx = in.Index
+		}
+		u, err := startUI(ctx, f.ui, uiDeps{store: st, stateDir: f.stateDir, tailnet: node, index: idx, tags: tags, holder: holder, access: f.access}, log)
 		if err != nil {
 			srv.Shutdown(context.Background())
 			return err
@@ -321,7 +332,7 @@ func serve(ctx context.Context, env *cmdEnv, f serveFlags, log *slog.Logger) (er
 		defer u.close()
 		ui.Store(u)
 		fmt.Fprintf(env.stderr, "\nreel: the web UI is at %s\n", u.url)
-		if msg := u.backend.FirstLogin; msg != "" {
+		if msg := u.firstLogin; msg != "" {
 			fmt.Fprintf(env.stderr, "reel: %s\n", msg)
 		}
 	}
