@@ -407,3 +407,21 @@ func TestServeUIViewers(t *testing.T) {
 		t.Logf("reel audit --json: %+v", es)
 	}
 }
+
+// TestServeIndexesAsItRecords: without the UI too, the recorder's Notify
+// reaches the indexer, so a recording is searchable moments after it
+// ends, not only after a restart or a rebuild.
+func TestServeIndexesAsItRecords(t *testing.T) {
+	dst := filepath.Join(t.TempDir(), "recordings")
+	s := startServe(t, dst)
+	sendTailscale(t, s.addr, zebraCast()...)
+	var out []byte
+	testutil.WaitForSeen(t, testutil.DefaultWait, "reel search to find the recording", func() bool {
+		var err error
+		out, err = exec.Command(reelExe(t), "search", "--dst", dst, "zebra-crossing").CombinedOutput()
+		return err == nil && strings.Contains(string(out), "zebra-crossing-42 is on the screen")
+	}, func() string { return string(out) })
+	if !strings.Contains(string(out), "0:03") {
+		t.Errorf("reel search does not give the moment 0:03:\n%s", out)
+	}
+}
