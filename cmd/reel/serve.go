@@ -58,7 +58,8 @@ Examples:
     reel serve --dst /var/lib/reel --listen 0.0.0.0:8080 --allow-from 10.0.0.0/8
     reel serve --listen :8443 --tls-cert srv.pem --tls-key srv.key --client-ca senders.pem
     TS_AUTHKEY=tskey-auth-... reel serve --tailnet --dst /var/lib/reel   # on the tailnet as "recorder", :80
-    reel serve --ui                              # and the web UI on http://127.0.0.1:8443 (docs/ui.md)
+    reel serve --ui                              # and the web UI on http://127.0.0.1:8443 (docs/ui.md);
+                                                 # the first start prints the admin's one-time password
 
 In tailnet mode (--tailnet, see docs/tailnet.md) reel is a node of its own
 on the tailnet, like tsrecorder, and names each sender by its stable node ID.

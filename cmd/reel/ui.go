@@ -33,7 +33,7 @@ type uiFlags struct {
 
 func addUIFlags(fs *flag.FlagSet, env *cmdEnv) *uiFlags {
 	f := &uiFlags{}
-	fs.BoolVar(&f.enabled, "ui", envBool(env, "TSRECORDER_UI"), "serve the web UI: list, search and play recordings, watch live ones (env TSRECORDER_UI); see docs/ui.md")
+	fs.BoolVar(&f.enabled, "ui", envBool(env, "TSRECORDER_UI"), "serve the web UI: list, search and play recordings, watch live ones; it reads the index (not with --index off); the first start prints a one-time password for the account admin (env TSRECORDER_UI); see docs/ui.md")
 	fs.StringVar(&f.listen, "ui-listen", envOr(env, "127.0.0.1:8443", "REEL_UI_LISTEN"), "address of the web UI in plain mode; plain HTTP only on loopback, anything else needs --ui-tls-cert (env REEL_UI_LISTEN)")
 	fs.StringVar(&f.tlsCert, "ui-tls-cert", "", "serve the web UI over TLS with this certificate (PEM)")
 	fs.StringVar(&f.tlsKey, "ui-tls-key", "", "private key for --ui-tls-cert (PEM)")
