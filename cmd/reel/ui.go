@@ -178,6 +178,11 @@ func startUI(ctx context.Context, f *uiFlags, d uiDeps, log *slog.Logger) (u *ui
 func uiHandler(a *auth.Authenticator, ui http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/auth/", http.StripPrefix("/auth", a.Handler()))
+	if a.Accounts == nil || a.Tailnet != nil {
+		// No passwords (tailnet, proxy): nothing to change.
+		mux.Handle("/", ui)
+		return mux
+	}
 	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch p := r.URL.Path; {
 		case p == "/login", p == "/logout", strings.HasPrefix(p, "/assets/"):

@@ -425,3 +425,58 @@ func TestServeIndexesAsItRecords(t *testing.T) {
 		t.Errorf("reel search does not give the moment 0:03:\n%s", out)
 	}
 }
+
+// TestServeUIProxy: behind a trusted reverse proxy the UI believes the
+// proxy's identity header, makes no accounts and prints no password; the
+// policy's admins see every recording, and the audit log names the client
+// the proxy names.
+func TestServeUIProxy(t *testing.T) {
+	dir := t.TempDir()
+	dst := filepath.Join(dir, "recordings")
+	pol := filepath.Join(dir, "policy.hujson")
+	if err := os.WriteFile(pol, []byte(`{"admins": ["alice"]}`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := startServeUI(t, dst, "--policy", pol, "--ui-trusted-proxy", "127.0.0.1", "--ui-proxy-header", "X-Forwarded-User")
+	if s.otp != "" || strings.Contains(s.logs.String(), "one-time password") {
+		t.Fatalf("a one-time password behind a proxy:\n%s", s.logs.String())
+	}
+	if _, err := os.Stat(filepath.Join(dst, ".reel", "accounts.json")); !os.IsNotExist(err) {
+		t.Errorf("accounts made behind a proxy: %v", err)
+	}
+	sendTailscale(t, s.addr, zebraCast()...)
+	get := func(user, path string) (int, string) {
+		req, _ := http.NewRequest("GET", s.base+path, nil)
+		if user != "" {
+			req.Header.Set("X-Forwarded-User", user)
+			req.Header.Set("X-Forwarded-For", "192.0.2.7")
+		}
+		resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	var body string
+	testutil.WaitForSeen(t, testutil.DefaultWait, "alice's search hit", func() bool {
+		var code int
+		code, body = get("alice", "/search?q=zebra-crossing")
+		return code == http.StatusOK && strings.Contains(body, "is on the screen")
+	}, func() string { return body })
+	if code, body := get("mallory", "/search?q=zebra-crossing"); code != http.StatusOK || strings.Contains(body, "is on the screen") {
+		t.Errorf("a viewer who is no admin, without a rule: %d\n%s", code, body)
+	}
+	if code, body := get("", "/"); code != http.StatusSeeOther || strings.Contains(body, "carol") {
+		t.Errorf("no identity header: %d\n%s", code, body)
+	}
+	es := auditEntries(t, dst)
+	found := false
+	for _, e := range es {
+		found = found || e.User == "alice" && e.Auth == "proxy" && e.Action == audit.ActionSearch && e.From == "192.0.2.7"
+	}
+	if !found {
+		t.Errorf("no search of alice through the proxy from 192.0.2.7 in reel audit: %+v", es)
+	}
+}
