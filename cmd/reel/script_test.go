@@ -18,6 +18,7 @@ import (
 	"tailscale.com/sessionrecording"
 
 	"github.com/reel-rec/reel/internal/testutil"
+	"github.com/reel-rec/reel/internal/web/webtest"
 )
 
 // TestMain lets testscript run this test binary as "reel": scripts then
@@ -25,7 +26,16 @@ import (
 // process. testscript.Main calls os.Exit itself, so leak checks are per
 // test (goleak.VerifyNone), not here.
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){"reel": main})
+	testscript.Main(closingBrowser{m}, map[string]func(){"reel": main})
+}
+
+// closingBrowser stops the headless Chromium the UI tests share once the
+// tests have run (ui_browser_test.go).
+type closingBrowser struct{ m *testing.M }
+
+func (c closingBrowser) Run() int {
+	defer webtest.CloseBrowser()
+	return c.m.Run()
 }
 
 // TestScript runs the end-to-end scripts in testdata/script: a real
