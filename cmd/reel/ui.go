@@ -96,6 +96,36 @@ func startUI(ctx context.Context, f *uiFlags, d uiDeps, log *slog.Logger) (u *ui
 	if d.index == nil {
 		return nil, errors.New("--ui: the web UI reads the search index, which did not open (the log above says why; reel index rebuild recreates it)")
 	}
+	// Listen first: the first admin's one-time password is made (and
+	// printed) only by a start that goes on to serve the UI.
+	var ln net.Listener
+	scheme := "https"
+	switch {
+	case d.tailnet != nil:
+		ln, err = d.tailnet.ListenTLS("tcp", ":443")
+	case f.tlsCert != "":
+		var cert tls.Certificate
+		if cert, err = tls.LoadX509KeyPair(f.tlsCert, f.tlsKey); err != nil {
+			return nil, fmt.Errorf("--ui-tls-cert/--ui-tls-key: %w", err)
+		}
+		if ln, err = net.Listen("tcp", f.listen); err == nil {
+			ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}})
+		}
+	default:
+		scheme = "http"
+		ln, err = net.Listen("tcp", f.listen)
+	}
+	if err != nil {
+		if d.tailnet != nil {
+			return nil, fmt.Errorf("--ui on the tailnet's :443: %w", err)
+		}
+		return nil, fmt.Errorf("--ui-listen %s: %w", f.listen, err)
+	}
+	defer func() {
+		if err != nil {
+			ln.Close()
+		}
+	}()
 	var node tailnet.Node
 	if d.tailnet != nil {
 		node = d.tailnet
@@ -115,26 +145,6 @@ func startUI(ctx context.Context, f *uiFlags, d uiDeps, log *slog.Logger) (u *ui
 	if d.tags != nil {
 		acc.Tags = d.tags
 		acc.Access.Tags = d.tags
-	}
-	var ln net.Listener
-	scheme := "https"
-	switch {
-	case d.tailnet != nil:
-		ln, err = d.tailnet.ListenTLS("tcp", ":443")
-	case f.tlsCert != "":
-		var cert tls.Certificate
-		if cert, err = tls.LoadX509KeyPair(f.tlsCert, f.tlsKey); err != nil {
-			return nil, fmt.Errorf("--ui-tls-cert/--ui-tls-key: %w", err)
-		}
-		if ln, err = net.Listen("tcp", f.listen); err == nil {
-			ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}})
-		}
-	default:
-		scheme = "http"
-		ln, err = net.Listen("tcp", f.listen)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("--ui-listen %s: %w", f.listen, err)
 	}
 	cache := ""
 	if d.stateDir != "" {
