@@ -278,6 +278,7 @@ type rawPolicy struct {
 	kube      []rawKube
 	viewers   []rawViewer
 	desktop   []rawDesktop
+	admins    plist
 }
 
 type rawGroup struct {
@@ -348,6 +349,9 @@ func (d *decoder) decode(root *hujson.Value) *rawPolicy {
 			d.elements(v, "desktop", func(i int, v *hujson.Value) {
 				p.desktop = append(p.desktop, d.decodeDesktop(i, v))
 			})
+		}},
+		{name: "admins", decode: func(v *hujson.Value) {
+			p.admins = d.strList(v, "admins")
 		}},
 	})
 	return &p
