@@ -355,8 +355,11 @@
 
     function show(msg) { status.hidden = !msg; status.textContent = msg || ""; }
 
-    function segment(i) {
+    // segment returns segment i's records (a promise), fetched once; a
+    // failed fetch is tried again only when retry says so (a seek).
+    function segment(i, retry) {
       let p = segs.get(i);
+      if (p && p.error && retry) p = null;
       if (!p) {
         p = fetch(base + "/seg/" + i, { credentials: "same-origin" })
           .then((r) => {
@@ -364,7 +367,7 @@
             return r.arrayBuffer();
           })
           .then(parseSegment);
-        p.catch(() => segs.delete(i));
+        p.then((list) => { p.ready = list; }, (e) => { p.error = e; });
         segs.set(i, p);
         // Keep the segments around the one being played.
         for (const k of segs.keys()) if (k < i - 1 || k > i + 2) segs.delete(k);
@@ -444,7 +447,7 @@
       canvas.dataset.seeking = "1";
       let list;
       try {
-        list = await segment(i);
+        list = await segment(i, true);
       } catch (e) {
         if (my === gen) { show("Cannot load this part of the recording: " + e.message); stop(); }
         throw e;
@@ -480,10 +483,8 @@
         // The next segment: ready, or wait for it.
         const next = seg + 1;
         const p = segment(next);
-        if (!p.ready) {
-          p.then((list) => { p.ready = list; }, () => {});
-          return false;
-        }
+        if (p.error) throw p.error;
+        if (!p.ready) return false;
         seg = next; recs = p.ready; pos = 0;
         ahead(next + 1);
       }
