@@ -19,7 +19,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log"
@@ -27,16 +26,14 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
+	"github.com/reel-rec/reel/bench/internal/uibench"
 	"github.com/reel-rec/reel/internal/asciicast"
-	"github.com/reel-rec/reel/internal/index"
 	"github.com/reel-rec/reel/internal/store"
 	"github.com/reel-rec/reel/internal/store/fsstore"
 	"github.com/reel-rec/reel/internal/web"
@@ -74,7 +71,7 @@ func run(mib, runs int, at float64, keep string) error {
 	}
 	fmt.Printf("recording %s: %d bytes, %d lines, %.1f s\n", key, size, lines, float64(lines)/10)
 
-	srv := &web.Server{Store: st, Index: noIndex{}, Auth: benchAuth{}, CacheDir: dir + "/segments",
+	srv := &web.Server{Store: st, Index: uibench.NoIndex{}, Auth: uibench.Auth{}, CacheDir: dir + "/segments",
 		Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	defer srv.Close()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -112,32 +109,11 @@ func run(mib, runs int, at float64, keep string) error {
 	}
 	fmt.Printf("cut into segments: %.1f s (once per recording; %.0f MB/s)\n", time.Since(start).Seconds(), float64(size)/1e6/time.Since(start).Seconds())
 
-	path, err := exec.LookPath("chromium")
-	if err != nil {
-		return errors.New("chromium not found (apt-get install chromium)")
-	}
-	udd, err := os.MkdirTemp("", "reel-bench-chromium-")
+	ctx, stop, err := uibench.Browser(base + "/login")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(udd)
-	actx, acancel := chromedp.NewExecAllocator(context.Background(), append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(path), chromedp.NoSandbox, chromedp.UserDataDir(udd), chromedp.WindowSize(1280, 900),
-		chromedp.Flag("disable-gpu", true), chromedp.Flag("disable-component-update", true))...)
-	defer acancel()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/login")); err != nil {
-		return err
-	}
-	if _, err := chromedp.Call(ctx, network.SetCacheDisabled, network.SetCacheDisabledParams{CacheDisabled: true}); err != nil {
-		return err
-	}
-	if err := chromedp.Do(ctx,
-		chromedp.Evaluate[chromedp.Void](`document.cookie = "bench=1; path=/"`),
-	); err != nil {
-		return err
-	}
+	defer stop()
 	want := int(at * float64(lines))
 	var times []time.Duration
 	for i := 0; i < runs; i++ {
@@ -252,39 +228,3 @@ func (c *countWriter) Write(p []byte) (int, error) {
 	c.n += int64(n)
 	return n, err
 }
-
-// noIndex is an index with no rows: the UI then reads the recording's
-// row from the store. (Only the player is measured here.)
-type noIndex struct{}
-
-func (noIndex) PutRecording(context.Context, index.Recording) error { return nil }
-func (noIndex) GetRecording(context.Context, string) (index.Recording, error) {
-	return index.Recording{}, index.ErrNotFound
-}
-func (noIndex) DeleteRecording(context.Context, string) error                 { return nil }
-func (noIndex) AddChunks(context.Context, string, int64, []index.Chunk) error { return nil }
-func (noIndex) ResetText(context.Context, string) error                       { return nil }
-func (noIndex) List(context.Context, index.Filter, index.Page) ([]index.Recording, string, error) {
-	return nil, "", nil
-}
-func (noIndex) Search(context.Context, string, index.Filter, index.Page) ([]index.Hit, string, error) {
-	return nil, "", nil
-}
-func (noIndex) PutEvent(context.Context, index.Event) error { return nil }
-func (noIndex) ListEvents(context.Context, index.Filter, index.EventFilter, index.Page) ([]index.Event, string, error) {
-	return nil, "", nil
-}
-func (noIndex) Close() error { return nil }
-
-// benchAuth lets in the one browser this tool drives (cookie bench=1).
-// The UI listens on loopback only, for the run.
-type benchAuth struct{}
-
-func (benchAuth) Viewer(r *http.Request) (web.Viewer, bool) {
-	c, err := r.Cookie("bench")
-	return web.Viewer{Name: "bench", Admin: true}, err == nil && c.Value == "1"
-}
-func (benchAuth) Login(http.ResponseWriter, *http.Request, string, string) (web.Viewer, error) {
-	return web.Viewer{}, web.ErrBadLogin
-}
-func (benchAuth) Logout(http.ResponseWriter, *http.Request) {}

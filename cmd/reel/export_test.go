@@ -253,14 +253,20 @@ func TestPlayCatDesktop(t *testing.T) {
 
 // TestRecordingSeeks: a recording opened from a file or from the store
 // can be seeked (reel export reads a desktop recording from a keyframe
-// on, not whole into memory); standard input cannot.
+// on, not whole into memory); standard input from a pipe cannot.
 func TestRecordingSeeks(t *testing.T) {
 	dst := t.TempDir()
 	os.MkdirAll(filepath.Join(dst, "node1"), 0o755)
 	const key = "node1/2026-12-03T14-00-00.000000000Z.desk"
 	path := filepath.Join(dst, filepath.FromSlash(key))
 	data := writeDesktop(t, path)
-	env := &cmdEnv{stdin: bytes.NewReader(data), stdout: io.Discard, stderr: io.Discard, getenv: func(string) string { return "" }}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	go func() { pw.Write(data); pw.Close() }()
+	env := &cmdEnv{stdin: pr, stdout: io.Discard, stderr: io.Discard, getenv: func(string) string { return "" }}
 	sf := &storeFlags{dst: dst, env: env}
 	for _, arg := range []string{key, path, "-"} {
 		rec, err := openRecording(context.Background(), env, sf, arg)

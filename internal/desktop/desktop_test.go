@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 )
@@ -261,4 +262,24 @@ func FuzzDecoder(f *testing.F) {
 		}
 		Stat(bytes.NewReader(b), int64(len(b)))
 	})
+}
+
+// TestContinue: an index extended as a recording grows, cut anywhere, is
+// the index of the whole recording.
+func TestContinue(t *testing.T) {
+	data, _ := scene(t)
+	full, err := Scan(bytes.NewReader(data))
+	if err != nil || len(full.Keyframes) < 2 {
+		t.Fatalf("scan: %v, %d keyframes", err, len(full.Keyframes))
+	}
+	for cut := len(data) / 4; cut < len(data); cut += 211 {
+		ix, err := Scan(bytes.NewReader(data[:cut]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ix.Continue(bytes.NewReader(data[ix.Size:]))
+		if ix.Err != nil || ix.Truncated || ix.Records != full.Records || ix.Size != full.Size || ix.Duration != full.Duration || !slices.Equal(ix.Keyframes, full.Keyframes) {
+			t.Fatalf("cut at %d, continued: %+v; want %+v", cut, ix, full)
+		}
+	}
 }

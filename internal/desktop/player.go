@@ -166,6 +166,23 @@ func Scan(r io.Reader) (*Index, error) {
 		return nil, err
 	}
 	ix := &Index{Header: d.Header(), Size: d.Offset()}
+	ix.scan(d)
+	return ix, nil
+}
+
+// Continue extends the index of a recording that has grown: r holds its
+// bytes from ix.Size on (the end of the last complete record indexed).
+// A recording whose scan stopped at a corrupt record is not continued.
+func (ix *Index) Continue(r io.Reader) {
+	if ix.Err != nil {
+		return
+	}
+	ix.Truncated = false
+	d, _ := NewDecoderAt(r, ix.Header, ix.Size)
+	ix.scan(d)
+}
+
+func (ix *Index) scan(d *Decoder) {
 	for {
 		rec, err := d.Next()
 		if err != nil {
@@ -176,7 +193,7 @@ func Scan(r io.Reader) (*Index, error) {
 			default:
 				ix.Err = err
 			}
-			return ix, nil
+			return
 		}
 		ix.Records++
 		ix.Duration = max(ix.Duration, rec.T)

@@ -146,8 +146,8 @@ func TestNoVNC(t *testing.T) {
 	var worst int
 	var mean float64
 	testutil.WaitForSeen(t, 30*time.Second, "the recorded screen to match the server's screenshot", func() bool {
-		pl, _ := lastFrame(t, r.read(t, key))
-		if pl.Screen.W != shot.W || pl.Screen.H != shot.H {
+		pl, _, err := frameOf(r.read(t, key))
+		if err != nil || pl.Screen.W != shot.W || pl.Screen.H != shot.H { // live: maybe no keyframe yet
 			return false
 		}
 		worst, mean = maxChannelDiff(pl.Screen, shot)

@@ -129,18 +129,28 @@ func (r *rec) read(t testing.TB, key string) []byte {
 // lastFrame rebuilds the last screen of a recording's bytes.
 func lastFrame(t testing.TB, data []byte) (*desktop.Player, *desktop.Index) {
 	t.Helper()
-	ix, err := desktop.Scan(bytes.NewReader(data))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ix.Err != nil {
-		t.Fatalf("recording: %v", ix.Err)
-	}
-	p, err := desktop.FrameAt(bytes.NewReader(data), ix, ix.Duration)
+	p, ix, err := frameOf(data)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return p, ix
+}
+
+// frameOf rebuilds the last frame of a recording, which may be live and
+// have no keyframe yet (an error).
+func frameOf(data []byte) (*desktop.Player, *desktop.Index, error) {
+	ix, err := desktop.Scan(bytes.NewReader(data))
+	if err != nil {
+		return nil, nil, err
+	}
+	if ix.Err != nil {
+		return nil, nil, fmt.Errorf("recording: %w", ix.Err)
+	}
+	p, err := desktop.FrameAt(bytes.NewReader(data), ix, ix.Duration)
+	if err != nil {
+		return nil, nil, err
+	}
+	return p, ix, nil
 }
 
 // pki is a test CA and the proxy's certificate, signed by it, for

@@ -131,7 +131,11 @@ func matchLive(t *testing.T, d *desk, r *rec, key string, p *proxy) {
 	var last int
 	var where string
 	testutil.WaitForSeen(t, 30*time.Second, "the recorded screen to equal the server's screenshot", func() bool {
-		pl, _ := lastFrame(t, r.read(t, key))
+		pl, _, err := frameOf(r.read(t, key))
+		if err != nil { // live: no keyframe yet
+			last, where = -1, err.Error()
+			return false
+		}
 		last = diffPixels(pl.Screen, shot)
 		where = describeDiff(pl.Screen, shot)
 		return last == 0

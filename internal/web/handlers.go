@@ -33,6 +33,8 @@ func (s *Server) routes() *http.ServeMux {
 	mux.HandleFunc("GET /r/{node}/{name}/seg/{i}", s.authed(s.recording(s.segmentDoc)))
 	mux.HandleFunc("GET /r/{node}/{name}/prepare", s.authed(s.recording(s.prepareStatus)))
 	mux.HandleFunc("GET /r/{node}/{name}/live", s.authed(s.recording(s.liveSocket)))
+	mux.HandleFunc("GET /r/{node}/{name}/desk/index.json", s.authed(s.recording(s.deskIndexJSON)))
+	mux.HandleFunc("GET /r/{node}/{name}/desk/seg/{i}", s.authed(s.recording(s.deskSegment)))
 	return mux
 }
 

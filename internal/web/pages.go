@@ -15,6 +15,7 @@ import (
 
 	"github.com/reel-rec/reel/internal/index"
 	"github.com/reel-rec/reel/internal/review"
+	"github.com/reel-rec/reel/internal/store"
 )
 
 //go:embed templates/*.html
@@ -27,7 +28,11 @@ func mustPages() *pageSet {
 	ps := &pageSet{t: map[string]*template.Template{}}
 	funcs := template.FuncMap{"moment": moment}
 	for _, name := range []string{"list", "search", "events", "recording", "login"} {
-		ps.t[name] = template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html"))
+		files := []string{"templates/layout.html", "templates/" + name + ".html"}
+		if name == "recording" {
+			files = append(files, "templates/desktop.html")
+		}
+		ps.t[name] = template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, files...))
 	}
 	return ps
 }
@@ -131,6 +136,9 @@ func rowOf(rec index.Recording, now time.Time) row {
 		r.Duration = durText(now.Sub(rec.Start)) + " so far"
 	}
 	r.Problem = rec.Status == "malformed" || rec.Status == "failed" || rec.Status == "interrupted"
+	if store.KindOf(rec.Key) == store.KindDesktop {
+		r.Kind = string(index.KindDesktop) // whatever the index made of it
+	}
 	if r.Kind == "" {
 		r.Kind = "unknown"
 	}

@@ -25,6 +25,7 @@ const (
 	formatWhole     = "asciicast" // small: the whole recording, as asciicast v2
 	formatSegmented = "segmented" // large: snapshot segments
 	formatLive      = "live"      // in progress: the ALiS WebSocket
+	formatDesktop   = "desktop"   // a desktop recording: desktop.go, desktop.js
 )
 
 type recordingData struct {
@@ -44,6 +45,8 @@ type recHit struct {
 
 func (s *Server) format(rec index.Recording) string {
 	switch {
+	case store.KindOf(rec.Key) == store.KindDesktop:
+		return formatDesktop
 	case rec.Status == string(store.StatusLive):
 		return formatLive
 	case rec.Size > s.SegmentThreshold:
@@ -65,6 +68,8 @@ func (s *Server) recordingPage(w http.ResponseWriter, r *http.Request, rec index
 		d.Hits = append(d.Hits, recHit{At: moment(h.At), T: strconv.FormatFloat(h.At, 'f', -1, 64), Before: h.before, Match: h.match, After: h.after})
 	}
 	switch d.Format {
+	case formatDesktop:
+		d.Src = base + "/desk"
 	case formatLive:
 		d.Src = base + "/live"
 	case formatSegmented:
@@ -232,7 +237,11 @@ func (s *Server) download(w http.ResponseWriter, r *http.Request, rec index.Reco
 		}
 	}
 	name := strings.ReplaceAll(rec.Key, "/", "_")
-	w.Header().Set("Content-Type", "application/x-asciicast")
+	ctype := "application/x-asciicast"
+	if store.KindOf(rec.Key) == store.KindDesktop {
+		ctype = "application/x-reel-desktop" // docs/desktop-format.md
+	}
+	w.Header().Set("Content-Type", ctype)
 	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
 	w.Header().Set("Cache-Control", "private, no-cache")
 	http.ServeContent(w, r, "", time.Time{}, io.NewSectionReader(rd, 0, size))

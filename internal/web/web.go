@@ -136,6 +136,7 @@ type Server struct {
 	segs     *segmentCache
 	live     *liveHub
 	pages    *pageSet
+	desks    deskIndexes // desktop.go
 }
 
 // Defaults.
@@ -178,7 +179,7 @@ func (s *Server) Handler() http.Handler {
 func (s *Server) Changed(key string, size int64, status store.Status) {
 	s.init()
 	s.live.changed(key, size, status)
-	if status != store.StatusLive && size > s.SegmentThreshold {
+	if status != store.StatusLive && size > s.SegmentThreshold && store.KindOf(key) != store.KindDesktop {
 		s.segs.prepare(key)
 	}
 }

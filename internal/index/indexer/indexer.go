@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/reel-rec/reel/internal/asciicast"
+	"github.com/reel-rec/reel/internal/desktop"
 	"github.com/reel-rec/reel/internal/index"
 	"github.com/reel-rec/reel/internal/recorder"
 	"github.com/reel-rec/reel/internal/screentext"
@@ -339,6 +340,9 @@ func (ix *Indexer) update(ctx context.Context, key string, j job) error {
 	if err != nil {
 		return err
 	}
+	if store.KindOf(key) == store.KindDesktop {
+		return ix.updateDesktop(ctx, info)
+	}
 	ix.mu.Lock()
 	tx := ix.texts[key]
 	ix.mu.Unlock()
@@ -398,6 +402,38 @@ func (ix *Indexer) update(ctx context.Context, key string, j job) error {
 	}
 	ix.mu.Unlock()
 	return nil
+}
+
+// updateDesktop writes the row of a desktop recording (reel vnc,
+// docs/desktop-format.md): kind desktop, its user, desktop and size from
+// the header, its end from its last complete record (desktop.Stat reads
+// only the first and last few kilobytes). It has no screen text: once it
+// is closed, its (empty) text is complete.
+func (ix *Indexer) updateDesktop(ctx context.Context, info store.Info) error {
+	r := index.Recording{
+		Key: info.Key, Node: info.Node, Sender: info.Sender, Start: info.Start, Size: info.Size,
+		Status: string(info.Status), Reason: info.Reason, Kind: index.KindDesktop,
+	}
+	rd, err := ix.Store.Open(ctx, info.Key)
+	if err != nil {
+		return err
+	}
+	h, dur, err := desktop.Stat(rd, rd.Size())
+	rd.Close()
+	if err == nil { // else no header yet (live), or not one: the row says what the store knows
+		r.User, r.Tags, r.Width, r.Height = h.User, h.SrcNodeTags, h.Width, h.Height
+		r.Title = strings.TrimSpace(h.Host + " " + h.DesktopName)
+		if dur > 0 {
+			r.End = info.Start.Add(dur)
+		}
+	}
+	if err := ix.Index.PutRecording(ctx, r); err != nil {
+		return err
+	}
+	if info.Status == store.StatusLive {
+		return nil
+	}
+	return ix.Index.AddChunks(ctx, info.Key, info.Size, nil)
 }
 
 func (ix *Indexer) dropText(key string) {

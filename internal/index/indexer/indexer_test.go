@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"go.uber.org/goleak"
 
+	"github.com/reel-rec/reel/internal/desktop"
 	"github.com/reel-rec/reel/internal/index"
 	"github.com/reel-rec/reel/internal/index/indexer"
 	"github.com/reel-rec/reel/internal/recorder"
@@ -405,5 +407,52 @@ func TestRebuild(t *testing.T) {
 	}
 	if _, err := e.ix.GetRecording(ctx, other.Key); err != nil {
 		t.Errorf("a live row of another recorder was deleted: %v", err)
+	}
+}
+
+// TestDesktopRow: a desktop recording (reel vnc) is listed with kind
+// desktop, its user, desktop and screen size while it runs; once closed,
+// its end is its last record's time and its (empty) text is complete:
+// its pixels are never read as terminal output.
+func TestDesktopRow(t *testing.T) {
+	e := newEnv(t)
+	in := e.start(t, false)
+	ctx := context.Background()
+	start := time.Date(2026, 12, 3, 14, 0, 0, 0, time.UTC)
+	w, err := e.st.CreateKind(ctx, "node1", start, store.KindDesktop)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := w.Key()
+	enc, err := desktop.NewEncoder(w, desktop.Header{Width: 64, Height: 48, Start: start, User: "alice@example.com", Host: "lab", DesktopName: "x11", SrcNodeTags: []string{"tag:dev"}}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := desktop.NewImage(64, 48)
+	for i := range img.Pix {
+		img.Pix[i] = uint32(i) * 0x010203 // bytes that would be "output" if read as text
+	}
+	enc.Keyframe(0, img)
+	enc.Region(1500*time.Millisecond, img, desktop.Rect{W: 8, H: 8})
+	w.Sync()
+	in.Notify(key, recorder.Change{What: recorder.Created})
+	wait(t, in)
+	r := row(t, e.ix, key)
+	if r.Kind != index.KindDesktop || r.Status != "live" || r.User != "alice@example.com" || r.Title != "lab x11" || r.Width != 64 || r.Height != 48 || !slices.Equal(r.Tags, []string{"tag:dev"}) {
+		t.Errorf("live desktop row: %+v", r)
+	}
+	enc.Pointer(2750*time.Millisecond, 3, 4, 0)
+	if err := w.Close(store.StatusComplete, ""); err != nil {
+		t.Fatal(err)
+	}
+	in.Notify(key, recorder.Change{What: recorder.Closed})
+	wait(t, in)
+	r = row(t, e.ix, key)
+	if r.Kind != index.KindDesktop || r.Status != "complete" || r.End.Sub(r.Start) != 2750*time.Millisecond || r.Indexed != r.Size || r.Size == 0 {
+		t.Errorf("closed desktop row: %+v", r)
+	}
+	rows, _, err := e.ix.List(ctx, index.Filter{Kind: index.KindDesktop}, index.Page{})
+	if err != nil || len(rows) != 1 || rows[0].Key != key {
+		t.Errorf("desktop recordings listed: %v, %v", rows, err)
 	}
 }
