@@ -211,8 +211,14 @@ func startUI(ctx context.Context, f *uiFlags, d uiDeps, log *slog.Logger) (u *ui
 func uiHandler(a *auth.Authenticator, ui http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/auth/", http.StripPrefix("/auth", a.Handler()))
-	if a.Accounts == nil || a.Tailnet != nil {
-		// No passwords (tailnet, proxy): nothing to change.
+	if a.Tailnet != nil {
+		// No passwords and no login page: a peer WhoIs cannot name as a
+		// user (a tagged device, an unknown address) is refused, and told why.
+		mux.Handle("/", tailnetOnly(a, ui))
+		return mux
+	}
+	if a.Accounts == nil {
+		// No passwords (proxy): nothing to change.
 		mux.Handle("/", ui)
 		return mux
 	}
@@ -232,6 +238,22 @@ func uiHandler(a *auth.Authenticator, ui http.Handler) http.Handler {
 		ui.ServeHTTP(w, r)
 	}))
 	return mux
+}
+
+// tailnetOnly refuses (403, with the reason) what a's tailnet identity
+// refuses, rather than sending it to a login page it cannot use.
+func tailnetOnly(a *auth.Authenticator, ui http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := a.Viewer(r); err != nil && !strings.HasPrefix(r.URL.Path, "/assets/") {
+			var re *auth.RefusedError
+			if !errors.As(err, &re) {
+				re = &auth.RefusedError{Msg: "who you are on the tailnet is not known"}
+			}
+			http.Error(w, re.Msg, http.StatusForbidden)
+			return
+		}
+		ui.ServeHTTP(w, r)
+	})
 }
 
 // isUIData reports whether path is a recording's data rather than a page.
