@@ -17,8 +17,12 @@ import (
 	"testing"
 	"time"
 
+	"tailscale.com/tailcfg"
+
 	"github.com/reel-rec/reel/internal/audit"
+	"github.com/reel-rec/reel/internal/auth"
 	"github.com/reel-rec/reel/internal/tailnet"
+	"github.com/reel-rec/reel/internal/tailnet/tailnettest"
 	"github.com/reel-rec/reel/internal/testutil"
 )
 
@@ -58,22 +62,7 @@ func TestServeTailnetUI(t *testing.T) {
 		t.Fatal(err)
 	}
 	dst, stateDir := t.TempDir(), t.TempDir()
-	r := startReel(t, c, dst, stateDir, "--hostname", "recorder", "--advertise-tags", "tag:recorder",
-		"--ui", "--ui-tailnet-http", ":8443", "--policy", pol)
-	var base string
-	testutil.WaitForSeen(t, testutil.DefaultWait, "the web UI on the tailnet", func() bool {
-		m := uiURL.FindStringSubmatch(r.logs.String())
-		if m != nil {
-			base = m[1]
-		}
-		return m != nil
-	}, r.logs.String)
-	if strings.Contains(r.logs.String(), "one-time password") {
-		t.Errorf("tailnet mode printed a password:\n%s", r.logs.String())
-	}
-	if _, err := os.Stat(filepath.Join(stateDir, "accounts.json")); !os.IsNotExist(err) {
-		t.Errorf("tailnet mode made accounts: %v", err)
-	}
+	r, base := startReelUI(t, c, dst, stateDir, "--policy", pol)
 
 	sender := joinNode(t, ctx, c, "sender")
 	body := []byte(`{"version":2,"width":80,"height":24,"timestamp":1700000000,"srcNode":"sender"}` + "\n" + `[0.5,"o","zebra-crossing on the tailnet\r\n"]` + "\n")
@@ -89,20 +78,7 @@ func TestServeTailnetUI(t *testing.T) {
 	}
 	node, name, _ := strings.Cut(key, "/")
 
-	get := func(n *tailnet.Server, path string) (int, string) {
-		t.Helper()
-		tr := &http.Transport{DialContext: n.Dial}
-		defer tr.CloseIdleConnections()
-		client := &http.Client{Transport: tr, Timeout: 30 * time.Second,
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-		resp, err := client.Get(base + strings.TrimPrefix(path, "/"))
-		if err != nil {
-			return 0, err.Error()
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
+	get := func(n *tailnet.Server, path string) (int, string) { return uiGet(t, n, base, path) }
 	var code int
 	var page string
 	testutil.WaitForSeen(t, testutil.DefaultWait, "the recording in "+aliceUser+"'s list", func() bool {
@@ -143,6 +119,88 @@ func TestServeTailnetUI(t *testing.T) {
 		if !saw[want] {
 			t.Errorf("reel audit has no %q (alice is %s at %s, bob is %s); entries:\n%+v", want, aliceUser, aliceAddr, bobUser, es)
 		}
+	}
+}
+
+// startReelUI runs reel serve --tailnet --ui with the UI over HTTP on the
+// tailnet's :8443 and returns it with the UI's base URL.
+func startReelUI(t *testing.T, c *tailnettest.Control, dst, stateDir string, args ...string) (*reelServe, string) {
+	t.Helper()
+	args = append([]string{"--hostname", "recorder", "--advertise-tags", "tag:recorder", "--ui", "--ui-tailnet-http", ":8443"}, args...)
+	r := startReel(t, c, dst, stateDir, args...)
+	var base string
+	testutil.WaitForSeen(t, testutil.DefaultWait, "the web UI on the tailnet", func() bool {
+		m := uiURL.FindStringSubmatch(r.logs.String())
+		if m != nil {
+			base = m[1]
+		}
+		return m != nil
+	}, r.logs.String)
+	if strings.Contains(r.logs.String(), "one-time password") {
+		t.Errorf("tailnet mode printed a password:\n%s", r.logs.String())
+	}
+	if _, err := os.Stat(filepath.Join(stateDir, "accounts.json")); !os.IsNotExist(err) {
+		t.Errorf("tailnet mode made accounts: %v", err)
+	}
+	return r, base
+}
+
+// uiGet GETs path of the UI at base from node n, over the tailnet.
+func uiGet(t *testing.T, n *tailnet.Server, base, path string) (int, string) {
+	t.Helper()
+	tr := &http.Transport{DialContext: n.Dial}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 30 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Get(base + strings.TrimPrefix(path, "/"))
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestServeTailnetUIGrants: with no policy file, the tailnet policy's
+// grant of reel's viewer capability decides what a tailnet user sees. The
+// test control server grants app capabilities only to every node at once
+// (SetGlobalAppCaps), so the grant names the nodes it opens: a recording
+// whose sender is tagged tag:server is listed, another sender's is not.
+func TestServeTailnetUIGrants(t *testing.T) {
+	isolated(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	c := startControl(t)
+	c.Server.SetGlobalAppCaps(tailcfg.PeerCapMap{
+		auth.ViewerCapability: {tailcfg.RawMessage(`{"nodes": ["tag:server"], "actions": ["view"]}`)},
+	})
+	dst, stateDir := t.TempDir(), t.TempDir()
+	r, base := startReelUI(t, c, dst, stateDir)
+
+	server := joinNode(t, ctx, c, "server", "tag:server")
+	laptop := joinNode(t, ctx, c, "laptop")
+	viewer := joinNode(t, ctx, c, "viewer")
+	for _, up := range []struct {
+		n    *tailnet.Server
+		tags string
+	}{{server, `,"srcNodeTags":["tag:server"]`}, {laptop, ""}} {
+		body := []byte(`{"version":2,"width":80,"height":24,"timestamp":1700000000` + up.tags + "}\n" + `[0.5,"o","granted?\r\n"]` + "\n")
+		if err := upload(ctx, r.addr, up.n.Dial, body); err != nil {
+			t.Fatalf("upload: %v", err)
+		}
+	}
+	serverID, laptopID := string(c.NodeByName("server").StableID), string(c.NodeByName("laptop").StableID)
+	if len(recordings(t, dst)) != 2 {
+		t.Fatalf("recordings: %v, want two", recordings(t, dst))
+	}
+	var code int
+	var page string
+	testutil.WaitForSeen(t, testutil.DefaultWait, "the tag:server recording in the granted viewer's list", func() bool {
+		code, page = uiGet(t, viewer, base, "/")
+		return code == http.StatusOK && strings.Contains(page, "/r/"+serverID+"/")
+	}, func() string { return fmt.Sprintf("%d\n%s", code, page) })
+	if strings.Contains(page, laptopID) {
+		t.Errorf("the grant names tag:server, yet the list shows the untagged sender %s:\n%s", laptopID, page)
 	}
 }
 
