@@ -7,12 +7,21 @@ import (
 	"testing"
 )
 
-// commandPaths are the commands to call, with policy's subcommands.
+// subcommands are the subcommands of the commands that have them.
+var subcommands = map[string][]string{
+	"policy": {"check", "explain"},
+	"index":  {"rebuild", "status"},
+	"user":   {"add", "passwd", "rm", "ls"},
+}
+
+// commandPaths are the commands to call, with their subcommands.
 func commandPaths() [][]string {
 	var paths [][]string
 	for name := range commands {
-		if name == "policy" {
-			paths = append(paths, []string{"policy", "check"}, []string{"policy", "explain"})
+		if subs, ok := subcommands[name]; ok {
+			for _, sub := range subs {
+				paths = append(paths, []string{name, sub})
+			}
 			continue
 		}
 		paths = append(paths, []string{name})

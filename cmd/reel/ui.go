@@ -119,31 +119,14 @@ type uiDeps struct {
 }
 
 // startUI starts the UI on its listener. In tailnet mode it listens on the
-// node's :443 with the tailnet's HTTPS certificate.
+// node's :443 with the tailnet's HTTPS certificate, or with
+// --ui-tailnet-http over plain HTTP on that port.
 func startUI(ctx context.Context, f *uiFlags, d uiDeps, log *slog.Logger) (u *uiServer, err error) {
 	if d.index == nil {
 		return nil, errors.New("--ui: the web UI reads the search index, which did not open (the log above says why; reel index rebuild recreates it)")
 	}
-	var node tailnet.Node
-	if d.tailnet != nil {
-		node = d.tailnet
-	}
-	secure := d.tailnet != nil || f.tlsCert != ""
-	acc, err := d.access.openAccess(ctx, d.holder, d.stateDir, node, secure, log)
-	if err != nil {
-		return nil, fmt.Errorf("--ui: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			acc.Close()
-		}
-	}()
-	// The indexer tells d.tags the tags of the rows it writes; the rows
-	// written before this start are read once, in the background.
-	if d.tags != nil {
-		acc.Tags = d.tags
-		acc.Access.Tags = d.tags
-	}
+	// Listen first: the first admin's one-time password is made (and
+	// printed) only by a start that goes on to serve the UI.
 	var ln net.Listener
 	scheme := "https"
 	uiPort := "443"
@@ -167,7 +150,35 @@ func startUI(ctx context.Context, f *uiFlags, d uiDeps, log *slog.Logger) (u *ui
 		ln, err = net.Listen("tcp", f.listen)
 	}
 	if err != nil {
+		if d.tailnet != nil {
+			return nil, fmt.Errorf("--ui on the tailnet's :%s: %w", uiPort, err)
+		}
 		return nil, fmt.Errorf("--ui-listen %s: %w", f.listen, err)
+	}
+	defer func() {
+		if err != nil {
+			ln.Close()
+		}
+	}()
+	var node tailnet.Node
+	if d.tailnet != nil {
+		node = d.tailnet
+	}
+	secure := d.tailnet != nil || f.tlsCert != ""
+	acc, err := d.access.openAccess(ctx, d.holder, d.stateDir, node, secure, log)
+	if err != nil {
+		return nil, fmt.Errorf("--ui: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			acc.Close()
+		}
+	}()
+	// The indexer tells d.tags the tags of the rows it writes; the rows
+	// written before this start are read once, in the background.
+	if d.tags != nil {
+		acc.Tags = d.tags
+		acc.Access.Tags = d.tags
 	}
 	cache := ""
 	if d.stateDir != "" {

@@ -2,12 +2,38 @@ package main
 
 import (
 	"context"
+	"errors"
 	"io"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/reel-rec/reel/internal/testutil"
 )
+
+// TestServeUIBusyPort: a UI that cannot listen fails the start before
+// the first admin is made, so the next start still prints its one-time
+// password.
+func TestServeUIBusyPort(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	stderr := new(testutil.Buffer)
+	env := &cmdEnv{stdin: strings.NewReader(""), stdout: io.Discard, stderr: stderr, getenv: func(string) string { return "" }}
+	dst := t.TempDir()
+	code := dispatch(context.Background(), env, []string{"serve", "--dst", dst, "--listen", "127.0.0.1:0", "--min-free", "0", "--ui", "--ui-listen", ln.Addr().String()})
+	if code != 1 || !strings.Contains(stderr.String(), "--ui-listen "+ln.Addr().String()) || strings.Contains(stderr.String(), "one-time password") {
+		t.Fatalf("exit %d; stderr:\n%s", code, stderr.String())
+	}
+	if _, err := os.Stat(filepath.Join(dst, ".reel", "accounts.json")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the failed start made accounts: %v", err)
+	}
+}
 
 // TestServeUIFlags: --ui in plain mode serves plain HTTP only on
 // loopback (anything else needs TLS), and needs the index; a UI that can
