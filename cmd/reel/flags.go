@@ -87,6 +87,7 @@ var placeholders = map[string]string{
 	"ui-listen":        "ADDR",
 	"ui-tls-cert":      "FILE",
 	"ui-tls-key":       "FILE",
+	"ui-tailnet-http":  ":PORT",
 	"client-ca":        "FILE",
 	"authorized-keys":  "FILE",
 	"secret-key-file":  "FILE",

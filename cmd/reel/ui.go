@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -29,6 +30,9 @@ type uiFlags struct {
 	enabled         bool
 	listen          string
 	tlsCert, tlsKey string
+	// tailnetHTTP, when not "", serves the UI in tailnet mode over plain
+	// HTTP at this ":PORT" on the tailnet instead of HTTPS on :443.
+	tailnetHTTP string
 }
 
 func addUIFlags(fs *flag.FlagSet, env *cmdEnv) *uiFlags {
@@ -37,6 +41,7 @@ func addUIFlags(fs *flag.FlagSet, env *cmdEnv) *uiFlags {
 	fs.StringVar(&f.listen, "ui-listen", envOr(env, "127.0.0.1:8443", "REEL_UI_LISTEN"), "address of the web UI in plain mode; plain HTTP only on loopback, anything else needs --ui-tls-cert (env REEL_UI_LISTEN)")
 	fs.StringVar(&f.tlsCert, "ui-tls-cert", "", "serve the web UI over TLS with this certificate (PEM)")
 	fs.StringVar(&f.tlsKey, "ui-tls-key", "", "private key for --ui-tls-cert (PEM)")
+	fs.StringVar(&f.tailnetHTTP, "ui-tailnet-http", envOr(env, "", "REEL_UI_TAILNET_HTTP"), "tailnet mode: serve the web UI over plain HTTP at this :PORT on the tailnet (e.g. :8443) instead of HTTPS on :443, when the tailnet gives no certificate or TLS ends elsewhere; WireGuard still encrypts it between nodes (env REEL_UI_TAILNET_HTTP)")
 	return f
 }
 
@@ -44,6 +49,9 @@ func addUIFlags(fs *flag.FlagSet, env *cmdEnv) *uiFlags {
 // this machine) and a UI without the index it reads (indexLoc is where
 // the index is, "" for none).
 func (f *uiFlags) check(tailnetMode bool, indexLoc string) error {
+	if err := f.checkTailnetHTTP(tailnetMode); err != nil {
+		return err
+	}
 	if !f.enabled {
 		return nil
 	}
@@ -58,6 +66,26 @@ func (f *uiFlags) check(tailnetMode bool, indexLoc string) error {
 	}
 	if f.tlsCert == "" && !isLoopbackListen(f.listen) {
 		return usagef("--ui-listen %s is reachable from other machines, and without TLS passwords and recordings would cross the network in the clear: give --ui-tls-cert and --ui-tls-key, or listen on 127.0.0.1 (and put a TLS proxy in front)", f.listen)
+	}
+	return nil
+}
+
+// checkTailnetHTTP checks --ui-tailnet-http: tailnet mode and --ui only,
+// a port of its own (the recording API has the node's :80).
+func (f *uiFlags) checkTailnetHTTP(tailnetMode bool) error {
+	if f.tailnetHTTP == "" {
+		return nil
+	}
+	if !tailnetMode || !f.enabled {
+		return usagef("--ui-tailnet-http is for the web UI in tailnet mode (--tailnet --ui); in plain mode the UI listens on --ui-listen")
+	}
+	host, port, err := net.SplitHostPort(f.tailnetHTTP)
+	n, perr := strconv.Atoi(port)
+	if err != nil || host != "" || perr != nil || n < 1 || n > 65535 {
+		return usagef("--ui-tailnet-http %q: want :PORT, e.g. :8443 (the node's tailnet addresses)", f.tailnetHTTP)
+	}
+	if n == 80 {
+		return usagef("--ui-tailnet-http :80 is the recording API's port on the tailnet: pick another, e.g. :8443")
 	}
 	return nil
 }
@@ -91,7 +119,8 @@ type uiDeps struct {
 }
 
 // startUI starts the UI on its listener. In tailnet mode it listens on the
-// node's :443 with the tailnet's HTTPS certificate.
+// node's :443 with the tailnet's HTTPS certificate, or with
+// --ui-tailnet-http over plain HTTP on that port.
 func startUI(ctx context.Context, f *uiFlags, d uiDeps, log *slog.Logger) (u *uiServer, err error) {
 	if d.index == nil {
 		return nil, errors.New("--ui: the web UI reads the search index, which did not open (the log above says why; reel index rebuild recreates it)")
@@ -100,7 +129,12 @@ func startUI(ctx context.Context, f *uiFlags, d uiDeps, log *slog.Logger) (u *ui
 	// printed) only by a start that goes on to serve the UI.
 	var ln net.Listener
 	scheme := "https"
+	uiPort := "443"
 	switch {
+	case d.tailnet != nil && f.tailnetHTTP != "":
+		scheme = "http"
+		_, uiPort, _ = net.SplitHostPort(f.tailnetHTTP) // checked
+		ln, err = d.tailnet.Listen("tcp", f.tailnetHTTP)
 	case d.tailnet != nil:
 		ln, err = d.tailnet.ListenTLS("tcp", ":443")
 	case f.tlsCert != "":
@@ -117,7 +151,7 @@ func startUI(ctx context.Context, f *uiFlags, d uiDeps, log *slog.Logger) (u *ui
 	}
 	if err != nil {
 		if d.tailnet != nil {
-			return nil, fmt.Errorf("--ui on the tailnet's :443: %w", err)
+			return nil, fmt.Errorf("--ui on the tailnet's :%s: %w", uiPort, err)
 		}
 		return nil, fmt.Errorf("--ui-listen %s: %w", f.listen, err)
 	}
@@ -171,7 +205,7 @@ func startUI(ctx context.Context, f *uiFlags, d uiDeps, log *slog.Logger) (u *ui
 	addr := ln.Addr().String()
 	if d.tailnet != nil {
 		for _, a := range d.tailnet.Addrs() {
-			addr = net.JoinHostPort(a.String(), "443")
+			addr = net.JoinHostPort(a.String(), uiPort)
 			break
 		}
 	}
@@ -188,8 +222,14 @@ func startUI(ctx context.Context, f *uiFlags, d uiDeps, log *slog.Logger) (u *ui
 func uiHandler(a *auth.Authenticator, ui http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/auth/", http.StripPrefix("/auth", a.Handler()))
-	if a.Accounts == nil || a.Tailnet != nil {
-		// No passwords (tailnet, proxy): nothing to change.
+	if a.Tailnet != nil {
+		// No passwords and no login page: a peer WhoIs cannot name as a
+		// user (a tagged device, an unknown address) is refused, and told why.
+		mux.Handle("/", tailnetOnly(a, ui))
+		return mux
+	}
+	if a.Accounts == nil {
+		// No passwords (proxy): nothing to change.
 		mux.Handle("/", ui)
 		return mux
 	}
@@ -209,6 +249,22 @@ func uiHandler(a *auth.Authenticator, ui http.Handler) http.Handler {
 		ui.ServeHTTP(w, r)
 	}))
 	return mux
+}
+
+// tailnetOnly refuses (403, with the reason) what a's tailnet identity
+// refuses, rather than sending it to a login page it cannot use.
+func tailnetOnly(a *auth.Authenticator, ui http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := a.Viewer(r); err != nil && !strings.HasPrefix(r.URL.Path, "/assets/") {
+			var re *auth.RefusedError
+			if !errors.As(err, &re) {
+				re = &auth.RefusedError{Msg: "who you are on the tailnet is not known"}
+			}
+			http.Error(w, re.Msg, http.StatusForbidden)
+			return
+		}
+		ui.ServeHTTP(w, r)
+	})
 }
 
 // isUIData reports whether path is a recording's data rather than a page.

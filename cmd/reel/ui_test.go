@@ -53,6 +53,10 @@ func TestServeUIFlags(t *testing.T) {
 		{"index off", []string{"--ui", "--ui-listen", "127.0.0.1:0", "--index", "off"}, nil, 2, "--ui needs the search index"},
 		{"index off by env", []string{"--ui-listen", "127.0.0.1:0"}, map[string]string{"TSRECORDER_UI": "true", "REEL_INDEX": "off"}, 2, "--ui needs the search index"},
 		{"TLS anywhere, missing files", []string{"--ui", "--ui-listen", "0.0.0.0:0", "--ui-tls-cert", "missing.pem", "--ui-tls-key", "missing.key"}, nil, 1, "--ui-tls-cert/--ui-tls-key"},
+		{"tailnet HTTP in plain mode", []string{"--ui", "--ui-listen", "127.0.0.1:0", "--ui-tailnet-http", ":8443"}, nil, 2, "--ui-tailnet-http is for the web UI in tailnet mode"},
+		{"tailnet HTTP without the UI", []string{"--tailnet", "--ui-tailnet-http", ":8443"}, nil, 2, "--ui-tailnet-http is for the web UI in tailnet mode"},
+		{"tailnet HTTP on the recording API's port", []string{"--tailnet", "--ui", "--ui-tailnet-http", ":80"}, nil, 2, "the recording API's port"},
+		{"tailnet HTTP not a port", []string{"--tailnet", "--ui", "--ui-tailnet-http", "100.64.0.1:8443"}, nil, 2, "want :PORT"},
 		{"loopback", []string{"--ui", "--ui-listen", "127.0.0.1:0"}, nil, -1, "reel: the web UI is at http://127.0.0.1:"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
