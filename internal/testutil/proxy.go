@@ -91,7 +91,25 @@ func DeadAddr(t testing.TB) netip.AddrPort {
 
 // FreeAddr returns a loopback "host:port" that was free a moment ago, for
 // a server started as another process that needs its address up front.
+// It never returns the same port twice in one test process: the kernel
+// may hand a just-closed port out again at once, and two servers of one
+// test (a --listen and a --debug-listen) must not get the same one.
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	return DeadAddr(t).String()
+	for i := 0; ; i++ {
+		ap := DeadAddr(t)
+		handedOut.Lock()
+		seen := handedOut.ports[ap.Port()]
+		handedOut.ports[ap.Port()] = true
+		handedOut.Unlock()
+		if !seen || i == 100 {
+			return ap.String()
+		}
+	}
 }
+
+// handedOut are the ports FreeAddr has returned.
+var handedOut = struct {
+	sync.Mutex
+	ports map[uint16]bool
+}{ports: map[uint16]bool{}}
