@@ -73,4 +73,3 @@ func FuzzParseSegment(f *testing.F) {
 		Anchors(b, "fuzz")
 	})
 }
-

@@ -257,7 +257,7 @@ func tamperCases() []struct {
 			return []want{{fx.a, ProblemUnknownKey, "not among the trusted keys"}, {fx.a, ProblemSealAbsent, "manifest lists"}}
 		}},
 		{"forge a seal with the key id", func(t *testing.T, e env, fx *fixture) {
-			b := e.get(t, fx.a + SealSuffix)
+			b := e.get(t, fx.a+SealSuffix)
 			e.put(t, fx.a+SealSuffix, bytes.Replace(b, []byte(`"status":"complete"`), []byte(`"status":"malformed"`), 1))
 		}, false, func(fx *fixture) []want {
 			return []want{{fx.a, ProblemBadSignature, "altered or forged"}}
