@@ -277,6 +277,7 @@ type rawPolicy struct {
 	ssh       []rawSSH
 	kube      []rawKube
 	viewers   []rawViewer
+	retention []rawRetention
 }
 
 type rawGroup struct {
@@ -340,6 +341,11 @@ func (d *decoder) decode(root *hujson.Value) *rawPolicy {
 		{name: "viewers", decode: func(v *hujson.Value) {
 			d.elements(v, "viewers", func(i int, v *hujson.Value) {
 				p.viewers = append(p.viewers, d.decodeViewer(i, v))
+			})
+		}},
+		{name: "retention", decode: func(v *hujson.Value) {
+			d.elements(v, "retention", func(i int, v *hujson.Value) {
+				p.retention = append(p.retention, d.decodeRetention(i, v))
 			})
 		}},
 	})

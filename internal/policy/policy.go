@@ -12,6 +12,7 @@
 //	ssh         [ {action, src, dst, users, recorder, enforceRecorder, inputRecording} ]
 //	kubernetes  [ {src, namespaces, recorder, enforceRecorder, enableEvents} ]
 //	viewers     [ {src, nodes, actions} ]
+//	retention   [ {nodes, users, kinds, statuses, keep} ]
 //
 // Parse is strict: a syntax error, an unknown or duplicate field, a value
 // of the wrong type, a reference to an undefined group or recorder tag, a
@@ -72,6 +73,9 @@ type Policy struct {
 	KubeRules []KubeRule `json:"kubernetes,omitempty"`
 	// ViewerRules are the "viewers" rules, in file order.
 	ViewerRules []ViewerRule `json:"viewers,omitempty"`
+	// RetentionRules are the "retention" rules, in file order
+	// (retention.go).
+	RetentionRules []RetentionRule `json:"retention,omitempty"`
 
 	// members maps each group to the set of users in it, nested groups
 	// expanded.
@@ -260,6 +264,9 @@ func (d *decoder) validate(raw *rawPolicy) *Policy {
 	}
 	for i, r := range raw.viewers {
 		p.ViewerRules = append(p.ViewerRules, d.validateViewer(p, i, r))
+	}
+	for i, r := range raw.retention {
+		p.RetentionRules = append(p.RetentionRules, d.validateRetention(p, i, r))
 	}
 	if len(p.Groups) == 0 {
 		p.Groups = nil
