@@ -45,6 +45,12 @@ A byte is acknowledged to the sender only once it is on stable storage.
 Recordings a crash left open are closed out (cut at the last complete line,
 marked interrupted) at the next start.
 
+Every recording is sealed (docs/evidence.md): a hash chain extended at
+each sync, a seal signed at close with the key in <statedir>/evidence
+("reel key show" prints its public half), and a signed manifest, so that
+"reel verify" finds any change or deletion. With --policy, the policy's
+retention rules are applied every --retention-every (docs/retention.md).
+
 Senders are identified by their client certificate under mutual TLS
 (--tls-cert, --tls-key, --client-ca), otherwise by IP address; without
 mutual TLS only addresses in --allow-from may send.
@@ -72,6 +78,7 @@ type serveFlags struct {
 	maxConns, maxConnsPerSender     int
 	maxSessions, maxSessionsPerSndr int
 	s3                              *s3Flags
+	evidence                        *serveEvidence // retention.go
 	tailnet                         *tailnetFlags
 }
 
@@ -102,6 +109,8 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) error {
 	fs.IntVar(&f.maxSessionsPerSndr, "max-sessions-per-sender", recorder.DefaultMaxSessionsPerSender, "most recordings received at once from one sender node; -1 for no limit")
 	f.s3 = addS3Flags(fs, env)
 	fs.IntVar(&f.maxLine, "max-line", 0, "longest asciicast line accepted before a recording is flagged malformed (default 64 MiB); it is stored either way")
+	f.evidence = &serveEvidence{}
+	f.evidence.addFlags(fs, env)
 	f.tailnet = addTailnetFlags(fs, env)
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -189,14 +198,20 @@ func serve(ctx context.Context, env *cmdEnv, f serveFlags, log *slog.Logger) (er
 	if err != nil {
 		return storeOpenError(err, f, fsDst)
 	}
-	defer st.Close()
-	repaired, rerr := st.Recover(ctx)
+	rst, closeStore, err := f.evidence.open(st, f.dst, f.stateDir, log)
+	if err != nil {
+		st.Close()
+		return err
+	}
+	defer closeStore()
+	repaired, rerr := rst.Recover(ctx)
 	for _, info := range repaired {
 		log.Warn("closed out a recording interrupted by a crash", "key", info.Key, "size", info.Size)
 	}
 	if rerr != nil {
 		log.Error("recovering interrupted recordings", "err", rerr)
 	}
+	f.evidence.startRetention(log)
 
 	// Listen once recovered, so that a sender that connects is served;
 	// a busy port fails the start, and the cleanup removes what it made.
@@ -225,7 +240,7 @@ func serve(ctx context.Context, env *cmdEnv, f serveFlags, log *slog.Logger) (er
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	srv := &recorder.Server{
-		Store:                st,
+		Store:                rst,
 		Log:                  log,
 		DisableV2:            f.noV2,
 		AckInterval:          f.ackInterval,
@@ -327,6 +342,7 @@ func serve(ctx context.Context, env *cmdEnv, f serveFlags, log *slog.Logger) (er
 	sctx, cancel := context.WithTimeout(context.Background(), f.shutdownGrace)
 	defer cancel()
 	serr := srv.Shutdown(sctx)
+	f.evidence.stop(f.shutdownGrace, log)
 	drainStore(st, f.shutdownGrace, log)
 	if debugSrv != nil {
 		debugSrv.Close()
