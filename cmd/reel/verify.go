@@ -249,7 +249,6 @@ func printReport(env *cmdEnv, rep *evidence.Report, verbose bool, elapsed time.D
 		len(rep.Recordings)-deleted, len(rep.Manifests), humanBytes(float64(rep.Bytes)), elapsed.Seconds(), rate, intact, bad, deleted, rep.Problems())
 }
 
-
 // parseInterleaved parses args whose flags may come before, between and
 // after the positional arguments, which it returns.
 func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {

@@ -48,14 +48,14 @@ func TestRetentionApply(t *testing.T) {
 	now := t0.AddDate(0, 0, 500)
 	day := func(n int) time.Time { return now.AddDate(0, 0, -n) }
 	keys := map[string]string{
-		"old":            record(t, s, "node-1", day(401), header("bob"), 0, store.StatusComplete),     // 400d: due
-		"young":          record(t, s, "node-1", day(399), header("bob"), 0, store.StatusComplete),     // 400d: not yet
-		"old malformed":  record(t, s, "node-1", day(450), []byte("junk\n"), 0, store.StatusMalformed), // 7y
-		"short":          record(t, s, "short", day(31), header("bob"), 0, store.StatusComplete),       // 30d: due
-		"short young":    record(t, s, "short", day(29), header("bob"), 0, store.StatusComplete),
-		"alice":          record(t, s, "node-1", day(450), header("alice"), 0, store.StatusComplete), // 2y: not yet
-		"old held":       record(t, s, "node-2", day(402), header("bob"), 0, store.StatusComplete),   // due, but held
-		"old, exactly":   record(t, s, "node-3", day(400), header("bob"), 0, store.StatusComplete),   // due at now
+		"old":           record(t, s, "node-1", day(401), header("bob"), 0, store.StatusComplete),     // 400d: due
+		"young":         record(t, s, "node-1", day(399), header("bob"), 0, store.StatusComplete),     // 400d: not yet
+		"old malformed": record(t, s, "node-1", day(450), []byte("junk\n"), 0, store.StatusMalformed), // 7y
+		"short":         record(t, s, "short", day(31), header("bob"), 0, store.StatusComplete),       // 30d: due
+		"short young":   record(t, s, "short", day(29), header("bob"), 0, store.StatusComplete),
+		"alice":         record(t, s, "node-1", day(450), header("alice"), 0, store.StatusComplete), // 2y: not yet
+		"old held":      record(t, s, "node-2", day(402), header("bob"), 0, store.StatusComplete),   // due, but held
+		"old, exactly":  record(t, s, "node-3", day(400), header("bob"), 0, store.StatusComplete),   // due at now
 	}
 	live, err := s.Create(t.Context(), "node-9", day(1000))
 	if err != nil {
