@@ -10,10 +10,10 @@ import (
 	"golang.org/x/term"
 )
 
-// progressBar draws "label [=====>    ] 42% 1.2 GB/s" on one terminal line,
+// meter draws "label [=====>    ] 42% 1.2 GB/s" on one terminal line,
 // at most ten times a second, for long exports and verifications. It
 // draws only when w is a terminal; otherwise it is silent.
-type progressBar struct {
+type meter struct {
 	w     io.Writer
 	label string
 	start time.Time
@@ -23,18 +23,18 @@ type progressBar struct {
 	shown bool
 }
 
-// newProgressBar returns a bar on w if w is a terminal, else nil (whose
+// newMeter returns a bar on w if w is a terminal, else nil (whose
 // methods do nothing).
-func newProgressBar(w io.Writer, label string) *progressBar {
+func newMeter(w io.Writer, label string) *meter {
 	f, ok := w.(*os.File)
 	if !ok || !term.IsTerminal(int(f.Fd())) {
 		return nil
 	}
-	return &progressBar{w: w, label: label, start: time.Now()}
+	return &meter{w: w, label: label, start: time.Now()}
 }
 
 // set shows done of total (bytes, or units when perSecond is "").
-func (p *progressBar) set(done, total int64, unit string) {
+func (p *meter) set(done, total int64, unit string) {
 	if p == nil {
 		return
 	}
@@ -71,7 +71,7 @@ func (p *progressBar) set(done, total int64, unit string) {
 }
 
 // done clears the bar's line.
-func (p *progressBar) done() {
+func (p *meter) done() {
 	if p == nil {
 		return
 	}

@@ -113,8 +113,8 @@ func (e *serveEvidence) startRetention(log *slog.Logger) {
 			if err != nil && ctx.Err() == nil {
 				log.Error("retention", "err", err)
 			}
-			if n := count(ds, evidence.ActionDelete); n > 0 {
-				log.Info("retention deleted recordings past their time", "deleted", n, "held", count(ds, evidence.ActionHeld))
+			if n := countDecisions(ds, evidence.ActionDelete); n > 0 {
+				log.Info("retention deleted recordings past their time", "deleted", n, "held", countDecisions(ds, evidence.ActionHeld))
 			}
 			select {
 			case <-ctx.Done():
@@ -125,7 +125,7 @@ func (e *serveEvidence) startRetention(log *slog.Logger) {
 	})
 }
 
-func count(ds []evidence.Decision, action string) int {
+func countDecisions(ds []evidence.Decision, action string) int {
 	n := 0
 	for _, d := range ds {
 		if d.Action == action {

@@ -157,9 +157,9 @@ func (c verifyCmd) run(ctx context.Context, env *cmdEnv, args []string) error {
 	if !ok {
 		return fmt.Errorf("the store %T keeps no seals", st)
 	}
-	var bar *progressBar
+	var bar *meter
 	if !*quiet {
-		bar = newProgressBar(env.stderr, "verifying")
+		bar = newMeter(env.stderr, "verifying")
 	}
 	opts.Progress = func(done, total int64) { bar.set(done, total, "B") }
 	start := time.Now()
