@@ -1,0 +1,106 @@
+package export
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"embed"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"io"
+)
+
+// The player: asciinema-player from the npm package pinned in
+// player/package-lock.json (the web UI's version), copied by go generate.
+//
+//go:generate sh -c "cd player && npm ci --ignore-scripts --no-audit --no-fund && cp node_modules/asciinema-player/dist/bundle/asciinema-player.min.js node_modules/asciinema-player/dist/bundle/asciinema-player.css node_modules/asciinema-player/LICENSE . && rm -rf node_modules"
+//go:embed player/asciinema-player.min.js player/asciinema-player.css
+var playerFS embed.FS
+
+// HTMLInfo is what the page says about the recording, above the player.
+type HTMLInfo struct {
+	Title string
+	// Facts are shown as a table: key, sender, start, status, the seal's
+	// head, the file's SHA-256...
+	Facts [][2]string
+	// Poster is the time (seconds) whose screen shows before playing; <0
+	// shows the end.
+	Poster float64
+	// AutoPlay starts playing at once.
+	AutoPlay bool
+}
+
+var page = template.Must(template.New("page").Parse(`<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src {{.ScriptSrc}} 'wasm-unsafe-eval'; style-src 'unsafe-inline'; img-src data:; font-src data:; worker-src blob:; connect-src data: blob:">
+<meta name="referrer" content="no-referrer">
+<title>{{.Info.Title}}</title>
+<style>{{.CSS}}</style>
+<style>
+body { font-family: sans-serif; margin: 1.5em; background: #fafafa; color: #222; }
+table.facts { border-collapse: collapse; margin-bottom: 1em; font-size: 90%; }
+table.facts td { padding: 0.15em 0.8em 0.15em 0; vertical-align: top; }
+table.facts td:first-child { color: #666; white-space: nowrap; }
+table.facts td:last-child { font-family: monospace; word-break: break-all; }
+</style>
+</head>
+<body>
+<h1>{{.Info.Title}}</h1>
+<table class="facts">
+{{range .Info.Facts}}<tr><td>{{index . 0}}</td><td>{{index . 1}}</td></tr>
+{{end}}</table>
+<div id="player"></div>
+<script>{{.JS}}</script>
+<script>{{.Init}}</script>
+</body>
+</html>
+`))
+
+// HTML writes a self-contained page: the player (script and styles
+// inline, nothing loaded from anywhere, a strict Content-Security-Policy)
+// with cast embedded as data. The recorded bytes are data, never markup:
+// they reach the page only as a JSON string.
+func HTML(w io.Writer, cast []byte, info HTMLInfo) error {
+	js, err := playerFS.ReadFile("player/asciinema-player.min.js")
+	if err != nil {
+		return err
+	}
+	css, err := playerFS.ReadFile("player/asciinema-player.css")
+	if err != nil {
+		return err
+	}
+	data, err := json.Marshal(string(cast)) // escapes <, > and & too
+	if err != nil {
+		return err
+	}
+	opts := map[string]any{"fit": "width", "autoPlay": info.AutoPlay, "preload": true}
+	if info.Poster < 0 {
+		opts["poster"] = "npt:99999999"
+	} else if info.Poster > 0 {
+		opts["poster"] = fmt.Sprintf("npt:%g", info.Poster)
+	}
+	o, _ := json.Marshal(opts)
+	init := fmt.Sprintf("AsciinemaPlayer.create({data: %s}, document.getElementById(\"player\"), %s);", data, o)
+	hash := func(s string) string {
+		sum := sha256.Sum256([]byte(s))
+		return "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
+	}
+	var b bytes.Buffer
+	err = page.Execute(&b, map[string]any{
+		"Info": info,
+		// Trusted: the player and the init script are ours; the cast is
+		// inside a JSON string that cannot end the script element.
+		"JS":        template.JS(js),
+		"Init":      template.JS(init),
+		"CSS":       template.CSS(css),
+		"ScriptSrc": hash(string(js)) + " " + hash(init),
+	})
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(b.Bytes())
+	return err
+}
