@@ -15,8 +15,10 @@ import (
 // BundleItem is one recording copied into a bundle.
 type BundleItem struct {
 	Info store.Info
-	// SHA256 is the SHA-256 (hex) of the recording's stream as stored:
-	// the recording file followed by its tail, if any.
+	// Size and SHA256 are the length and SHA-256 (hex) of the
+	// recording's stream as stored: the recording file followed by its
+	// tail, if any.
+	Size   int64
 	SHA256 string
 	// KeyID names the key of its seal; empty when it has none.
 	KeyID string
@@ -147,6 +149,7 @@ func bundleOne(ctx context.Context, src, dst Backend, info store.Info, copied fu
 			if _, err := w.Write(buf[:n]); err != nil {
 				return item, errors.Join(err, w.Close(store.StatusFailed, err.Error()))
 			}
+			item.Size += int64(n)
 			copied(int64(n))
 		}
 		if rerr == io.EOF {
