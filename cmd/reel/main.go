@@ -61,7 +61,7 @@ func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(fo
 var errSilent = errors.New("silent failure")
 
 func main() {
-	os.Exit(run(os.Args[1:]))
+	os.Exit(run(asTsrecorder(os.Args[0], os.Args[1:])))
 }
 
 // run runs the command args name. SIGINT (Ctrl-C) and SIGTERM cancel the

@@ -130,7 +130,8 @@ why:
 recorders: 100.64.0.9:80 (fail open: runs unrecorded if none is reachable)
 events: on
 why:
-  kubernetes rule #1 (line 10): matches: src "group:sre" (alice is a member), namespace "prod"
+  kubernetes rule #1 (line 10): accept: src "group:sre" (alice is a member), namespace "prod"
+  accept: by kubernetes rule #1 (line 10)
   recorded: kubernetes rule #1 (line 10) names recorder ["tag:rec"] -> 100.64.0.9:80; fail open: the session runs unrecorded if no recorder is reachable
   events: every API request is sent to the recorder (enableEvents)
 `,

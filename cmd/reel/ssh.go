@@ -183,7 +183,6 @@ func (f *stringFlag) Set(v string) error { f.v, f.set = v, true; return nil }
 func hideFlags(env *cmdEnv, fs *flag.FlagSet, usage string, names ...string) {
 	fs.Usage = func() {
 		shown := flag.NewFlagSet(fs.Name(), flag.ContinueOnError)
-		shown.SetOutput(env.stdout)
 		fs.VisitAll(func(f *flag.Flag) {
 			if !slices.Contains(names, f.Name) {
 				shown.Var(f.Value, f.Name, f.Usage)
@@ -192,7 +191,7 @@ func hideFlags(env *cmdEnv, fs *flag.FlagSet, usage string, names ...string) {
 		})
 		fmt.Fprintln(env.stdout, strings.TrimSpace(usage))
 		fmt.Fprintln(env.stdout, "\nFlags:")
-		shown.PrintDefaults()
+		printFlags(env.stdout, shown)
 	}
 }
 

@@ -64,6 +64,19 @@ type Kubernetes struct {
 // ParseResize.
 func (h *Header) IsKubernetes() bool { return h.Kubernetes != nil }
 
+// ResizeRowsFirst reports whether the recording's resize events are
+// written "ROWSxCOLS": those of Tailscale's Kubernetes API proxy, which
+// have a kubernetes object in the header. reel's own senders mark their
+// headers with a "sender" field ("reel kube-proxy") and write "COLSxROWS"
+// as asciicast says. Pass it to ParseResize.
+func (h *Header) ResizeRowsFirst() bool {
+	if h.Kubernetes == nil {
+		return false
+	}
+	s, ok := h.Extra["sender"]
+	return !ok || !bytes.HasPrefix(s, []byte(`"reel`))
+}
+
 // tailscaleForm reports whether h carries any of Tailscale's fields. Only
 // then does MarshalJSON write the fields Tailscale writes even when empty.
 func (h *Header) tailscaleForm() bool {

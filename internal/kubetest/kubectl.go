@@ -55,13 +55,10 @@ type Options struct {
 	TTY bool
 }
 
-// Kubectl runs kubectl with kubeconfig and returns its combined output.
-// The kubeconfig's directory serves as HOME (kubectl's cache), and proxy
-// variables are dropped.
-func Kubectl(ctx context.Context, kubectl, kubeconfig string, o Options, args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, kubectl, append([]string{"--kubeconfig", kubeconfig, "--request-timeout", "60s"}, args...)...)
+// KubectlEnv is the environment the tests run kubectl in: proxy
+// variables dropped, HOME (kubectl's cache) in the kubeconfig's
+// directory, and the streaming protocol chosen: WebSocket, or SPDY.
+func KubectlEnv(kubeconfig string, websocket bool) []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
@@ -71,7 +68,17 @@ func Kubectl(ctx context.Context, kubectl, kubeconfig string, o Options, args ..
 		}
 		env = append(env, kv)
 	}
-	cmd.Env = append(env, "HOME="+filepath.Dir(kubeconfig), fmt.Sprintf("KUBECTL_REMOTE_COMMAND_WEBSOCKETS=%t", o.WebSocket))
+	return append(env, "HOME="+filepath.Dir(kubeconfig), fmt.Sprintf("KUBECTL_REMOTE_COMMAND_WEBSOCKETS=%t", websocket))
+}
+
+// Kubectl runs kubectl with kubeconfig and returns its combined output.
+// The kubeconfig's directory serves as HOME (kubectl's cache), and proxy
+// variables are dropped.
+func Kubectl(ctx context.Context, kubectl, kubeconfig string, o Options, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, kubectl, append([]string{"--kubeconfig", kubeconfig, "--request-timeout", "60s"}, args...)...)
+	cmd.Env = KubectlEnv(kubeconfig, o.WebSocket)
 	if !o.TTY {
 		cmd.Stdin = strings.NewReader(o.Stdin)
 		var out bytes.Buffer

@@ -51,6 +51,9 @@ type Pod struct {
 	Namespace, Name string
 	// Containers are the container names; the first is kubectl's default.
 	Containers []string
+
+	ephemeral []string // ephemeral containers added by "kubectl debug"
+	exited    *int     // a pod made by "kubectl run": its command's exit code, once it ended
 }
 
 // Exec is one exec request as the server received it.
@@ -62,6 +65,12 @@ type Exec struct {
 	Protocol string
 	// Header is the request's header (proxies add impersonation headers).
 	Header http.Header
+	// User and Groups are who the server took the request to come from
+	// (with Users set; see cluster.go).
+	User   string
+	Groups []string
+	// Kind is "exec" or "attach".
+	Kind string
 }
 
 // Server is the API server. Set Pods, then serve Handler (for example with
@@ -77,8 +86,22 @@ type Server struct {
 	// Dir is where commands run. Empty means the current directory.
 	Dir string
 
-	mu    sync.Mutex
-	execs []Exec
+	// Users, if set, are the bearer tokens the server accepts, and who
+	// each one is; requests without a known token are refused (401).
+	// Nil means every request is anonymous and allowed.
+	Users map[string]User
+	// Impersonators are the users allowed to send Impersonate-* headers.
+	Impersonators []string
+	// AttachCommand is what a container runs when attached to (a shell
+	// by default); "kubectl run" and "kubectl debug" set their own.
+	AttachCommand []string
+
+	mu            sync.Mutex
+	execs         []Exec
+	cluster       *clusterState
+	requests      []Request
+	secrets       map[string]map[string][]byte
+	secretVersion int
 }
 
 // Execs returns the exec requests received so far.
@@ -111,8 +134,10 @@ func (s *Server) Handler() http.Handler {
 		writeJSON(w, map[string]any{
 			"kind": "APIResourceList", "groupVersion": "v1",
 			"resources": []map[string]any{
-				{"name": "pods", "singularName": "pod", "namespaced": true, "kind": "Pod", "verbs": []string{"get", "list"}, "shortNames": []string{"po"}},
+				{"name": "pods", "singularName": "pod", "namespaced": true, "kind": "Pod", "verbs": []string{"create", "delete", "get", "list", "watch"}, "shortNames": []string{"po"}},
 				{"name": "pods/exec", "singularName": "", "namespaced": true, "kind": "PodExecOptions", "verbs": []string{"create", "get"}},
+				{"name": "pods/attach", "singularName": "", "namespaced": true, "kind": "PodAttachOptions", "verbs": []string{"create", "get"}},
+				{"name": "pods/ephemeralcontainers", "singularName": "", "namespaced": true, "kind": "Pod", "verbs": []string{"get", "patch", "update"}},
 			},
 		})
 	})
@@ -129,10 +154,12 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /api/v1/namespaces/{ns}/pods/{pod}/exec", exec)
 	// The SPDY leg of a translated WebSocket exec (see serveExec).
 	mux.HandleFunc("POST /kubetest/spdy/{ns}/{pod}/exec", func(w http.ResponseWriter, r *http.Request) { s.serveExec(w, r, "websocket") })
+	s.clusterRoutes(mux)
+	s.secretRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		notFound(w, r.URL.Path)
 	})
-	return mux
+	return s.authenticate(mux)
 }
 
 func (s *Server) pods() []Pod {
@@ -143,7 +170,7 @@ func (s *Server) pods() []Pod {
 }
 
 func (s *Server) pod(ns, name string) (Pod, bool) {
-	for _, p := range s.pods() {
+	for _, p := range s.livePods() {
 		if p.Namespace == ns && p.Name == name {
 			return p, true
 		}
@@ -155,13 +182,36 @@ func podJSON(p Pod) map[string]any {
 	var containers, statuses []map[string]any
 	for _, c := range p.Containers {
 		containers = append(containers, map[string]any{"name": c, "image": "kubetest"})
-		statuses = append(statuses, map[string]any{"name": c, "ready": true, "image": "kubetest", "imageID": "", "restartCount": 0, "state": map[string]any{"running": map[string]any{}}})
+		state := map[string]any{"running": map[string]any{}}
+		if p.exited != nil {
+			state = map[string]any{"terminated": map[string]any{"exitCode": *p.exited}}
+		}
+		statuses = append(statuses, map[string]any{"name": c, "ready": p.exited == nil, "image": "kubetest", "imageID": "", "restartCount": 0, "state": state})
+	}
+	var ephemeral, ephemeralStatuses []map[string]any
+	for _, c := range p.ephemeral {
+		ephemeral = append(ephemeral, map[string]any{"name": c, "image": "kubetest", "stdin": true, "tty": true})
+		ephemeralStatuses = append(ephemeralStatuses, map[string]any{"name": c, "ready": false, "image": "kubetest", "imageID": "", "restartCount": 0, "state": map[string]any{"running": map[string]any{"startedAt": "2025-01-01T00:00:00Z"}}})
+	}
+	spec := map[string]any{"containers": containers}
+	status := map[string]any{"phase": "Running", "containerStatuses": statuses,
+		"conditions": []map[string]any{{"type": "Ready", "status": "True"}, {"type": "ContainersReady", "status": "True"}}}
+	switch {
+	case p.exited == nil:
+	case *p.exited == 0:
+		status["phase"] = "Succeeded"
+	default:
+		status["phase"] = "Failed"
+	}
+	if len(ephemeral) > 0 {
+		spec["ephemeralContainers"] = ephemeral
+		status["ephemeralContainerStatuses"] = ephemeralStatuses
 	}
 	return map[string]any{
 		"kind": "Pod", "apiVersion": "v1",
-		"metadata": map[string]any{"name": p.Name, "namespace": p.Namespace, "uid": "00000000-0000-0000-0000-" + fmt.Sprintf("%012x", len(p.Name))},
-		"spec":     map[string]any{"containers": containers},
-		"status":   map[string]any{"phase": "Running", "containerStatuses": statuses},
+		"metadata": map[string]any{"name": p.Name, "namespace": p.Namespace, "uid": "00000000-0000-0000-0000-" + fmt.Sprintf("%012x", len(p.Name)), "resourceVersion": "1", "creationTimestamp": "2025-01-01T00:00:00Z"},
+		"spec":     spec,
+		"status":   status,
 	}
 }
 
@@ -202,7 +252,7 @@ func (s *Server) serveExec(w http.ResponseWriter, r *http.Request, via string) {
 	if container == "" && len(p.Containers) > 0 {
 		container = p.Containers[0]
 	}
-	if !slices.Contains(p.Containers, container) {
+	if !slices.Contains(p.allContainers(), container) {
 		notFound(w, container)
 		return
 	}
@@ -210,8 +260,12 @@ func (s *Server) serveExec(w http.ResponseWriter, r *http.Request, via string) {
 	if opts.TTY {
 		opts.Stderr = false // the terminal carries both
 	}
+	kind := "exec"
+	if strings.HasSuffix(r.URL.Path, "/attach") {
+		kind = "attach"
+	}
 	cmd := q["command"]
-	if len(cmd) == 0 {
+	if len(cmd) == 0 && kind == "exec" {
 		http.Error(w, "no command", http.StatusBadRequest)
 		return
 	}
@@ -221,7 +275,7 @@ func (s *Server) serveExec(w http.ResponseWriter, r *http.Request, via string) {
 			http.Error(w, "kubetest: Server.URL is not set; WebSocket exec needs it", http.StatusInternalServerError)
 			return
 		}
-		loc, err := url.Parse(s.URL + "/kubetest/spdy/" + url.PathEscape(ns) + "/" + url.PathEscape(name) + "/exec?" + r.URL.RawQuery)
+		loc, err := url.Parse(s.URL + "/kubetest/spdy/" + url.PathEscape(ns) + "/" + url.PathEscape(name) + "/" + kind + "?" + r.URL.RawQuery + userQuery(userOf(r)))
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
@@ -236,16 +290,25 @@ func (s *Server) serveExec(w http.ResponseWriter, r *http.Request, via string) {
 	if via != "" {
 		proto = via
 	}
+	who := userOf(r)
 	s.mu.Lock()
-	s.execs = append(s.execs, Exec{Namespace: ns, Pod: name, Container: container, Command: cmd, TTY: opts.TTY, Stdin: opts.Stdin, Protocol: proto, Header: r.Header.Clone()})
+	s.execs = append(s.execs, Exec{Namespace: ns, Pod: name, Container: container, Command: cmd, TTY: opts.TTY, Stdin: opts.Stdin, Protocol: proto, Header: r.Header.Clone(), User: who.Name, Groups: who.Groups, Kind: kind})
 	s.mu.Unlock()
+	if kind == "attach" {
+		ex := &localExecutor{dir: s.Dir, attach: s.attachCommand(ns, name, container), exited: func(code int) { s.exited(ns, name, code) }}
+		kubeletrc.ServeAttach(w, r, ex, name, types.UID(name), container, opts,
+			time.Minute, 30*time.Second, remotecommandconsts.SupportedStreamingProtocols)
+		return
+	}
 	kubeletrc.ServeExec(w, r, &localExecutor{dir: s.Dir}, name, types.UID(name), container, cmd, opts,
 		time.Minute, 30*time.Second, remotecommandconsts.SupportedStreamingProtocols)
 }
 
 // localExecutor runs exec commands on this machine.
 type localExecutor struct {
-	dir string
+	dir    string
+	attach []string       // what an attached container runs
+	exited func(code int) // called when an attached command ends
 }
 
 // ExecInContainer implements the kubelet's remotecommand.Executor.

@@ -62,7 +62,7 @@ func TestKubectlExec(t *testing.T) {
 			if len(execs) != i+1 {
 				t.Fatalf("server saw %d execs, want %d", len(execs), i+1)
 			}
-			if diff := cmp.Diff(tt.wantExec, execs[i], cmpopts.IgnoreFields(kubetest.Exec{}, "Header")); diff != "" {
+			if diff := cmp.Diff(tt.wantExec, execs[i], cmpopts.IgnoreFields(kubetest.Exec{}, "Header", "Kind")); diff != "" {
 				t.Errorf("exec request (-want +got):\n%s", diff)
 			}
 		})

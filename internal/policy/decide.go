@@ -255,74 +255,198 @@ func (p *Policy) recordingWhy(kind string, i, line int, tags []string, addrs []n
 		kind, i+1, line, quoteList(tags), strings.Join(as, ", "), mode)
 }
 
-// A KubeRequest describes a session through the Kubernetes API proxy.
+// A KubeRequest describes a request through the Kubernetes API proxy: an
+// API request, or the start of an exec / attach session.
 type KubeRequest struct {
 	User      string     // identity of the user, as in SSHRequest.User
+	Groups    []string   // the user's Kubernetes groups, matched by "k8s-group:" entries
 	Src       netip.Addr // client address
 	Namespace string     // "" for requests that have no namespace
+	Pod       string     // the pod the request is about, "" if none
 }
 
-// A KubeDecision says whether and how a Kubernetes session is recorded.
-// Who may do what in the cluster is Kubernetes' own RBAC, not policy.
+// A KubeDecision says whether a Kubernetes request may go on, and whether
+// and how it is recorded. Who may do what in the cluster is Kubernetes'
+// own RBAC; the policy only refuses users outright (reject rules).
 type KubeDecision struct {
-	Record          bool
-	Rule            int // index in Policy.KubeRules, -1 if none
+	// Action is Accept or Reject. A request no rule matches is accepted:
+	// the API server's RBAC decides, as it would without the proxy.
+	Action          string
+	Rule            int // index in Policy.KubeRules of the rule that decided, -1 if none
 	Line            int
+	Record          bool
+	RecordRule      int // index of the rule the recording settings come from, -1 if none
+	RecordLine      int
 	Recorders       []netip.AddrPort
 	EnforceRecorder bool
 	EnableEvents    bool
 	Why             []string
 }
 
-// Kubernetes decides how the session r is recorded. The first rule in
-// file order whose src admits r.User or r.Src and whose namespaces hold
-// r.Namespace (or "*") gives the recorders, EnforceRecorder and
-// EnableEvents. No matching rule, or recording "off", means the session
-// is not recorded and no events are sent.
+// Kubernetes decides about the request r.
+//
+// A rule matches r when its src admits r.User, one of r.Groups (through
+// "k8s-group:" entries) or r.Src, its namespaces hold r.Namespace (or
+// "*"), and its pods, if any, match r.Pod. The first rule that matches
+// decides: accept or reject. No matching rule means accept, unrecorded.
+//
+// An accepted request is recorded when any accept rule that matches it
+// names a recorder, even a rule after the one that decided; the recorders,
+// EnforceRecorder and EnableEvents come from the first such rule in file
+// order. With recording "off" nothing is recorded and nothing enforced.
 func (p *Policy) Kubernetes(r KubeRequest) KubeDecision {
-	d := KubeDecision{Rule: -1}
+	d := KubeDecision{Action: Accept, Rule: -1, RecordRule: -1}
 	r.Src = r.Src.Unmap()
 	who := describeWho(r.User, r.Src)
+	if len(r.Groups) > 0 {
+		who += " (groups " + strings.Join(r.Groups, ", ") + ")"
+	}
 	ns := fmt.Sprintf("namespace %q", r.Namespace)
 	if r.Namespace == "" {
 		ns = "no namespace"
 	}
+	if r.Pod != "" {
+		ns += fmt.Sprintf(", pod %q", r.Pod)
+	}
+	decided := false
 	for i := range p.KubeRules {
 		rule := &p.KubeRules[i]
 		where := fmt.Sprintf("kubernetes rule #%d (line %d)", i+1, rule.Line)
-		src, ok := p.matchSrc(rule.src, r.User, r.Src)
+		why, ok := p.matchKube(rule, r, who, ns)
 		if !ok {
-			d.Why = append(d.Why, fmt.Sprintf("%s: no match: src %s does not include %s", where, quoteList(rule.Src), who))
+			d.Why = append(d.Why, where+": no match: "+why)
 			continue
 		}
-		if !slices.Contains(rule.Namespaces, "*") && (r.Namespace == "" || !slices.Contains(rule.Namespaces, r.Namespace)) {
-			d.Why = append(d.Why, fmt.Sprintf("%s: no match: namespaces %s do not include %s", where, quoteList(rule.Namespaces), ns))
+		action := rule.Action
+		if action == "" {
+			action = Accept
+		}
+		if !decided {
+			decided = true
+			d.Rule, d.Line, d.Action = i, rule.Line, action
+			d.Why = append(d.Why, where+": "+action+": "+why)
+			if action == Reject {
+				break
+			}
+			if len(rule.Recorder) > 0 {
+				d.RecordRule = i
+				break
+			}
 			continue
 		}
-		d.Rule, d.Line = i, rule.Line
-		d.Why = append(d.Why, fmt.Sprintf("%s: matches: src %s, %s", where, src, ns))
-		break
+		if action == Reject {
+			d.Why = append(d.Why, where+": matches too, but an earlier rule decided")
+			continue
+		}
+		if len(rule.Recorder) > 0 {
+			d.Why = append(d.Why, where+": also admits the request and names a recorder: "+why)
+			d.RecordRule = i
+			break
+		}
+		d.Why = append(d.Why, where+": also admits the request, names no recorder")
 	}
-	if d.Rule < 0 {
-		d.Why = append(d.Why, fmt.Sprintf("not recorded: no kubernetes rule covers %s in %s", who, ns))
+	switch {
+	case !decided:
+		d.Why = append(d.Why, fmt.Sprintf("accept: no kubernetes rule covers %s in %s (Kubernetes RBAC decides)", who, ns))
+	case d.Action == Reject:
+		d.Why = append(d.Why, fmt.Sprintf("reject: by kubernetes rule #%d (line %d)", d.Rule+1, d.Line))
+		return d
+	default:
+		d.Why = append(d.Why, fmt.Sprintf("accept: by kubernetes rule #%d (line %d)", d.Rule+1, d.Line))
+	}
+	if d.RecordRule < 0 {
+		d.Why = append(d.Why, "not recorded: no rule that admits the request names a recorder")
 		return d
 	}
-	rule := &p.KubeRules[d.Rule]
+	rule := &p.KubeRules[d.RecordRule]
+	d.RecordLine = rule.Line
 	if p.Recording == "off" {
-		d.Why = append(d.Why, "not recorded: recording is \"off\" for the whole policy")
+		d.Why = append(d.Why, fmt.Sprintf("not recorded: recording is \"off\" for the whole policy (kubernetes rule #%d would record)", d.RecordRule+1))
+		d.RecordRule, d.RecordLine = -1, 0
 		return d
 	}
 	d.Record = true
 	d.Recorders = p.resolve(rule.Recorder)
 	d.EnforceRecorder = rule.EnforceRecorder
 	d.EnableEvents = rule.EnableEvents
-	d.Why = append(d.Why, p.recordingWhy("kubernetes", d.Rule, rule.Line, rule.Recorder, d.Recorders, rule.EnforceRecorder))
+	d.Why = append(d.Why, p.recordingWhy("kubernetes", d.RecordRule, rule.Line, rule.Recorder, d.Recorders, rule.EnforceRecorder))
 	if rule.EnableEvents {
 		d.Why = append(d.Why, "events: every API request is sent to the recorder (enableEvents)")
 	} else {
 		d.Why = append(d.Why, "events: off")
 	}
 	return d
+}
+
+// matchKube reports whether rule matches r, and says why or why not.
+func (p *Policy) matchKube(rule *KubeRule, r KubeRequest, who, ns string) (string, bool) {
+	src, ok := p.matchSrc(rule.src, r.User, r.Src)
+	if !ok {
+		src, ok = matchKubeGroups(rule.src, r.Groups)
+	}
+	if !ok {
+		return fmt.Sprintf("src %s does not include %s", quoteList(rule.Src), who), false
+	}
+	if !slices.Contains(rule.Namespaces, "*") && (r.Namespace == "" || !slices.Contains(rule.Namespaces, r.Namespace)) {
+		return fmt.Sprintf("namespaces %s do not include %s", quoteList(rule.Namespaces), ns), false
+	}
+	why := "src " + src + ", " + ns
+	if rule.Pods != nil {
+		pod, ok := matchPod(rule.Pods, r.Pod)
+		if !ok {
+			if r.Pod == "" {
+				return fmt.Sprintf("pods %s, and the request names no pod", quoteList(rule.Pods)), false
+			}
+			return fmt.Sprintf("pods %s do not include pod %q", quoteList(rule.Pods), r.Pod), false
+		}
+		why += ", pods " + pod
+	}
+	return why, true
+}
+
+func matchKubeGroups(src []principal, groups []string) (string, bool) {
+	for _, pr := range src {
+		if pr.kind == kubeGroup && slices.Contains(groups, strings.TrimPrefix(pr.raw, KubeGroupPrefix)) {
+			return fmt.Sprintf("%q", pr.raw), true
+		}
+	}
+	return "", false
+}
+
+// matchPod matches a pod name against patterns in which '*' matches any
+// run of characters.
+func matchPod(patterns []string, pod string) (string, bool) {
+	if pod == "" {
+		return "", false
+	}
+	for _, pat := range patterns {
+		if globMatch(pat, pod) {
+			return fmt.Sprintf("%q", pat), true
+		}
+	}
+	return "", false
+}
+
+// globMatch reports whether s matches pattern, where '*' matches any run
+// of characters (including none) and every other character itself.
+func globMatch(pattern, s string) bool {
+	parts := strings.Split(pattern, "*")
+	if len(parts) == 1 {
+		return pattern == s
+	}
+	if !strings.HasPrefix(s, parts[0]) {
+		return false
+	}
+	s = s[len(parts[0]):]
+	last := parts[len(parts)-1]
+	for _, part := range parts[1 : len(parts)-1] {
+		i := strings.Index(s, part)
+		if i < 0 {
+			return false
+		}
+		s = s[i+len(part):]
+	}
+	return len(s) >= len(last) && strings.HasSuffix(s, last)
 }
 
 // CanView reports whether viewer may perform action (ActionView or

@@ -298,9 +298,10 @@ type rawSSH struct {
 }
 
 type rawKube struct {
-	off                           int
-	src, namespaces, recorder     plist
-	enforceRecorder, enableEvents pbool
+	off                             int
+	action                          pstr
+	src, namespaces, pods, recorder plist
+	enforceRecorder, enableEvents   pbool
 }
 
 type rawViewer struct {
@@ -371,9 +372,11 @@ func (d *decoder) decodeKube(i int, v *hujson.Value) rawKube {
 	what := fmt.Sprintf("kubernetes rule #%d", i+1)
 	r := rawKube{off: v.StartOffset}
 	d.object(v, what, []field{
+		{name: "action", decode: func(v *hujson.Value) { r.action, _ = d.str(v, what+": action") }},
 		{name: "src", required: true, decode: func(v *hujson.Value) { r.src = d.strList(v, what+": src") }},
 		{name: "namespaces", required: true, decode: func(v *hujson.Value) { r.namespaces = d.strList(v, what+": namespaces") }},
-		{name: "recorder", required: true, decode: func(v *hujson.Value) { r.recorder = d.strList(v, what+": recorder") }},
+		{name: "pods", decode: func(v *hujson.Value) { r.pods = d.strList(v, what+": pods") }},
+		{name: "recorder", decode: func(v *hujson.Value) { r.recorder = d.strList(v, what+": recorder") }},
 		{name: "enforceRecorder", decode: func(v *hujson.Value) { r.enforceRecorder, _ = d.boolean(v, what+": enforceRecorder") }},
 		{name: "enableEvents", decode: func(v *hujson.Value) { r.enableEvents, _ = d.boolean(v, what+": enableEvents") }},
 	})
@@ -415,7 +418,13 @@ var tagRE = regexp.MustCompile(`^tag:[A-Za-z][A-Za-z0-9-]*$`)
 var (
 	groupRE     = regexp.MustCompile(`^group:[A-Za-z0-9._-]+$`)
 	namespaceRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
-	nodeRE      = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
+	// podPatternRE is a pod name (a DNS subdomain) in which '*' may stand
+	// for any run of characters.
+	podPatternRE = regexp.MustCompile(`^[a-z0-9*]([-a-z0-9.*]{0,251}[a-z0-9*])?$`)
+	// kubeUserRE is a Kubernetes user name, which may hold ':'
+	// ("system:serviceaccount:ns:name", "oidc:alice").
+	kubeUserRE = regexp.MustCompile(`^[\p{L}\p{N}._+@:-]+$`)
+	nodeRE     = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
 	// userRE is an identity: a login name or an email address.
 	userRE = regexp.MustCompile(`^[\p{L}\p{N}._+@-]+$`)
 	// localUserRE is a local account name (POSIX portable names, plus

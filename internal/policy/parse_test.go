@@ -205,7 +205,6 @@ func TestParseErrors(t *testing.T) {
 	],
 }`,
 			want: []string{
-				`p.hujson:4:3: kubernetes rule #1: missing field "recorder"`,
 				`p.hujson:4:33: kubernetes rule #1: bad namespace "Default": want a Kubernetes namespace name (lowercase letters, digits, '-') or "*"`,
 				`p.hujson:5:32: kubernetes rule #2: namespaces is empty (use ["*"] for all)`,
 				`p.hujson:5:77: kubernetes rule #2: enableEvents: want true or false, got a number`,

@@ -10,7 +10,7 @@
 //	recorders   {"tag:recorder": ["100.64.0.9:80", "[fd7a:115c::9]:80"]}
 //	recording   "on" (the default) or "off"
 //	ssh         [ {action, src, dst, users, recorder, enforceRecorder, inputRecording} ]
-//	kubernetes  [ {src, namespaces, recorder, enforceRecorder, enableEvents} ]
+//	kubernetes  [ {action, src, namespaces, pods, recorder, enforceRecorder, enableEvents} ]
 //	viewers     [ {src, nodes, actions} ]
 //	retention   [ {nodes, users, kinds, statuses, keep} ]
 //
@@ -114,17 +114,28 @@ type SSHRule struct {
 	src []principal
 }
 
-// A KubeRule asks for Kubernetes API-proxy sessions to be recorded.
+// A KubeRule admits or refuses requests through reel kube-proxy, and asks
+// for the sessions (exec, attach) and API requests it admits to be
+// recorded.
 type KubeRule struct {
 	Line int `json:"-"`
 
-	// Src is who the rule applies to, as in SSHRule.Src.
+	// Action is Accept (also when absent) or Reject.
+	Action string `json:"action,omitempty"`
+	// Src is who the rule applies to, as in SSHRule.Src, and also
+	// Kubernetes groups ("k8s-group:system:masters") and Kubernetes user
+	// names with ':' ("system:serviceaccount:ci:deployer").
 	Src []string `json:"src"`
 	// Namespaces lists namespace names, or "*" for all (including
 	// requests that have no namespace).
 	Namespaces []string `json:"namespaces"`
-	// Recorder lists recorder tags; required.
-	Recorder []string `json:"recorder"`
+	// Pods, if set, limits the rule to requests about these pods: names,
+	// in which '*' matches any run of characters ("web-*"). A request
+	// that names no pod does not match a rule with Pods.
+	Pods []string `json:"pods,omitempty"`
+	// Recorder lists recorder tags; an accept rule that names one asks
+	// for recording.
+	Recorder []string `json:"recorder,omitempty"`
 	// EnforceRecorder refuses a session that cannot be recorded.
 	EnforceRecorder bool `json:"enforceRecorder,omitempty"`
 	// EnableEvents sends every API request to the recorder as an event.
@@ -157,7 +168,11 @@ const (
 	user
 	group
 	prefix
+	kubeGroup // a Kubernetes group, "k8s-group:NAME" (kubernetes rules only)
 )
+
+// KubeGroupPrefix starts a src entry that names a Kubernetes group.
+const KubeGroupPrefix = "k8s-group:"
 
 // principal is one compiled src entry.
 type principal struct {
@@ -300,15 +315,7 @@ func (d *decoder) validateSSH(p *Policy, i int, r rawSSH) SSHRule {
 	if !r.recorder.set {
 		rule.Recorder = nil
 	}
-	switch r.action.s {
-	case Accept, Reject:
-	case "":
-		if r.action.off != 0 {
-			d.errorf(r.action.off, "%s: action: want %q or %q", what, Accept, Reject)
-		}
-	default:
-		d.errorf(r.action.off, "%s: unknown action %q%s", what, r.action.s, suggest(r.action.s, []string{Accept, Reject}))
-	}
+	d.checkAction(what, r.action)
 	rule.src = d.checkSrc(p, what, r.src, true)
 	d.checkNonEmpty(what, "dst", r.dst, true)
 	for _, h := range r.dst.items {
@@ -352,22 +359,57 @@ func (d *decoder) validateKube(p *Policy, i int, r rawKube) KubeRule {
 	what := fmt.Sprintf("kubernetes rule #%d", i+1)
 	rule := KubeRule{
 		Line:            d.line(r.off),
+		Action:          r.action.s,
 		Src:             pstrings(r.src.items),
 		Namespaces:      pstrings(r.namespaces.items),
+		Pods:            pstrings(r.pods.items),
 		Recorder:        pstrings(r.recorder.items),
 		EnforceRecorder: r.enforceRecorder.v,
 		EnableEvents:    r.enableEvents.v,
 	}
-	rule.src = d.checkSrc(p, what, r.src, true)
+	if !r.pods.set {
+		rule.Pods = nil
+	}
+	if !r.recorder.set {
+		rule.Recorder = nil
+	}
+	d.checkAction(what, r.action)
+	rule.src = d.checkSrcKube(p, what, r.src)
 	d.checkNonEmpty(what, "namespaces", r.namespaces, true)
 	for _, ns := range r.namespaces.items {
 		if ns.s != "*" && !namespaceRE.MatchString(ns.s) {
 			d.errorf(ns.off, "%s: bad namespace %q: want a Kubernetes namespace name (lowercase letters, digits, '-') or \"*\"", what, ns.s)
 		}
 	}
+	if r.pods.set {
+		d.checkNonEmpty(what, "pods", r.pods, true)
+		for _, pod := range r.pods.items {
+			if pod.s != "*" && !podPatternRE.MatchString(pod.s) {
+				d.errorf(pod.off, "%s: bad pod %q: want a pod name (lowercase letters, digits, '-', '.'), in which '*' matches anything", what, pod.s)
+			}
+		}
+	}
 	if r.recorder.set {
 		d.checkNonEmpty(what, "recorder", r.recorder, false)
 		d.checkRecorders(p, what, r.recorder.items)
+	}
+	if r.action.s == Reject {
+		for _, f := range []struct {
+			name string
+			set  bool
+			off  int
+		}{{"recorder", r.recorder.set, r.recorder.off}, {"enforceRecorder", r.enforceRecorder.set, r.enforceRecorder.off}, {"enableEvents", r.enableEvents.set, r.enableEvents.off}} {
+			if f.set {
+				d.errorf(f.off, "%s: a reject rule records nothing: remove %q", what, f.name)
+			}
+		}
+	} else {
+		if r.enforceRecorder.v && len(r.recorder.items) == 0 {
+			d.errorf(r.enforceRecorder.off, "%s: enforceRecorder needs a \"recorder\"", what)
+		}
+		if r.enableEvents.v && len(r.recorder.items) == 0 {
+			d.errorf(r.enableEvents.off, "%s: enableEvents needs a \"recorder\"", what)
+		}
 	}
 	return rule
 }
@@ -407,6 +449,19 @@ func (d *decoder) validateViewer(p *Policy, i int, r rawViewer) ViewerRule {
 	return rule
 }
 
+// checkAction reports an action that is neither accept nor reject.
+func (d *decoder) checkAction(what string, action pstr) {
+	switch action.s {
+	case Accept, Reject:
+	case "":
+		if action.off != 0 {
+			d.errorf(action.off, "%s: action: want %q or %q", what, Accept, Reject)
+		}
+	default:
+		d.errorf(action.off, "%s: unknown action %q%s", what, action.s, suggest(action.s, []string{Accept, Reject}))
+	}
+}
+
 // checkNonEmpty reports an empty list. Lists that were absent or of the
 // wrong type have already been reported by the decoder; an empty list
 // here is one written as [].
@@ -435,10 +490,43 @@ func (d *decoder) checkSrc(p *Policy, what string, src plist, allowAddr bool) []
 	return out
 }
 
+// checkSrcKube is checkSrc for a kubernetes rule: its src may also name
+// Kubernetes groups ("k8s-group:NAME") and Kubernetes users whose names
+// hold ':' ("system:serviceaccount:ns:name"); an entry with ':' that is
+// not an IP address or CIDR is such a user.
+func (d *decoder) checkSrcKube(p *Policy, what string, src plist) []principal {
+	d.checkNonEmpty(what, "src", src, true)
+	var out []principal
+	for _, s := range src.items {
+		v := s.s
+		switch {
+		case strings.HasPrefix(v, KubeGroupPrefix):
+			if name := strings.TrimPrefix(v, KubeGroupPrefix); name == "" || !kubeUserRE.MatchString(name) {
+				d.errorf(s.off, "%s: src: bad Kubernetes group %q", what, v)
+				continue
+			}
+			out = append(out, principal{raw: v, kind: kubeGroup})
+			continue
+		case strings.Contains(v, ":") && !strings.Contains(v, "/") && kubeUserRE.MatchString(v) &&
+			!strings.HasPrefix(v, "group:") && !strings.HasPrefix(v, "tag:") && !strings.HasPrefix(v, "autogroup:"):
+			if _, err := netip.ParseAddr(v); err != nil {
+				out = append(out, principal{raw: v, kind: user})
+				continue
+			}
+		}
+		if pr, ok := d.principal(p, what, s, true); ok {
+			out = append(out, pr)
+		}
+	}
+	return out
+}
+
 func (d *decoder) principal(p *Policy, what string, s pstr, allowAddr bool) (principal, bool) {
 	v := s.s
 	pr := principal{raw: v}
 	switch {
+	case strings.HasPrefix(v, KubeGroupPrefix):
+		d.errorf(s.off, "%s: src: %q: Kubernetes groups can only be a source in kubernetes rules", what, v)
 	case v == "":
 		d.errorf(s.off, "%s: src: empty string", what)
 	case v == "*":

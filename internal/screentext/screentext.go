@@ -99,7 +99,7 @@ func New(h asciicast.Header, opt Options, emit func(Chunk)) *Extractor {
 	x := &Extractor{
 		span: opt.Span, maxBytes: opt.MaxBytes, emit: emit,
 		term:     vt.New(cols, rows),
-		k8s:      h.IsKubernetes(),
+		k8s:      h.ResizeRowsFirst(),
 		seed:     maphash.MakeSeed(),
 		onScreen: map[uint64]int{}, next: map[uint64]int{}, altSeen: map[uint64]struct{}{},
 	}

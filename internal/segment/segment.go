@@ -158,7 +158,7 @@ func NewCutter(h asciicast.Header, opt Options, emit func(*Segment) error) *Cutt
 	if cols <= 0 || rows <= 0 {
 		cols, rows = 80, 24
 	}
-	c := &Cutter{opt: opt, kubernetes: h.IsKubernetes(), emit: emit, term: vt.New(cols, rows)}
+	c := &Cutter{opt: opt, kubernetes: h.ResizeRowsFirst(), emit: emit, term: vt.New(cols, rows)}
 	cols, rows = c.term.Size()
 	c.index = Index{Version: 1, Term: Term{Cols: cols, Rows: rows, Theme: h.Theme}}
 	c.cur = &Segment{Cols: cols, Rows: rows}

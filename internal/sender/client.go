@@ -239,6 +239,10 @@ func orDefault(d, def time.Duration) time.Duration {
 // the upload runs until Close or a failure. On failure the error is a
 // *StartError holding every attempt.
 func (c *Client) Start(ctx context.Context, recorders []netip.AddrPort, h asciicast.Header) (*Recording, error) {
+	return c.start(ctx, recorders, h, false)
+}
+
+func (c *Client) start(ctx context.Context, recorders []netip.AddrPort, h asciicast.Header, hold bool) (*Recording, error) {
 	start := c.now()
 	h.Version = 2
 	h.Timestamp = start.Unix()
@@ -254,6 +258,9 @@ func (c *Client) Start(ctx context.Context, recorders []netip.AddrPort, h asciic
 	for _, ap := range recorders {
 		r := newRecording(c, start, head)
 		r.header = &h // before connect: its goroutines may report at once
+		if hold {
+			r.pend, r.hold = nil, true
+		}
 		proto, err := c.connect(ctx, r, ap)
 		attempts = append(attempts, Attempt{Recorder: ap, Protocol: proto, Err: err})
 		if err != nil {

@@ -40,6 +40,8 @@ type Recording struct {
 	queued   int           // bytes of data in queue
 	last     time.Duration // time of the last event queued
 	closing  bool          // Close was called: drain the queue, then end the body
+	hold     bool          // StartHeld: the header waits for ReleaseHeader
+	heldHead []byte        // the released header line, for the body to send first
 	bodyGone bool          // the transport closed the request body
 	err      error         // why the recording was lost
 	ended    bool          // the request is over (finish ran)
@@ -300,11 +302,11 @@ func (b *body) Read(p []byte) (int, error) {
 	for r.off == len(r.pend) {
 		r.pend, r.off = r.pend[:0], 0
 		r.mu.Lock()
-		for len(r.queue) == 0 && r.err == nil && !r.closing && !r.bodyGone {
+		for (r.hold || len(r.queue) == 0) && r.err == nil && !r.closing && !r.bodyGone {
 			r.mu.Unlock()
 			<-r.wake
 			r.mu.Lock()
-			if r.queued < coalesceBytes && r.err == nil && !r.closing && !r.bodyGone {
+			if !r.hold && r.queued < coalesceBytes && r.err == nil && !r.closing && !r.bodyGone {
 				// A first write: let more come.
 				r.mu.Unlock()
 				r.gather()
@@ -319,6 +321,12 @@ func (b *body) Read(p []byte) (int, error) {
 		if r.bodyGone {
 			r.mu.Unlock()
 			return 0, errBodyClosed
+		}
+		if r.hold {
+			r.releaseLocked(0, 0) // closing before the size came
+		}
+		if r.heldHead != nil {
+			r.pend, r.heldHead = append(r.pend, r.heldHead...), nil
 		}
 		var batch []event
 		n := 0

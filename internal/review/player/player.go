@@ -84,7 +84,7 @@ type Player struct {
 // recorded size, the Kubernetes resize order and the header's
 // idle_time_limit are taken from h.
 func New(out io.Writer, h asciicast.Header) *Player {
-	return &Player{Out: out, Kubernetes: h.IsKubernetes(), Cols: h.Width, Rows: h.Height, IdleLimit: h.IdleTimeLimit}
+	return &Player{Out: out, Kubernetes: h.ResizeRowsFirst(), Cols: h.Width, Rows: h.Height, IdleLimit: h.IdleTimeLimit}
 }
 
 // Play writes the output events next returns to Out, each when it is due:

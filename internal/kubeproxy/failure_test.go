@@ -1,0 +1,121 @@
+package kubeproxy_test
+
+import (
+	"fmt"
+	"io"
+	"net/netip"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/reel-rec/reel/internal/kubeproxy"
+	"github.com/reel-rec/reel/internal/kubetest"
+	"github.com/reel-rec/reel/internal/testutil"
+)
+
+func policyWith(enforce bool) string {
+	return fmt.Sprintf(`{
+	"recorders": {"tag:rec": RECORDERS},
+	"kubernetes": [{"src": ["*"], "namespaces": ["*"], "recorder": ["tag:rec"], "enforceRecorder": %t}],
+}`, enforce)
+}
+
+// TestRecorderDownAtStart: with no recorder reachable, enforceRecorder
+// refuses the session with a message kubectl prints; fail open lets it
+// run and logs the gap.
+func TestRecorderDownAtStart(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ws   bool
+	}{{"websocket", true}, {"spdy", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, envOptions{})
+			dead := testutil.DeadAddr(t)
+			kc := e.kubeconfig(kubeproxy.KubeconfigUser{Token: aliceToken})
+
+			e.setPolicy(policyWith(true), dead)
+			out, err := e.run(kc, kubetest.Options{WebSocket: tc.ws}, "exec", "test", "--", "echo", "must-not-run")
+			if err == nil || !strings.Contains(out, "must be recorded, but no recorder could be reached") ||
+				!strings.Contains(out, dead.String()) || strings.Contains(out, "must-not-run") {
+				t.Errorf("fail closed: %v\n%s", err, out)
+			}
+			if n := len(e.kube.Execs()); n != 0 {
+				t.Errorf("fail closed: the API server ran %d execs", n)
+			}
+
+			e.setPolicy(policyWith(false), dead)
+			out, err = e.run(kc, kubetest.Options{WebSocket: tc.ws}, "exec", "test", "--", "echo", "ran-unrecorded")
+			if err != nil || out != "ran-unrecorded\n" {
+				t.Errorf("fail open: %v\n%s", err, out)
+			}
+			if !strings.Contains(e.logs.String(), "RECORDING FAILED TO START: the session runs UNRECORDED") || e.proxy.Gaps() == 0 {
+				t.Errorf("fail open: the gap is not logged (gaps %d)", e.proxy.Gaps())
+			}
+		})
+	}
+}
+
+// TestRecorderKilledMidSession: the recorder's connection is cut while
+// a session runs: enforceRecorder ends the session with a message;
+// fail open goes on, logged.
+func TestRecorderKilledMidSession(t *testing.T) {
+	for _, enforce := range []bool{true, false} {
+		for _, ws := range []bool{true, false} {
+			t.Run(fmt.Sprintf("enforce=%v/websocket=%v", enforce, ws), func(t *testing.T) {
+				e := newEnv(t, envOptions{})
+				rec := startRecorder(t)
+				e.setPolicy(policyWith(enforce), rec.addr)
+				kc := e.kubeconfig(kubeproxy.KubeconfigUser{Token: aliceToken})
+				cmd := exec.Command(e.kubectl, "--kubeconfig", kc, "exec", "-i", "test", "--", "sh", "-c", "echo started; while read l; do echo got-$l; done")
+				cmd.Env = kubetest.KubectlEnv(kc, ws)
+				stdin, _ := cmd.StdinPipe()
+				out := new(testutil.Buffer)
+				cmd.Stdout, cmd.Stderr = out, out
+				if err := cmd.Start(); err != nil {
+					t.Fatal(err)
+				}
+				exited := make(chan error, 1)
+				go func() { exited <- cmd.Wait() }()
+				t.Cleanup(func() { cmd.Process.Kill(); <-exited })
+				out.WaitFor(t, "started")
+				io.WriteString(stdin, "one\n")
+				out.WaitFor(t, "got-one")
+				rec.cut()
+				if enforce {
+					err := testutil.Recv(t, "kubectl to end once the recording is lost", exited)
+					exited <- err
+					if err == nil || !strings.Contains(out.String(), "the recording of this session was lost") {
+						t.Errorf("kubectl: %v\n%s", err, out.String())
+					}
+					return
+				}
+				testutil.WaitFor(t, "the loss to be logged", func() bool {
+					return strings.Contains(e.logs.String(), "RECORDING LOST: the session goes on UNRECORDED")
+				})
+				io.WriteString(stdin, "two\n")
+				out.WaitFor(t, "got-two")
+				stdin.Close()
+				if err := testutil.Recv(t, "kubectl to end", exited); err != nil {
+					t.Errorf("kubectl: %v\n%s", err, out.String())
+				}
+				exited <- nil
+			})
+		}
+	}
+}
+
+// TestFailover: the first recorder is dead, the second records.
+func TestFailover(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	rec := startRecorder(t)
+	e.setPolicy(policyWith(true), testutil.DeadAddr(t), rec.addr)
+	out, err := e.run(e.kubeconfig(kubeproxy.KubeconfigUser{Token: aliceToken}), kubetest.Options{WebSocket: true}, "exec", "test", "--", "echo", "failed-over")
+	if err != nil || out != "failed-over\n" {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	c := rec.waitCasts(t, 1)[0]
+	if c.output(t) != "failed-over\n" {
+		t.Errorf("recorded %q", c.output(t))
+	}
+	var _ netip.AddrPort
+}
