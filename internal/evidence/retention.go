@@ -37,6 +37,16 @@ type Retention struct {
 	Now func() time.Time
 	// Log, if set, gets one line per deletion.
 	Log *slog.Logger
+	// Index, if set, forgets each recording deleted (internal/index's
+	// Index is one), so that a search no longer finds it. The index is a
+	// cache of the store: a failure here is logged, and the next rebuild
+	// drops the row.
+	Index Forgetter
+}
+
+// Forgetter removes a recording from a catalogue of recordings.
+type Forgetter interface {
+	DeleteRecording(ctx context.Context, key string) error
 }
 
 // Actions of a Decision.
@@ -191,6 +201,11 @@ func (r *Retention) delete(ctx context.Context, holds *Holds, info store.Info, d
 	for _, side := range []string{info.Key + SealSuffix, info.Key + ChainSuffix} {
 		if err := r.Store.DeleteFile(ctx, side); err != nil && !errors.Is(err, store.ErrNotFound) {
 			r.logf("retention: the recording is deleted, its %s stays: %v", side, err)
+		}
+	}
+	if r.Index != nil {
+		if err := r.Index.DeleteRecording(ctx, info.Key); err != nil {
+			r.logf("retention: %s is deleted, but the index still lists it (reel index rebuild drops it): %v", info.Key, err)
 		}
 	}
 	r.audit(info.Key, reason, nil)

@@ -70,7 +70,8 @@ func TestRetentionApply(t *testing.T) {
 	if _, err := holds.Add(t.Context(), keys["old held"], "carol", "case 42"); err != nil {
 		t.Fatal(err)
 	}
-	r := &Retention{Store: fs, Sealer: s, Policy: pol, Holds: holds, Audit: audit, By: "reel serve", Now: func() time.Time { return now }}
+	idx := &fakeIndex{}
+	r := &Retention{Store: fs, Sealer: s, Policy: pol, Holds: holds, Audit: audit, By: "reel serve", Now: func() time.Time { return now }, Index: idx}
 
 	before := listKeys(t, fs)
 	plan, err := r.Apply(t.Context(), true)
@@ -90,6 +91,9 @@ func TestRetentionApply(t *testing.T) {
 	if entries, _ := ReadAudit(filepath.Join(dir, "audit.jsonl")); len(entries) != 1 {
 		t.Errorf("a dry run wrote the audit trail: %+v", entries)
 	}
+	if len(idx.deleted) > 0 {
+		t.Errorf("a dry run deleted from the index: %q", idx.deleted)
+	}
 
 	done, err := r.Apply(t.Context(), false)
 	if err != nil {
@@ -108,6 +112,12 @@ func TestRetentionApply(t *testing.T) {
 	slices.Sort(left)
 	if diff := cmp.Diff(left, listKeys(t, fs)); diff != "" {
 		t.Errorf("left in the store (-want +got):\n%s", diff)
+	}
+	wantGone := []string{keys["old"], keys["old, exactly"], keys["short"]}
+	slices.Sort(wantGone)
+	slices.Sort(idx.deleted)
+	if diff := cmp.Diff(wantGone, idx.deleted); diff != "" {
+		t.Errorf("deleted from the index (-want +got):\n%s", diff)
 	}
 	for _, key := range []string{keys["old"], keys["short"]} {
 		if _, err := store.ReadFile(t.Context(), fs, key+SealSuffix); !errors.Is(err, store.ErrNotFound) {
@@ -198,4 +208,12 @@ func TestRetentionNeedsSealer(t *testing.T) {
 	if _, err := r.Apply(t.Context(), false); err == nil {
 		t.Error("Apply without the evidence state deleted")
 	}
+}
+
+// fakeIndex records what retention removes from the index.
+type fakeIndex struct{ deleted []string }
+
+func (f *fakeIndex) DeleteRecording(_ context.Context, key string) error {
+	f.deleted = append(f.deleted, key)
+	return nil
 }
