@@ -63,9 +63,9 @@ type terminalExport struct {
 }
 
 func (t *terminalExport) addFlags(fs *flag.FlagSet) {
-	fs.StringVar(&t.format, "format", "", "export a terminal recording as `cast`, text, html or gif")
+	fs.StringVar(&t.format, "format", "", "export a terminal recording in this `FORMAT`: cast, text, html or gif")
 	fs.StringVar(&t.output, "o", "", "with --format: write to this `FILE` (default: standard output)")
-	fs.StringVar(&t.bundle, "bundle", "", "write the named recordings, their seals and the manifest to this new folder, or `FILE.tar`, for reel verify elsewhere")
+	fs.StringVar(&t.bundle, "bundle", "", "write the named recordings, their seals and the manifest to this new folder or .tar file (`DIR|FILE.tar`), for reel verify elsewhere")
 }
 
 // run does reel export for --format and --bundle; done is false when

@@ -41,8 +41,8 @@ func runExport(ctx context.Context, env *cmdEnv, args []string) error {
 	var o exportOptions
 	var from, to string
 	var quiet bool
-	fs.StringVar(&from, "from", "", "start of the part to export (default: the start)")
-	fs.StringVar(&to, "to", "", "end of the part to export (default: the end)")
+	fs.StringVar(&from, "from", "", "start of the part to export: a `TIME` (default: the start)")
+	fs.StringVar(&to, "to", "", "end of the part to export: a `TIME` (default: the end)")
 	fs.IntVar(&o.fps, "fps", 10, "GIF frames per second at most (1 to 60)")
 	fs.BoolVar(&quiet, "quiet", false, "no progress bar")
 	var tf terminalExport
