@@ -490,6 +490,7 @@ func pSeal(reel, dir string, streams, mib, runs int) {
 	}
 	fmt.Printf("P1 sealing on/off: %d streams x %d MiB (%.0f MiB total), %d runs each, dir %s\n", streams, mib, float64(total)/(1<<20), runs, dir)
 	var on, off []float64
+	var cpuOn, cpuOff time.Duration // reel serve's CPU time
 	kept := ""
 	for run := range runs {
 		order := []bool{true, false}
@@ -507,7 +508,12 @@ func pSeal(reel, dir string, streams, mib, runs int) {
 			r := startChild(reel, args...)
 			waitListen(addr)
 			rate := measure(total, func() error { return sendReel(addr, bodies) })
-			r.stop()
+			cpu := r.stop()
+			if seal {
+				cpuOn += cpu
+			} else {
+				cpuOff += cpu
+			}
 			if seal {
 				on, rates[0] = append(on, rate), rate
 				if kept != "" {
@@ -523,6 +529,8 @@ func pSeal(reel, dir string, streams, mib, runs int) {
 	}
 	mon, moff := load.Median(on), load.Median(off)
 	fmt.Printf("P1 median: sealing on %.1f MiB/s, off %.1f MiB/s, ratio on/off %.3f (goal >= 0.95)\n", mon, moff, mon/moff)
+	gib := float64(total*runs) / (1 << 30)
+	fmt.Printf("reel serve CPU s per GiB: sealing on %.2f, off %.2f (ratio %.3f)\n", cpuOn.Seconds()/gib, cpuOff.Seconds()/gib, cpuOn.Seconds()/cpuOff.Seconds())
 
 	// Verification throughput over the last sealed store.
 	files, err := filepath.Glob(filepath.Join(kept, "*", "*.cast"))
