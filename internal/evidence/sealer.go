@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/reel-rec/reel/internal/store"
 	"github.com/reel-rec/reel/internal/store/durable"
 )
@@ -371,6 +373,10 @@ func (s *Store) SyncAll(ws []store.Writer) []error {
 		innerErrs = make([]error, len(inner))
 		parallel(len(inner), func(j int) { innerErrs[j] = inner[j].Sync() })
 	}
+	if len(mine) > 1 && durable.SyncFSReportsErrors() {
+		s.recordAll(mine, idx, rounds, innerErrs, errs)
+		return errs
+	}
 	parallel(len(mine), func(j int) {
 		if innerErrs[j] != nil {
 			mine[j].unprepare(rounds[j])
@@ -380,6 +386,76 @@ func (s *Store) SyncAll(ws []store.Writer) []error {
 		errs[idx[j]] = mine[j].record(rounds[j], true)
 	})
 	return errs
+}
+
+// recordAll appends the sync records of a batch to their live chains (each
+// round's bytes are durable already: the records never get ahead of them),
+// then makes them all durable with one syncfs of the file system holding
+// the evidence directory, instead of one fsync each. If syncfs fails (it
+// reports any file's write-back error, other programs' too), each chain is
+// synced on its own, so that only the recordings whose own chain was lost
+// fail.
+func (s *Store) recordAll(mine []*writer, idx []int, rounds []round, innerErrs, errs []error) {
+	type prev struct {
+		acked int64
+		head  Hash
+	}
+	var wrote []int
+	before := make([]prev, len(mine))
+	for j, w := range mine {
+		if innerErrs[j] != nil {
+			w.unprepare(rounds[j])
+			errs[idx[j]] = innerErrs[j]
+			continue
+		}
+		before[j] = prev{w.acked, w.ackedHead}
+		if err := w.record(rounds[j], false); err != nil {
+			errs[idx[j]] = err
+			continue
+		}
+		wrote = append(wrote, j)
+	}
+	if len(wrote) == 0 {
+		return
+	}
+	err := syncFS(s.live)
+	if err == nil {
+		for _, j := range wrote {
+			mine[j].dirSynced = true // syncfs covers directories as well
+		}
+		return
+	}
+	s.log.Warn("syncfs failed: syncing each live chain on its own to find which was lost", "dir", s.live, "err", err)
+	parallel(len(wrote), func(k int) {
+		j := wrote[k]
+		w := mine[j]
+		if err := w.f.Sync(); err != nil {
+			w.acked, w.ackedHead = before[j].acked, before[j].head
+			w.err = fmt.Errorf("evidence: sync live chain of %s: %w", w.key, err)
+			errs[idx[j]] = w.err
+			return
+		}
+		if !w.dirSynced {
+			if err := durable.SyncDir(s.live); err != nil {
+				w.acked, w.ackedHead = before[j].acked, before[j].head
+				w.err = err
+				errs[idx[j]] = err
+				return
+			}
+			w.dirSynced = true
+		}
+	})
+}
+
+// syncFS syncs the file system holding dir (syncfs(2)); a variable so
+// that tests can make it fail.
+var syncFS = func(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return unix.Syncfs(int(d.Fd()))
 }
 
 // parallel runs f(0..n-1), eight at a time: the file system batches

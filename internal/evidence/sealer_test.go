@@ -3,6 +3,7 @@ package evidence
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -137,6 +138,21 @@ func TestSealAndVerifyMemstore(t *testing.T) {
 }
 
 func TestCrashSealsWhatWasAcked(t *testing.T) {
+	t.Run("syncfs", testCrashSealsWhatWasAcked)
+	t.Run("syncfs fails", func(t *testing.T) {
+		// Each live chain is then synced on its own: the same outcome.
+		calls := 0
+		orig := syncFS
+		syncFS = func(string) error { calls++; return errors.New("EIO from another program's file") }
+		defer func() { syncFS = orig }()
+		testCrashSealsWhatWasAcked(t)
+		if calls == 0 {
+			t.Error("the batch sync did not use syncfs")
+		}
+	})
+}
+
+func testCrashSealsWhatWasAcked(t *testing.T) {
 	ms := memstore.New(memstore.Options{})
 	k := mustKey(t)
 	dir := filepath.Join(t.TempDir(), "evidence")
@@ -154,16 +170,25 @@ func TestCrashSealsWhatWasAcked(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.Write(data[acked : acked+5000]) // never synced, never acked
-	// A second one, synced twice through SyncAll (the batch path).
+	// Two more, synced twice together through SyncAll (the batch path:
+	// their sync records made durable by one syncfs).
 	w2, _ := s.Create(t.Context(), "node-2", t0.Add(time.Second))
+	w3, _ := s.Create(t.Context(), "node-3", t0.Add(time.Second))
 	w2.Write(data[:40000])
-	if errs := s.SyncAll([]store.Writer{w2}); errs[0] != nil {
-		t.Fatal(errs[0])
+	w3.Write(data[:70000])
+	for _, err := range s.SyncAll([]store.Writer{w2, w3}) {
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 	w2.Write(data[40000:60001])
-	if errs := s.SyncAll([]store.Writer{w2}); errs[0] != nil {
-		t.Fatal(errs[0])
+	w3.Write(data[70000:70001])
+	for _, err := range s.SyncAll([]store.Writer{w2, w3}) {
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
+	w3.Write(data[70001:80000]) // never synced, never acked
 
 	s.crash()
 	ms2 := ms.Crash()
@@ -179,7 +204,7 @@ func TestCrashSealsWhatWasAcked(t *testing.T) {
 	for _, tt := range []struct {
 		key   string
 		acked int64
-	}{{w.Key(), int64(acked)}, {w2.Key(), 60001}} {
+	}{{w.Key(), int64(acked)}, {w2.Key(), 60001}, {w3.Key(), 70001}} {
 		b, err := store.ReadFile(t.Context(), ms2, tt.key+SealSuffix)
 		if err != nil {
 			t.Fatalf("%s: %v", tt.key, err)
