@@ -398,9 +398,18 @@ func storeOpenError(err error, f serveFlags, fsDst bool) error {
 
 // startCleanup removes what a failed start made: the state directory and
 // the recordings directory, if they did not exist before, as long as they
-// hold nothing but empty directories and the lock files (which hold at
-// most the holder's pid).
+// hold nothing but empty directories, the lock files (which hold at most
+// the holder's pid) and the evidence state a start makes before any
+// recording (a new signing key, an empty manifest: startMade).
 type startCleanup struct{ dirs []string }
+
+// startMade are the files, besides locks, that a start makes in new
+// directories before it can receive a recording: the signing key made on
+// first start and its public key (also published in the store, as
+// .evidence/keys/<keyid>.pub), the manifest's empty journal and its first
+// head (.evidence/manifest/<keyid>/head). In a directory this start made,
+// they sealed nothing.
+var startMade = map[string]bool{"recorder.key": true, "recorder.pub": true, "manifest.journal": true, "manifest.json": true, "head": true}
 
 func newStartCleanup(dst, stateDir string, fsDst bool) *startCleanup {
 	c := &startCleanup{}
@@ -411,8 +420,11 @@ func newStartCleanup(dst, stateDir string, fsDst bool) *startCleanup {
 		if _, err := os.Lstat(d); errors.Is(err, fs.ErrNotExist) {
 			c.dirs = append(c.dirs, d)
 		} else if d == dst {
-			// dst was there; its .reel may be new.
-			if sd := filepath.Join(dst, ".reel"); sd != stateDir {
+			// dst was there; its .reel and .evidence may be new.
+			for _, sd := range []string{filepath.Join(dst, ".reel"), filepath.Join(dst, store.FilesDir)} {
+				if sd == stateDir {
+					continue
+				}
 				if _, err := os.Lstat(sd); errors.Is(err, fs.ErrNotExist) {
 					c.dirs = append(c.dirs, sd)
 				}
@@ -444,6 +456,10 @@ func removeIfBare(dir string) bool {
 			}
 		case e.Name() == "lock":
 			if fi, err := e.Info(); err != nil || !fi.Mode().IsRegular() || fi.Size() > 64 || os.Remove(p) != nil {
+				return false
+			}
+		case startMade[e.Name()] || filepath.Base(dir) == "keys" && strings.HasSuffix(e.Name(), ".pub"):
+			if fi, err := e.Info(); err != nil || !fi.Mode().IsRegular() || fi.Size() > 4096 || os.Remove(p) != nil {
 				return false
 			}
 		default:
