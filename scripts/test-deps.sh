@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what reel's test suite needs and is not a Go module dependency:
-# Debian packages (asciinema, OpenSSH server, sftp) and the S3 servers the
-# storage tests run against. Idempotent and quick when all is present.
+# Debian packages (asciinema, OpenSSH server, sftp, Chromium) and the S3
+# servers the storage tests run against, and the web UI's npm packages.
+# Idempotent and quick when all is present.
 #
 # Packages are installed without starting their services: the tests run
 # their own sshd on a loopback port they pick, and an sshd on port 22 that
@@ -20,7 +21,11 @@ command -v asciinema >/dev/null || need_pkgs+=(asciinema)
 command -v ssh >/dev/null || need_pkgs+=(openssh-client)
 command -v script >/dev/null || need_pkgs+=(bsdutils)
 command -v useradd >/dev/null || need_pkgs+=(passwd)   # reel ssh's run-as-user test (root only)
-command -v unshare >/dev/null || need_pkgs+=(util-linux)   # tailnet e2e: a loopback-only netns
+command -v unshare >/dev/null || need_pkgs+=(util-linux)   # tailnet e2e: a loopback-only netns; runuser for PostgreSQL as root
+# The index's PostgreSQL tests start their own cluster with initdb/pg_ctl (pg_trgm ships with the server).
+command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_pkgs+=(postgresql)
+command -v chromium >/dev/null || need_pkgs+=(chromium)   # the web UI's browser tests (internal/web)
+command -v npm >/dev/null || need_pkgs+=(npm)             # the web UI's pinned npm packages (scripts/install-web-deps.sh)
 
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "test-deps: installing Debian packages (their services are not started): ${need_pkgs[*]}"
@@ -47,7 +52,7 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
 fi
 
 # Test peers built from Go modules, cached by version between runs.
-for script in scripts/install-s3-servers.sh scripts/install-tailscale-tools.sh; do
+for script in scripts/install-s3-servers.sh scripts/install-tailscale-tools.sh scripts/install-web-deps.sh; do
   if [ -f "$script" ]; then
     sh "$script"
   fi

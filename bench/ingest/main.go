@@ -2,7 +2,8 @@
 //
 //	P1:   aggregate throughput of N concurrent uploads by Tailscale's real
 //	      client (tailscale.com/sessionrecording, v2 with durable acks) into
-//	      "reel serve", as a ratio to a raw loopback TCP -> file baseline
+//	      "reel serve" (its search index on, the default; and again with
+//	      --index off, for the ratio), as a ratio to a raw loopback TCP -> file baseline
 //	      (each stream copied to its own file and fsynced before the sender
 //	      is told it is done) measured in the same run.
 //	idle: M concurrent idle v2 sessions: the recorder's RSS per session and
@@ -31,7 +32,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"flag"
 	"fmt"
 	"github.com/reel-rec/reel/bench/internal/load"
@@ -49,8 +49,6 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-
-	"tailscale.com/sessionrecording"
 )
 
 func main() {
@@ -146,14 +144,9 @@ func selfCPU() time.Duration {
 }
 
 func waitListen(addr string) {
-	for range 1500 {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
+	if err := load.WaitListen(addr, nil); err != nil {
+		log.Fatal(err)
 	}
-	log.Fatalf("nothing listens on %s", addr)
 }
 
 // p1 alternates reel and baseline runs and prints throughputs and ratio.
@@ -169,7 +162,7 @@ func p1(reel, dir string, streams, mib, runs int) {
 		log.Fatal(err)
 	}
 	fmt.Printf("P1: %d streams x %d MiB (%.0f MiB total), %d runs each, dir %s\n", streams, mib, float64(total)/(1<<20), runs, dir)
-	var reelRates, baseRates, naiveRates []float64
+	var reelRates, baseRates, naiveRates, offRates []float64
 	var cpu [6]time.Duration // baseline server, senders; reel server, senders; naive server, senders
 	for run := range runs {
 		// Baseline: raw TCP -> file, fsync at the end of each stream.
@@ -209,8 +202,20 @@ func p1(reel, dir string, streams, mib, runs int) {
 		cpu[2] += r.stop()
 		os.RemoveAll(rdst)
 		reelRates = append(reelRates, rate)
-		fmt.Printf("  run %d: baseline %7.1f MiB/s   naive h2c recorder %7.1f MiB/s   reel %7.1f MiB/s\n", run+1, baseRates[run], naiveRates[run], reelRates[run])
+
+		// reel serve again with its search index off: what indexing costs.
+		odst := filepath.Join(dir, fmt.Sprintf("reel-noindex-%d", run))
+		oaddr := load.FreeAddr()
+		o := startChild(reel, "serve", "--dst", odst, "--listen", oaddr, "--min-free", "0", "--index", "off")
+		waitListen(oaddr)
+		rate = measure(total, func() error { return sendReel(oaddr, bodies) })
+		o.stop()
+		os.RemoveAll(odst)
+		offRates = append(offRates, rate)
+		fmt.Printf("  run %d: baseline %7.1f MiB/s   naive h2c recorder %7.1f MiB/s   reel %7.1f MiB/s   reel --index off %7.1f MiB/s\n", run+1, baseRates[run], naiveRates[run], reelRates[run], offRates[run])
 	}
+	fmt.Printf("P1 with the search index on (the default) / off: %.1f / %.1f MiB/s, ratio %.3f (goal >= 0.9)\n",
+		load.Median(reelRates), load.Median(offRates), load.Median(reelRates)/load.Median(offRates))
 	mb, mn, mr := load.Median(baseRates), load.Median(naiveRates), load.Median(reelRates)
 	fmt.Printf("P1 median: baseline %.1f MiB/s, naive recorder %.1f MiB/s, reel %.1f MiB/s\n", mb, mn, mr)
 	fmt.Printf("P1 ratio reel/baseline %.3f (goal >= 0.9); naive/baseline %.3f; reel/naive %.3f\n", mr/mb, mn/mb, mr/mn)
@@ -230,32 +235,7 @@ func measure(total int, f func() error) float64 {
 // sendReel uploads every body concurrently with Tailscale's client and
 // waits until the recorder has confirmed each upload.
 func sendReel(addr string, bodies [][][]byte) error {
-	ap := netip.MustParseAddrPort(addr)
-	errs := make(chan error, len(bodies))
-	for _, body := range bodies {
-		go func() {
-			wc, _, errc, err := sessionrecording.ConnectToRecorder(context.Background(), []netip.AddrPort{ap}, load.Dial)
-			if err != nil {
-				errs <- err
-				return
-			}
-			// Senders write one event line at a time, as Tailscale's do.
-			for _, line := range body {
-				if _, err := wc.Write(line); err != nil {
-					errs <- err
-					return
-				}
-			}
-			wc.Close()
-			errs <- <-errc
-		}()
-	}
-	for range bodies {
-		if err := <-errs; err != nil {
-			return err
-		}
-	}
-	return nil
+	return load.Send(netip.MustParseAddrPort(addr), load.Dial, bodies)
 }
 
 // sendRaw streams each body over its own TCP connection, half-closes, and

@@ -24,10 +24,8 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"github.com/reel-rec/reel/bench/internal/load"
 	"io"
 	"log"
-	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -38,8 +36,7 @@ import (
 	"testing"
 	"time"
 
-	"tailscale.com/sessionrecording"
-
+	"github.com/reel-rec/reel/bench/internal/load"
 	"github.com/reel-rec/reel/internal/store"
 	"github.com/reel-rec/reel/internal/store/fsstore"
 	"github.com/reel-rec/reel/internal/store/s3store"
@@ -126,10 +123,11 @@ type child struct {
 	done  chan struct{}
 }
 
-func startServe(reel string, args ...string) *child {
+func startServe(reel string, env []string, args ...string) *child {
 	addr := load.FreeAddr()
 	debug := load.FreeAddr()
 	cmd := exec.Command(reel, append([]string{"serve", "--listen", addr, "--debug-listen", debug, "--min-free", "0"}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout = io.Discard
 	cmd.Stderr = io.Discard
 	if os.Getenv("BENCH_VERBOSE") != "" {
@@ -140,19 +138,10 @@ func startServe(reel string, args ...string) *child {
 	}
 	c := &child{cmd: cmd, addr: addr, debug: debug, done: make(chan struct{})}
 	go func() { cmd.Wait(); close(c.done) }()
-	for range 1500 {
-		if conn, err := net.Dial("tcp", addr); err == nil {
-			conn.Close()
-			return c
-		}
-		select {
-		case <-c.done:
-			log.Fatalf("reel serve %v exited", args)
-		case <-time.After(20 * time.Millisecond):
-		}
+	if err := load.WaitListen(addr, c.done); err != nil {
+		log.Fatalf("reel serve %v: %v", args, err)
 	}
-	log.Fatalf("reel serve does not listen on %s", addr)
-	return nil
+	return c
 }
 
 func (c *child) stop() {
@@ -181,37 +170,16 @@ func (c *child) metric(name string) string {
 	return ""
 }
 
-// sendReel uploads every body concurrently with Tailscale's client, one
-// event line per write, and waits until each upload is fully acknowledged.
+// sendReel uploads every body with Tailscale's client and waits until
+// each upload is fully acknowledged.
 func sendReel(addr string, bodies [][][]byte) {
-	ap := netip.MustParseAddrPort(addr)
-	errs := make(chan error, len(bodies))
-	for _, body := range bodies {
-		go func() {
-			wc, _, errc, err := sessionrecording.ConnectToRecorder(context.Background(), []netip.AddrPort{ap}, load.Dial)
-			if err != nil {
-				errs <- err
-				return
-			}
-			for _, line := range body {
-				if _, err := wc.Write(line); err != nil {
-					errs <- err
-					return
-				}
-			}
-			wc.Close()
-			errs <- <-errc
-		}()
-	}
-	for range bodies {
-		if err := <-errs; err != nil {
-			log.Fatal(err)
-		}
+	if err := load.Send(netip.MustParseAddrPort(addr), load.Dial, bodies); err != nil {
+		log.Fatal(err)
 	}
 }
 
 func serveDisk(reel, dst string, bodies [][][]byte, total int) float64 {
-	c := startServe(reel, "--dst", dst)
+	c := startServe(reel, nil, "--dst", dst)
 	defer os.RemoveAll(dst)
 	defer c.stop()
 	start := time.Now()
@@ -220,20 +188,17 @@ func serveDisk(reel, dst string, bodies [][][]byte, total int) float64 {
 }
 
 func serveS3(reel string, srv *s3test.Server, stateDir, bucket string, bodies [][][]byte, total int) (acked, landed float64) {
-	secret := filepath.Join(filepath.Dir(stateDir), "s3-secret")
-	if err := os.WriteFile(secret, []byte(srv.SecretKey), 0o600); err != nil {
-		log.Fatal(err)
-	}
-	defer os.Remove(secret)
-	c := startServe(reel, "--dst", "s3+http://"+srv.Addr, "--bucket", bucket, "--s3-create-bucket",
-		"--statedir", stateDir, "--access-key", srv.AccessKey, "--secret-key-file", secret)
+	c := startServe(reel, []string{"AWS_ACCESS_KEY_ID=" + srv.AccessKey, "AWS_SECRET_ACCESS_KEY=" + srv.SecretKey},
+		"--dst", "s3+http://"+srv.Addr, "--bucket", bucket, "--s3-create-bucket", "--statedir", stateDir)
 	defer os.RemoveAll(stateDir)
 	defer c.stop()
 	start := time.Now()
 	sendReel(c.addr, bodies)
 	acked = rate(total, time.Since(start))
-	for c.metric("reel_s3_uploads_pending") != "0" || c.metric("reel_s3_objects_landed_total") != fmt.Sprint(len(bodies)) {
-		time.Sleep(5 * time.Millisecond)
+	if err := load.WaitUntil(10*time.Minute, func() bool {
+		return c.metric("reel_s3_uploads_pending") == "0" && c.metric("reel_s3_objects_landed_total") == fmt.Sprint(len(bodies))
+	}); err != nil {
+		log.Fatalf("objects did not land: %v", err)
 	}
 	landed = rate(total, time.Since(start))
 	os.RemoveAll(filepath.Join(srv.Dir, "data", bucket))

@@ -49,6 +49,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/reel-rec/reel/bench/internal/load"
 	"github.com/reel-rec/reel/internal/store"
 	"github.com/reel-rec/reel/internal/store/fsstore"
 )
@@ -515,40 +516,13 @@ func (b *bench) stop() {
 	}
 }
 
-func waitListen(addr string) {
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	die("nothing listens on %s", addr)
-}
+func waitListen(addr string) { must(load.WaitListen(addr, nil)) }
 
-func freeAddr() string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	must(err)
-	defer ln.Close()
-	return ln.Addr().String()
-}
+func freeAddr() string { return load.FreeAddr() }
 
-func median(xs []float64) float64 {
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
+func median(xs []float64) float64 { return load.Median(xs) }
 
-func percentile(d []time.Duration, p float64) time.Duration {
-	s := slices.Clone(d)
-	slices.Sort(s)
-	i := int(p*float64(len(s))+0.5) - 1
-	return s[max(0, min(i, len(s)-1))]
-}
+func percentile(d []time.Duration, p float64) time.Duration { return load.Percentile(d, p) }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 

@@ -25,22 +25,17 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"github.com/reel-rec/reel/bench/internal/load"
 	"io"
 	"log"
-	"net"
-	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"time"
 
-	"tailscale.com/sessionrecording"
-
+	"github.com/reel-rec/reel/bench/internal/load"
 	"github.com/reel-rec/reel/internal/tailnet"
 	"github.com/reel-rec/reel/internal/tailnet/tailnettest"
 )
@@ -109,7 +104,7 @@ type bench struct {
 type recorder struct {
 	cmd  *exec.Cmd
 	addr netip.AddrPort
-	dial func(context.Context, string, string) (net.Conn, error)
+	dial load.DialFunc
 }
 
 func (r *recorder) stop() {
@@ -130,13 +125,13 @@ var tailnetURL = regexp.MustCompile(`recording API on the tailnet at http://(100
 func (b *bench) start(onTailnet bool, dst string) *recorder {
 	b.n++
 	var args []string
-	var dial func(context.Context, string, string) (net.Conn, error)
+	var dial load.DialFunc
 	if onTailnet {
 		args = []string{"serve", "--tailnet", "--hostname", fmt.Sprintf("recorder-%d", b.n), "--statedir", filepath.Join(b.dir, fmt.Sprintf("state-%d", b.n)), "--dst", dst, "--min-free", "0"}
 		dial = b.sender.Dial
 	} else {
 		args = []string{"serve", "--listen", load.FreeAddr(), "--dst", dst, "--min-free", "0"}
-		dial = (&net.Dialer{}).DialContext
+		dial = load.Dial
 	}
 	cmd := exec.Command(b.reel, args...)
 	cmd.Env = append(os.Environ(), "TSRECORDER_LOGIN_SERVER="+b.ctl.URL)
@@ -178,9 +173,7 @@ func (b *bench) p1(streams, mib, runs int) {
 	total := 0
 	for i := range bodies {
 		bodies[i] = load.Lines(mib, uint64(i))
-		for _, l := range bodies[i] {
-			total += len(l)
-		}
+		total += load.Size(bodies[i])
 	}
 	fmt.Printf("P1: %d streams x %d MiB (%.0f MiB total), %d runs each\n", streams, mib, float64(total)/(1<<20), runs)
 	var plain, overTailnet []float64
@@ -189,7 +182,7 @@ func (b *bench) p1(streams, mib, runs int) {
 			dst := filepath.Join(b.dir, fmt.Sprintf("p1-%d-%t", run, onTailnet))
 			r := b.start(onTailnet, dst)
 			start := time.Now()
-			if err := send(r, bodies); err != nil {
+			if err := load.Send(r.addr, r.dial, bodies); err != nil {
 				log.Fatalf("upload (tailnet %t): %v", onTailnet, err)
 			}
 			rate := float64(total) / (1 << 20) / time.Since(start).Seconds()
@@ -205,35 +198,6 @@ func (b *bench) p1(streams, mib, runs int) {
 	}
 	mp, mt := load.Median(plain), load.Median(overTailnet)
 	fmt.Printf("P1 median: loopback %.1f MiB/s, tailnet %.1f MiB/s, ratio tailnet/loopback %.3f\n", mp, mt, mt/mp)
-}
-
-// send uploads every body concurrently with Tailscale's client and waits
-// until the recorder has confirmed each.
-func send(r *recorder, bodies [][][]byte) error {
-	errs := make(chan error, len(bodies))
-	for _, lines := range bodies {
-		go func() {
-			wc, _, errc, err := sessionrecording.ConnectToRecorder(context.Background(), []netip.AddrPort{r.addr}, r.dial)
-			if err != nil {
-				errs <- err
-				return
-			}
-			for _, l := range lines {
-				if _, err := wc.Write(l); err != nil {
-					errs <- err
-					return
-				}
-			}
-			wc.Close()
-			errs <- <-errc
-		}()
-	}
-	for range bodies {
-		if err := <-errs; err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // idle holds many idle v2 sessions open on each side in turn.
@@ -265,73 +229,15 @@ func (b *bench) idle(sessions int, hold time.Duration) {
 // returns the recorder's RSS half-way, the worst gap between ack frames
 // any session saw, and how many ended early.
 func holdIdle(r *recorder, sessions int, hold time.Duration) (int64, time.Duration, int) {
-	type sess struct {
-		pw     *io.PipeWriter
-		worst  time.Duration
-		frames int
-		ended  error
+	idle, err := load.HoldIdle(r.addr, r.dial, sessions)
+	if err != nil {
+		log.Fatal(err)
 	}
-	ss := make([]*sess, sessions)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	for i := range ss {
-		s := &sess{}
-		ss[i] = s
-		var p http.Protocols
-		p.SetUnencryptedHTTP2(true)
-		hc := &http.Client{Transport: &http.Transport{Protocols: &p, DialContext: r.dial}}
-		pr, pw := io.Pipe()
-		s.pw = pw
-		req, _ := http.NewRequest("POST", "http://"+r.addr.String()+"/v2/record", pr)
-		resp, err := hc.Do(req)
-		if err != nil || resp.StatusCode != 200 {
-			log.Fatalf("session %d: %v %v", i, err, resp)
-		}
-		go pw.Write([]byte(fmt.Sprintf(`{"version":2,"width":80,"height":24,"timestamp":%d}`+"\n", time.Now().Unix())))
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer resp.Body.Close()
-			br := bufio.NewReader(resp.Body)
-			last := time.Now()
-			for {
-				line, err := br.ReadBytes('\n')
-				now := time.Now()
-				mu.Lock()
-				if err != nil || strings.Contains(string(line), "error") {
-					if err == nil {
-						err = fmt.Errorf("error frame: %s", line)
-					}
-					s.ended = err
-					mu.Unlock()
-					return
-				}
-				if gap := now.Sub(last); gap > s.worst && s.frames > 0 {
-					s.worst = gap
-				}
-				s.frames++
-				mu.Unlock()
-				last = now
-			}
-		}()
-	}
+	defer idle.Close()
 	time.Sleep(hold / 2)
 	during := rss(r.cmd.Process.Pid)
 	time.Sleep(hold - hold/2)
-	mu.Lock()
-	var worst time.Duration
-	ended := 0
-	for _, s := range ss {
-		worst = max(worst, s.worst)
-		if s.ended != nil {
-			ended++
-		}
-	}
-	mu.Unlock()
-	for _, s := range ss {
-		s.pw.Close()
-	}
-	wg.Wait()
+	worst, ended := idle.Worst()
 	return during, worst, ended
 }
 

@@ -13,21 +13,9 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-)
 
-// needTool returns the path of an external program a test needs. Missing,
-// it skips the test, except in CI (CI=true), where it fails it.
-func needTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is required in CI (scripts/test-deps.sh installs it): %v", name, err)
-		}
-		t.Skipf("%s not installed (apt-get install %s): %v", name, name, err)
-	}
-	return p
-}
+	"github.com/reel-rec/reel/internal/testutil"
+)
 
 // asciinemaCasts are recordings as senders stream them: Tailscale SSH's
 // header, a Kubernetes one with its HEIGHTxWIDTH resizes, every event code,
@@ -63,8 +51,8 @@ func asciinemaCasts() map[string]string {
 // real asciinema (Debian's 2.2.0), both "asciinema play" and "asciinema cat",
 // and shows exactly the text "reel cat" and "reel play" show.
 func TestAsciinemaPlaysStoredRecordings(t *testing.T) {
-	asciinema := needTool(t, "asciinema")
-	script := needTool(t, "script")
+	asciinema := testutil.NeedTool(t, "asciinema")
+	script := testutil.NeedTool(t, "script")
 
 	dst := t.TempDir()
 	p := startServe(t, dst)

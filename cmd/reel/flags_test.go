@@ -7,12 +7,14 @@ import (
 	"testing"
 )
 
-// commandPaths are the commands to call, with policy's subcommands.
+// commandPaths are the commands to call, with their subcommands.
 func commandPaths() [][]string {
 	var paths [][]string
-	for name := range commands {
-		if name == "policy" {
-			paths = append(paths, []string{"policy", "check"}, []string{"policy", "explain"})
+	for name, c := range commands {
+		if len(c.subs) > 0 {
+			for _, sub := range c.subs {
+				paths = append(paths, []string{name, sub})
+			}
 			continue
 		}
 		paths = append(paths, []string{name})

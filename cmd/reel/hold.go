@@ -6,18 +6,20 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/reel-rec/reel/internal/asciicast"
+	"github.com/reel-rec/reel/internal/audit"
 	"github.com/reel-rec/reel/internal/evidence"
 	"github.com/reel-rec/reel/internal/review"
 	"github.com/reel-rec/reel/internal/store"
 )
 
 func init() {
-	register(&command{name: "hold", summary: "put recordings on legal hold (kept past retention) or release them", run: holdCmd{now: time.Now}.run})
+	register(&command{name: "hold", summary: "put recordings on legal hold (kept past retention) or release them", run: holdCmd{now: time.Now}.run, subs: []string{"add", "rm", "ls"}})
 }
 
 const holdUsage = `
@@ -95,8 +97,13 @@ func (c holdCmd) run(ctx context.Context, env *cmdEnv, args []string) error {
 		return fmt.Errorf("the store %T keeps no files", st)
 	}
 	h := &evidence.Holds{Files: files}
-	if dir := ef.evidenceDir(sf.dst); dir != "" {
-		h.Audit = evidence.OpenAuditLog(evidence.AuditPath(dir), nil)
+	if dir := ef.evidenceDir(sf.dst); dir != "" && sub != "ls" {
+		al, err := audit.Open(evidence.AuditDir(filepath.Dir(dir)))
+		if err != nil {
+			return err
+		}
+		defer al.Close()
+		h.Audit = evidence.AuditLog{Log: al}
 	} else if sub != "ls" {
 		fmt.Fprintln(env.stderr, "reel hold: not written to the audit trail: give --statedir (the recorder's) to keep it there")
 	}

@@ -13,7 +13,7 @@ import (
 )
 
 func init() {
-	register(&command{name: "key", summary: "show the recorder's signing key (the public key reel verify needs)", run: runKey})
+	register(&command{name: "key", summary: "show the recorder's signing key (the public key reel verify needs)", run: runKey, subs: []string{"show"}})
 }
 
 const keyUsage = `

@@ -49,6 +49,11 @@ are. It opens the store read-only: it works while "reel serve" runs. --dst
 may also name one node's directory (recordings/<node>): that node is
 listed.
 
+When the index that "reel serve" keeps is there (see "reel index"), ls
+lists from it instead, by start time, and is fast however many recordings
+there are; recordings still live, and the few started in the last two
+minutes, are checked against the store. --index off lists from the store.
+
 --since and --until take a duration back from now (90m, 24h, 7d), a date
 (2026-11-01, local midnight), a local time (2026-11-01T14:00) or RFC 3339
 (2026-11-01T14:00:00Z). --user matches the SSH user, the local user or the
@@ -74,6 +79,7 @@ type lsCmd struct{ now func() time.Time }
 func (c lsCmd) run(ctx context.Context, env *cmdEnv, args []string) error {
 	fs := newFlagSet(env, "ls", lsUsage)
 	sf := addStoreFlags(fs, env)
+	xf := addIndexFlags(fs, env, true)
 	node := fs.String("node", "", "only recordings sent by this node")
 	user := fs.String("user", "", "only recordings of this user (SSH, local or tailnet user)")
 	since := fs.String("since", "", "only recordings started at or after this time (24h, 2026-11-01, ...)")
@@ -135,9 +141,18 @@ func (c lsCmd) run(ctx context.Context, env *cmdEnv, args []string) error {
 	enc := json.NewEncoder(env.stdout)
 	enc.SetEscapeHTML(false)
 	l := &review.Lister{Store: st}
+	list, listed := l.List(ctx, f), func() int { return l.Listed }
+	// With the index reel serve keeps, list from it (index.go).
+	if ix, err := openIndexIfPresent(ctx, indexLocation(sf.dst, xf.stateDir, xf.url)); err != nil {
+		fmt.Fprintf(env.stderr, "reel ls: cannot read the index, listing the store instead: %v\n", err)
+	} else if ix != nil {
+		defer ix.Close()
+		il := &indexLister{st: st, ix: ix, full: *asJSON, fsStore: !isS3(sf.dst), now: now}
+		list, listed = il.list(ctx, f), func() int { return il.listed + il.recent }
+	}
 	shown := 0
 	var errs []error
-	for s, err := range l.List(ctx, f) {
+	for s, err := range list {
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -174,10 +189,10 @@ func (c lsCmd) run(ctx context.Context, env *cmdEnv, args []string) error {
 	}
 	switch {
 	case shown > 0:
-	case l.Listed == 0 && f.Node == "" && f.Since.IsZero() && f.Until.IsZero():
+	case listed() == 0 && f.Node == "" && f.Since.IsZero() && f.Until.IsZero():
 		fmt.Fprintf(env.stderr, "reel ls: no recordings in %s yet\n", sf.dst)
 	default:
-		fmt.Fprintf(env.stderr, "reel ls: no recordings match (%d in %s)\n", l.Listed, sf.dst)
+		fmt.Fprintf(env.stderr, "reel ls: no recordings match (%d in %s)\n", listed(), sf.dst)
 	}
 	if len(errs) > 0 {
 		return errSilent

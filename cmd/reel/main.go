@@ -1,6 +1,6 @@
 // Command reel records terminal sessions: it receives recordings from
 // Tailscale nodes and reel's own senders, stores them, and lets reviewers
-// list, search and replay them. Run "reel help" for the subcommands.
+// list and replay them. Run "reel help" for the subcommands.
 package main
 
 import (
@@ -24,6 +24,8 @@ type command struct {
 	// returns a usageError for bad arguments (exit 2), any other error for
 	// failure (exit 1).
 	run func(ctx context.Context, env *cmdEnv, args []string) error
+	// subs are the subcommands ("policy check"), if the command has them.
+	subs []string
 }
 
 // cmdEnv is what a command may touch, so tests can run commands in process.

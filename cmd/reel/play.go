@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/reel-rec/reel/internal/asciicast"
 	"github.com/reel-rec/reel/internal/review"
 	"github.com/reel-rec/reel/internal/review/player"
 )
@@ -41,6 +42,8 @@ Timing is replayed whether or not the output is a terminal, so that
 "reel play F | tee out" behaves as on screen; --no-wait (-n) writes
 everything at once with no delays and no keys, as "reel cat" does.
 --idle-limit defaults to the recording's idle_time_limit, as in asciinema.
+--at starts at a moment ("reel search" prints them): what was shown before
+it is written at once, then the replay goes on with the recorded timing.
 
 Recorded resizes do not resize your terminal (no terminal program can do
 that reliably); use a terminal at least as large as the recording. If the
@@ -62,6 +65,7 @@ func (c playCmd) run(ctx context.Context, env *cmdEnv, args []string) error {
 	sf := addStoreFlags(fs, env)
 	speed := fs.Float64("speed", 1, "replay this many times faster (0.5 is half speed)")
 	idle := fs.Duration("idle-limit", 0, "shorten pauses longer than this to this (default: the recording's idle_time_limit, if any; 0 keeps every pause)")
+	atFlag := fs.String("at", "", "start at this moment (1:23, 1:02:03, 83s), as reel search prints it: what came before is shown at once")
 	var noWait bool
 	fs.BoolVar(&noWait, "no-wait", false, "write everything at once: no delays, no keys (non-interactive)")
 	fs.BoolVar(&noWait, "n", false, "short for --no-wait")
@@ -77,6 +81,10 @@ func (c playCmd) run(ctx context.Context, env *cmdEnv, args []string) error {
 		return usagef("--speed must be a positive number, got %v", *speed)
 	case *idle < 0:
 		return usagef("--idle-limit must not be negative, got %s", *idle)
+	}
+	at, err := parseMoment(*atFlag)
+	if err != nil {
+		return usagef("--at: %v", err)
 	}
 	idleSet := false
 	fs.Visit(func(f *flag.Flag) { idleSet = idleSet || f.Name == "idle-limit" })
@@ -123,7 +131,17 @@ func (c playCmd) run(ctx context.Context, env *cmdEnv, args []string) error {
 		p.Keys = keys
 	}
 
-	err = p.Play(ctx, events.Next)
+	next := events.Next
+	if at > 0 {
+		// Events before --at come at time 0, at once; the rest keep their
+		// timing from there.
+		next = func() (asciicast.Event, error) {
+			ev, err := events.Next()
+			ev.Time = max(ev.Time-at, 0)
+			return ev, err
+		}
+	}
+	err = p.Play(ctx, next)
 	if err != nil || isTerm {
 		// Stopped early, or on a terminal: leave it as it was found
 		// (main screen, modes off, cursor shown) on a fresh line.

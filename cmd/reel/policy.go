@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"strings"
@@ -17,6 +18,7 @@ func init() {
 		name:    "policy",
 		summary: "check a policy file, or explain the decision it makes",
 		run:     runPolicy,
+		subs:    []string{"check", "explain"},
 	})
 }
 
@@ -25,11 +27,13 @@ Usage:
   reel policy check FILE...
   reel policy explain FILE --user USER [--from ADDR] [--local-user NAME] [--host NAME] [--tag tag:NAME]...
   reel policy explain FILE --kube --user USER [--from ADDR] [--namespace NS]
-  reel policy explain FILE --view NODE --user USER [--tag tag:NAME]... [--action view|download]
+  reel policy explain FILE --view USER [--node NODE [--tag tag:NAME]... [--action view|download]]
 
 A policy file is HuJSON (JSON with comments and trailing commas) with
 "groups", "recorders", "recording", and "ssh", "kubernetes" and "viewers"
-rules. See docs/policy.md for the format and examples/policy.hujson for a
+rules. Only the ssh rules are enforced today (by reel ssh); kubernetes
+rules (reel kube-proxy) and viewers rules (the web UI) are planned, and
+check and explain handle them already. See docs/policy.md for the format and examples/policy.hujson for a
 full example.
 
 check validates each FILE: syntax, unknown or misspelt fields, undefined
@@ -41,7 +45,10 @@ explain prints the decision the policy makes for one request, then the
 reasons, one per line:
   SSH (the default)   accept or reject, and how the session is recorded
   --kube              whether a Kubernetes session is recorded, and events
-  --view NODE         whether USER may view or download NODE's recordings
+  --view USER         what USER may see in the web UI: whether USER is an
+                      admin, and the nodes whose recordings USER may view
+                      and download; with --node, the decision for NODE's
+                      recordings
 explain exits 0 whatever the decision; it exits 1 only if FILE is bad.
 
 Run 'reel policy check --help' or 'reel policy explain --help' for flags.
@@ -160,16 +167,23 @@ func policyExplain(env *cmdEnv, args []string) error {
 Usage:
   reel policy explain FILE --user USER [--from ADDR] [--local-user NAME] [--host NAME] [--tag tag:NAME]...
   reel policy explain FILE --kube --user USER [--from ADDR] [--namespace NS]
-  reel policy explain FILE --view NODE --user USER [--tag tag:NAME]... [--action view|download]
+  reel policy explain FILE --view USER [--node NODE [--tag tag:NAME]... [--action view|download]]
 
 Prints the decision FILE makes for one request, then the reasons, one per
 line. Without --kube or --view it explains an SSH session: USER connecting
 from ADDR to this host (--host, --tag) as local user NAME (default: the
 same name as USER, without any "@domain").
 
+--view USER shows what USER may see in the web UI: whether the policy
+makes USER an admin (who sees everything), and the nodes, by id and by
+tag, whose recordings USER may view and download. With --node it decides
+for the recordings of NODE, which carries the --tag tags. (The older form
+--view NODE --user USER still works.)
+
   reel policy explain policy.hujson --user alice --from 10.0.0.5 --local-user root
   reel policy explain policy.hujson --kube --user alice --namespace prod
-  reel policy explain policy.hujson --view web1 --tag tag:prod --user erin --action download`)
+  reel policy explain policy.hujson --view erin
+  reel policy explain policy.hujson --view erin --node web1 --tag tag:prod --action download`)
 	var (
 		user      = fs.String("user", "", "the connecting user's identity, as authenticated (e.g. alice or alice@example.com)")
 		from      = fs.String("from", "", "the client's IP address")
@@ -177,11 +191,12 @@ same name as USER, without any "@domain").
 		host      = fs.String("host", "", "SSH: this host's name")
 		kube      = fs.Bool("kube", false, "explain a Kubernetes API-proxy session instead of SSH")
 		namespace = fs.String("namespace", "", "with --kube: the namespace (empty for cluster-scoped requests)")
-		view      = fs.String("view", "", "explain whether USER may view the recordings of NODE (a node id)")
-		action    = fs.String("action", policy.ActionView, "with --view: view or download")
+		view      = fs.String("view", "", "explain what this `USER` may see in the web UI")
+		node      = fs.String("node", "", "with --view: decide for the recordings of this node (a node id)")
+		action    = fs.String("action", policy.ActionView, "with --view and --node: view or download")
 		tags      listFlag
 	)
-	fs.Var(&tags, "tag", "SSH: a tag of this host; --view: a tag of NODE (repeatable)")
+	fs.Var(&tags, "tag", "SSH: a tag of this host; --view --node: a tag of NODE (repeatable)")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
@@ -208,10 +223,26 @@ same name as USER, without any "@domain").
 	var why []string
 	switch {
 	case *view != "":
-		if *user == "" {
-			return usagef("explain: --view needs --user")
+		viewer, nodeID := *view, *node
+		if *user != "" { // the older form: --view NODE --user USER
+			if nodeID != "" {
+				return usagef("explain: --view USER --node NODE, or the older --view NODE --user USER, not both")
+			}
+			viewer, nodeID = *user, *view
 		}
-		ok, w := p.CanView(*user, *view, tags, *action)
+		if *action != policy.ActionView && *action != policy.ActionDownload {
+			return usagef("explain: --action %q: want view or download", *action)
+		}
+		if nodeID == "" {
+			explainViewer(out, p, viewer)
+			return nil
+		}
+		if admin, w := p.IsAdmin(viewer); admin {
+			fmt.Fprintln(out, "decision: allow")
+			why = []string{w, fmt.Sprintf("allow: an admin may %s every recording", *action)}
+			break
+		}
+		ok, w := p.CanView(viewer, nodeID, tags, *action)
 		fmt.Fprintf(out, "decision: %s\n", map[bool]string{true: "allow", false: "deny"}[ok])
 		why = w
 	case *kube:
@@ -256,6 +287,49 @@ same name as USER, without any "@domain").
 		fmt.Fprintf(out, "  %s\n", w)
 	}
 	return nil
+}
+
+// explainViewer prints what viewer may see: admin or not, and the scope
+// of each action.
+func explainViewer(out io.Writer, p *policy.Policy, viewer string) {
+	fmt.Fprintf(out, "viewer: %s\n", viewer)
+	admin, adminWhy := p.IsAdmin(viewer)
+	why := []string{adminWhy}
+	if admin {
+		fmt.Fprintln(out, "admin: yes")
+		fmt.Fprintln(out, "view: every recording")
+		fmt.Fprintln(out, "download: every recording")
+	} else {
+		fmt.Fprintln(out, "admin: no")
+		for _, action := range []string{policy.ActionView, policy.ActionDownload} {
+			s := p.ViewerScope(viewer, action)
+			fmt.Fprintf(out, "%s: %s\n", action, describeScope(&s))
+			for _, w := range s.Why {
+				why = append(why, action+": "+w)
+			}
+		}
+	}
+	fmt.Fprintln(out, "why:")
+	for _, w := range why {
+		fmt.Fprintf(out, "  %s\n", w)
+	}
+}
+
+func describeScope(s *policy.ViewerScope) string {
+	if s.All {
+		return "every recording"
+	}
+	var parts []string
+	if len(s.Nodes) > 0 {
+		parts = append(parts, "nodes "+strings.Join(s.Nodes, ", "))
+	}
+	if len(s.Tags) > 0 {
+		parts = append(parts, "nodes tagged "+strings.Join(s.Tags, ", "))
+	}
+	if len(parts) == 0 {
+		return "nothing"
+	}
+	return strings.Join(parts, "; ")
 }
 
 func addrList(addrs []netip.AddrPort) string {

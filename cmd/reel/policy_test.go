@@ -32,6 +32,7 @@ const cliPolicy = `// test policy
 	],
 	"kubernetes": [{"src": ["group:sre"], "namespaces": ["prod"], "recorder": ["tag:rec"], "enableEvents": true}],
 	"viewers": [{"src": ["group:sre"], "nodes": ["*"], "actions": ["view"]}],
+	"admins": ["boss"],
 }
 `
 
@@ -154,6 +155,54 @@ why:
 			name:      "explain view allowed",
 			args:      []string{"policy", "explain", good, "--view", "web1", "--user", "alice"},
 			stdoutHas: "decision: allow\n",
+		},
+		{
+			name: "explain what a viewer sees",
+			args: []string{"policy", "explain", good, "--view", "alice"},
+			stdout: `viewer: alice
+admin: no
+view: every recording
+download: nothing
+why:
+  not an admin: admins ["boss"] does not include alice
+  view: viewers rule #1 (line 11): grants nodes ["*"]: src "group:sre" (alice is a member)
+  view: alice may view the recordings of every node
+  download: viewers rule #1 (line 11): no match: actions ["view"] do not include "download"
+  download: alice may download no recordings (default deny)
+`,
+		},
+		{
+			name: "explain what an admin sees",
+			args: []string{"policy", "explain", good, "--view", "boss"},
+			stdout: `viewer: boss
+admin: yes
+view: every recording
+download: every recording
+why:
+  admin: admins "boss"
+`,
+		},
+		{
+			name:      "explain a viewer and a node",
+			args:      []string{"policy", "explain", good, "--view", "alice", "--node", "web1", "--action", "download"},
+			stdoutHas: "decision: deny\n",
+		},
+		{
+			name:      "explain an admin and a node",
+			args:      []string{"policy", "explain", good, "--view", "boss", "--node", "web1", "--action", "download"},
+			stdoutHas: "decision: allow\nwhy:\n  admin: admins \"boss\"\n",
+		},
+		{
+			name:      "explain view, both forms",
+			args:      []string{"policy", "explain", good, "--view", "alice", "--node", "web1", "--user", "alice"},
+			code:      2,
+			stderrHas: "not both",
+		},
+		{
+			name:      "explain view, bad action",
+			args:      []string{"policy", "explain", good, "--view", "alice", "--node", "web1", "--action", "delete"},
+			code:      2,
+			stderrHas: `--action "delete": want view or download`,
 		},
 		{
 			name:      "explain with a bad file",

@@ -2,6 +2,7 @@ package main
 
 import (
 	"net"
+	"os"
 	"os/exec"
 	"testing"
 	"time"
@@ -23,6 +24,9 @@ func reelExe(t testing.TB) string {
 
 // freeAddr returns a loopback address nobody listens on right now.
 func freeAddr(t testing.TB) string { return testutil.FreeAddr(t) }
+
+// needTool is testutil.NeedTool, under the name ssh_e2e_test.go uses.
+func needTool(t testing.TB, name string) string { return testutil.NeedTool(t, name) }
 
 // reelProc is a running reel command.
 type reelProc struct {
@@ -54,7 +58,16 @@ func (p *reelProc) exited() bool {
 // and its output is logged if the test failed.
 func startReel(t testing.TB, args ...string) *reelProc {
 	t.Helper()
+	return startReelEnv(t, nil, args...)
+}
+
+// startReelEnv is startReel with variables added to the environment.
+func startReelEnv(t testing.TB, env []string, args ...string) *reelProc {
+	t.Helper()
 	cmd := exec.Command(reelExe(t), args...)
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	logs := new(testutil.Buffer)
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
@@ -85,8 +98,14 @@ func startServe(t testing.TB, dst string, extra ...string) *reelProc {
 // a sender before) and waits until it accepts connections.
 func startServeOn(t testing.TB, addr, dst string, extra ...string) *reelProc {
 	t.Helper()
+	return startServeEnv(t, nil, addr, dst, extra...)
+}
+
+// startServeEnv is startServeOn with variables added to the environment.
+func startServeEnv(t testing.TB, env []string, addr, dst string, extra ...string) *reelProc {
+	t.Helper()
 	args := append([]string{"serve", "--dst", dst, "--listen", addr, "--min-free", "0", "--ack-interval", "100ms"}, extra...)
-	p := startReel(t, args...)
+	p := startReelEnv(t, env, args...)
 	p.addr = addr
 	waitListening(t, p, addr)
 	return p

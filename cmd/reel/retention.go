@@ -15,13 +15,14 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/reel-rec/reel/internal/audit"
 	"github.com/reel-rec/reel/internal/evidence"
 	"github.com/reel-rec/reel/internal/policy"
 	"github.com/reel-rec/reel/internal/store"
 )
 
 func init() {
-	register(&command{name: "retention", summary: "apply the policy's retention rules: delete recordings past their time", run: retentionCmd{now: time.Now}.run})
+	register(&command{name: "retention", summary: "apply the policy's retention rules: delete recordings past their time", run: retentionCmd{now: time.Now}.run, subs: []string{"apply"}})
 }
 
 // serveEvidence is what reel serve does for evidence: seal recordings
@@ -29,7 +30,6 @@ func init() {
 type serveEvidence struct {
 	noSeal         bool
 	sealKey        string
-	policyFile     string
 	retentionEvery time.Duration
 
 	ev      *evidence.Store
@@ -42,7 +42,6 @@ type serveEvidence struct {
 func (e *serveEvidence) addFlags(fs *flag.FlagSet, env *cmdEnv) {
 	fs.BoolVar(&e.noSeal, "no-seal", false, "do not seal recordings (no hash chains, seals or manifest entries; docs/evidence.md): only to measure what sealing costs")
 	fs.StringVar(&e.sealKey, "seal-key", envOr(env, "", "REEL_SEAL_KEY"), "sign seals with the ed25519 key in `FILE` (PEM) instead of the one made in <statedir>/evidence (env REEL_SEAL_KEY)")
-	fs.StringVar(&e.policyFile, "policy", envOr(env, "", "REEL_POLICY"), "apply the retention rules of this policy file (docs/retention.md); reloaded on SIGHUP and when it changes (env REEL_POLICY)")
 	fs.DurationVar(&e.retentionEvery, "retention-every", time.Hour, "with --policy, how often retention runs")
 }
 
@@ -85,30 +84,31 @@ func (e *serveEvidence) open(st store.Store, dst, stateDir string, log *slog.Log
 	return ev, ev.Close, nil
 }
 
-// startRetention applies the retention rules every retentionEvery, from
-// now on, until stop.
-func (e *serveEvidence) startRetention(log *slog.Logger) {
-	if e.policyFile == "" || e.retentionEvery <= 0 {
+// startRetention applies the retention rules of the policy in h (reel
+// serve's --policy, kept current by its holder) every retentionEvery,
+// from now on, until stop. Deletions go to the audit log in stateDir, and
+// leave the index (idx, if not nil).
+func (e *serveEvidence) startRetention(h *policy.Holder, stateDir string, idx evidence.Forgetter, log *slog.Logger) {
+	if h == nil || e.retentionEvery <= 0 {
 		return
 	}
 	if e.ev == nil {
 		log.Warn("--policy: retention is not applied while sealing is off (every deletion goes to the manifest)")
 		return
 	}
-	h, err := policy.Load(e.policyFile)
+	al, err := audit.Open(evidence.AuditDir(stateDir))
 	if err != nil {
-		log.Error("--policy: retention is not applied", "err", err)
+		log.Error("--policy: retention is not applied: no audit log", "err", err)
 		return
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
-	e.wg.Go(func() { h.Watch(ctx, log, 10*time.Second) })
 	e.wg.Go(func() {
+		defer al.Close()
 		t := time.NewTicker(e.retentionEvery)
 		defer t.Stop()
 		for {
-			r := &evidence.Retention{Store: e.backend, Sealer: e.ev, Policy: h.Get(), By: "reel serve", Log: log,
-				Audit: evidence.OpenAuditLog(evidence.AuditPath(e.dir), nil)}
+			r := &evidence.Retention{Store: e.backend, Sealer: e.ev, Policy: h.Get(), By: "reel serve", Log: log, Audit: evidence.AuditLog{Log: al}, Index: idx}
 			ds, err := r.Apply(ctx, false)
 			if err != nil && ctx.Err() == nil {
 				log.Error("retention", "err", err)
@@ -265,7 +265,20 @@ func (c retentionCmd) run(ctx context.Context, env *cmdEnv, args []string) error
 			return err
 		}
 		r.Store, r.Sealer = b, ev
-		r.Audit = evidence.OpenAuditLog(evidence.AuditPath(dir), nil)
+		al, err := audit.Open(evidence.AuditDir(filepath.Dir(dir)))
+		if err != nil {
+			return err
+		}
+		defer al.Close()
+		r.Audit = evidence.AuditLog{Log: al}
+		// What is deleted leaves the recorder's index too (its default
+		// place; reel index rebuild settles any other).
+		if ix, err := openIndexIfPresent(ctx, indexLocation(*dst, filepath.Dir(dir), "")); err != nil {
+			fmt.Fprintf(env.stderr, "reel retention: the index is not updated (reel index rebuild does it): %v\n", err)
+		} else if ix != nil {
+			defer ix.Close()
+			r.Index = ix
+		}
 		if fl, ok := st.(interface{ Flush(context.Context) error }); ok {
 			defer fl.Flush(context.WithoutCancel(ctx))
 		}

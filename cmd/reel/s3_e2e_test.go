@@ -19,10 +19,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minio/minio-go/v7"
 	"tailscale.com/sessionrecording"
 
 	"github.com/reel-rec/reel/internal/store"
 	"github.com/reel-rec/reel/internal/store/s3store/s3test"
+	"github.com/reel-rec/reel/internal/testutil"
 )
 
 // s3Recorder is "reel serve" storing to a real S3 server.
@@ -40,7 +42,8 @@ func newS3Recorder(t *testing.T, server string) *s3Recorder {
 // dst is the --dst of the recorder.
 func (r *s3Recorder) dst() string { return "s3+http://" + r.srv.Addr }
 
-// start runs reel serve on the bucket with the spool in r.stateDir.
+// start runs reel serve on the bucket with the spool in r.stateDir. The
+// credentials go in the environment, where a secret belongs.
 func (r *s3Recorder) start(t *testing.T) *reelProc {
 	t.Helper()
 	r.debug = freeAddr(t)
@@ -50,6 +53,26 @@ func (r *s3Recorder) start(t *testing.T) *reelProc {
 	}
 	return startServe(t, r.dst(), "--bucket", r.bucket, "--s3-create-bucket", "--statedir", r.stateDir,
 		"--access-key", r.srv.AccessKey, "--secret-key-file", secret, "--debug-listen", r.debug)
+}
+
+// env is the environment with the server's credentials.
+func (r *s3Recorder) env() []string {
+	return []string{"AWS_ACCESS_KEY_ID=" + r.srv.AccessKey, "AWS_SECRET_ACCESS_KEY=" + r.srv.SecretKey}
+}
+
+// partsUploaded returns how many bytes of multipart uploads in progress
+// the bucket holds (parts of live recordings that went up).
+func (r *s3Recorder) partsUploaded(t *testing.T, c *minio.Client) int64 {
+	t.Helper()
+	us, err := s3test.Uploads(t.Context(), c, r.bucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, u := range us {
+		n += u.Size
+	}
+	return n
 }
 
 // reader opens the bucket the way "reel ls" does.
@@ -69,26 +92,21 @@ func (r *s3Recorder) reader(t *testing.T) store.Store {
 func (r *s3Recorder) waitLanded(t *testing.T, n int, timeout time.Duration) []store.Info {
 	t.Helper()
 	st := r.reader(t)
-	deadline := time.Now().Add(timeout)
-	for {
-		var infos []store.Info
+	var infos []store.Info
+	testutil.WaitForSeen(t, timeout, fmt.Sprintf("the bucket to list %d recordings", n), func() bool {
+		infos = infos[:0]
 		for info, err := range st.List(t.Context(), store.Filter{}) {
 			if err != nil {
 				t.Fatalf("List: %v", err)
 			}
 			infos = append(infos, info)
 		}
-		if len(infos) >= n {
-			if len(infos) > n {
-				t.Fatalf("bucket lists %d recordings, want %d", len(infos), n)
-			}
-			return infos
+		if len(infos) > n {
+			t.Fatalf("bucket lists %d recordings, want %d: %+v", len(infos), n, infos)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v the bucket lists %d recordings, want %d", timeout, len(infos), n)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return len(infos) == n
+	}, func() string { return fmt.Sprintf("%d recordings: %+v", len(infos), infos) })
+	return infos
 }
 
 // object reads a recording from the bucket through the read path.
@@ -240,7 +258,7 @@ func TestS3RealClient(t *testing.T) {
 
 			// reel ls reads the same bucket from another process.
 			cmd := exec.Command(reelExe(t), "ls", "--dst", r.dst()+"/"+r.bucket)
-			cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+r.srv.AccessKey, "AWS_SECRET_ACCESS_KEY="+r.srv.SecretKey)
+			cmd.Env = append(os.Environ(), r.env()...)
 			out, err := cmd.CombinedOutput()
 			if err != nil {
 				t.Fatalf("reel ls: %v\n%s", err, out)
@@ -305,7 +323,7 @@ func liveStreams(t *testing.T, addr string, n int, stop <-chan struct{}) ([]*ack
 					return
 				}
 				if i == 0 {
-					time.Sleep(time.Millisecond)
+					time.Sleep(time.Millisecond) // a slow sender: a rate, not a wait
 				}
 			}
 		})
@@ -313,15 +331,29 @@ func liveStreams(t *testing.T, addr string, n int, stop <-chan struct{}) ([]*ack
 	return streams, &wg
 }
 
-// TestS3Kill9KeepsEveryAckedByte kills the recorder mid-session: after a
-// restart every acked byte is in the bucket, and every object decodes.
+// TestS3Kill9KeepsEveryAckedByte kills the recorder mid-session, after at
+// least one part of a live recording went up: after a restart every acked
+// byte is in the bucket, and every object decodes.
 func TestS3Kill9KeepsEveryAckedByte(t *testing.T) {
 	r := newS3Recorder(t, "versitygw")
 	p := r.start(t)
+	s3 := r.srv.Client(t)
 	const n = 8
 	stop := make(chan struct{})
 	streams, wg := liveStreams(t, p.addr, n, stop)
-	time.Sleep(2 * time.Second)
+	// Kill once every stream has acks and the fast one has a part (8 MiB,
+	// reel's part size) in the bucket: recovery must then complete a
+	// multipart upload, not just upload a spool file.
+	var parts int64
+	testutil.WaitForSeen(t, testutil.DefaultWait, "acks on every stream and a part in the bucket", func() bool {
+		for _, s := range streams {
+			if s.acked.Load() == 0 {
+				return false
+			}
+		}
+		parts = r.partsUploaded(t, s3)
+		return parts > 0
+	}, func() string { return ackedList(streams) })
 	acked := make([]int64, n)
 	for i, s := range streams {
 		acked[i] = s.acked.Load()
@@ -339,8 +371,8 @@ func TestS3Kill9KeepsEveryAckedByte(t *testing.T) {
 	for _, a := range acked {
 		total += a
 	}
-	if acked[n-1] < 8<<20 {
-		t.Logf("the fastest stream had only %d bytes acked: no part went up before the kill", acked[n-1])
+	if r.partsUploaded(t, s3) == 0 {
+		t.Fatal("no part in the bucket after the kill: the test would prove nothing about multipart recovery")
 	}
 
 	p2 := r.start(t)
@@ -368,7 +400,11 @@ func TestS3Kill9KeepsEveryAckedByte(t *testing.T) {
 			t.Errorf("stream %d: the bucket holds bytes that were not sent", i)
 		}
 	}
-	t.Logf("%d streams, %d bytes acked before kill -9, all in the bucket", n, total)
+	// The restart completed the upload it found rather than leave it.
+	if left := r.partsUploaded(t, s3); left != 0 {
+		t.Errorf("%d bytes of multipart uploads left in the bucket after recovery", left)
+	}
+	t.Logf("%d streams, %d bytes acked before kill -9 (%d in parts already uploaded), all in the bucket", n, total, parts)
 }
 
 // TestS3OutageKeepsEveryAckedByte stops the S3 server mid-session: acks go
@@ -380,7 +416,14 @@ func TestS3OutageKeepsEveryAckedByte(t *testing.T) {
 	const n = 8
 	stop := make(chan struct{})
 	streams, wg := liveStreams(t, p.addr, n, stop)
-	time.Sleep(time.Second)
+	testutil.WaitForSeen(t, testutil.DefaultWait, "acks on every stream", func() bool {
+		for _, s := range streams {
+			if s.acked.Load() == 0 {
+				return false
+			}
+		}
+		return true
+	}, func() string { return ackedList(streams) })
 
 	r.srv.Stop()
 	before := make([]int64, n)
@@ -388,24 +431,25 @@ func TestS3OutageKeepsEveryAckedByte(t *testing.T) {
 		before[i] = s.acked.Load()
 	}
 	// The streams go on; the fast one fills parts that cannot go up.
-	deadline := time.Now().Add(20 * time.Second)
-	for r.metric(t, "reel_s3_upload_retries_total") == "0" {
-		if time.Now().After(deadline) {
-			t.Fatal("no failed upload during the outage: the test proves nothing")
+	testutil.WaitForSeen(t, testutil.DefaultWait, "a failed upload during the outage (else the test proves nothing)", func() bool {
+		return r.metric(t, "reel_s3_upload_retries_total") != "0"
+	}, func() string { return serveLogs(p) })
+	testutil.WaitForSeen(t, testutil.DefaultWait, "acks on every stream during the outage", func() bool {
+		for i, s := range streams {
+			if s.acked.Load() <= before[i] {
+				return false
+			}
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	time.Sleep(time.Second)
-	for i, s := range streams {
-		if a := s.acked.Load(); a <= before[i] {
-			t.Errorf("stream %d: no acks during the outage (still %d)", i, a)
-		}
-	}
+		return true
+	}, func() string { return fmt.Sprintf("before the outage: %v; now: %s", before, ackedList(streams)) })
 	if v := r.metric(t, "reel_s3_spool_bytes"); v == "0" {
 		t.Errorf("reel_s3_spool_bytes = %s during the outage", v)
 	}
 	r.srv.Restart(t)
-	time.Sleep(500 * time.Millisecond)
+	// Uploads resume while the sessions are still live.
+	testutil.WaitForSeen(t, testutil.DefaultWait, "the failed uploads to go through after the restart", func() bool {
+		return r.metric(t, "reel_s3_uploads_failing") == "0"
+	}, func() string { return serveLogs(p) })
 	close(stop)
 	wg.Wait()
 	for _, s := range streams {
@@ -436,16 +480,17 @@ func TestS3OutageKeepsEveryAckedByte(t *testing.T) {
 			t.Errorf("stream %d: %+v, want a complete recording", i, info)
 		}
 	}
-	waitMetric := func(name, want string) {
-		deadline := time.Now().Add(30 * time.Second)
-		for r.metric(t, name) != want {
-			if time.Now().After(deadline) {
-				t.Errorf("%s = %s, want %s", name, r.metric(t, name), want)
-				return
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+	for _, name := range []string{"reel_s3_uploads_pending", "reel_s3_spool_bytes"} {
+		testutil.WaitForSeen(t, testutil.DefaultWait, name+" to be 0", func() bool { return r.metric(t, name) == "0" },
+			func() string { return name + " = " + r.metric(t, name) })
 	}
-	waitMetric("reel_s3_uploads_pending", "0")
-	waitMetric("reel_s3_spool_bytes", "0")
+}
+
+// ackedList says how many bytes each stream has had acked.
+func ackedList(streams []*ackStream) string {
+	var b strings.Builder
+	for i, s := range streams {
+		fmt.Fprintf(&b, "stream %d: %d bytes acked\n", i, s.acked.Load())
+	}
+	return b.String()
 }

@@ -16,6 +16,8 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 	"tailscale.com/sessionrecording"
+
+	"github.com/reel-rec/reel/internal/testutil"
 )
 
 // TestMain lets testscript run this test binary as "reel": scripts then
@@ -50,6 +52,9 @@ func TestScript(t *testing.T) {
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"sendcast": cmdSendcast,
 			"castkey":  cmdCastkey,
+			"indexed":  cmdIndexed,  // index_test.go
+			"indexing": cmdIndexing, // index_test.go
+			"gencast":  cmdGencast,  // index_test.go
 		},
 	})
 }
@@ -77,17 +82,14 @@ func cmdSendcast(ts *testscript.TestScript, neg bool, args []string) {
 	ap, err := netip.ParseAddrPort(args[0])
 	ts.Check(err)
 	var d net.Dialer
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	if err := testutil.Poll(testutil.DefaultWait, func() bool {
 		c, err := d.Dial("tcp", ap.String())
 		if err == nil {
 			c.Close()
-			break
 		}
-		if time.Now().After(deadline) {
-			ts.Fatalf("recorder at %s does not listen: %v", ap, err)
-		}
-		time.Sleep(20 * time.Millisecond)
+		return err == nil
+	}); err != nil {
+		ts.Fatalf("recorder at %s does not listen: %v", ap, err)
 	}
 	if live != "" {
 		body := strings.TrimSuffix(ts.ReadFile(args[1]), "\n")
@@ -117,18 +119,17 @@ func sendLive(ts *testscript.TestScript, ap netip.AddrPort, dial func(ctx contex
 	if _, err := wc.Write(body); err != nil {
 		ts.Fatalf("sendcast -live: write: %v", err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	stored := func() bool {
 		files, _ := filepath.Glob(filepath.Join(dir, "*", "*.cast"))
 		for _, f := range files {
 			if fi, err := os.Stat(f); err == nil && fi.Size() >= int64(len(body)) {
-				return
+				return true
 			}
 		}
-		if time.Now().After(deadline) {
-			ts.Fatalf("sendcast -live: %d bytes not stored under %s after 30s", len(body), dir)
-		}
-		time.Sleep(10 * time.Millisecond)
+		return false
+	}
+	if err := testutil.Poll(testutil.DefaultWait, stored); err != nil {
+		ts.Fatalf("sendcast -live: %d bytes not stored under %s: %v", len(body), dir, err)
 	}
 }
 

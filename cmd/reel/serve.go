@@ -16,15 +16,18 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/reel-rec/reel/internal/evidence"
 	"github.com/reel-rec/reel/internal/policy"
 	"github.com/reel-rec/reel/internal/recorder"
 	"github.com/reel-rec/reel/internal/store"
+	"github.com/reel-rec/reel/internal/tailnet"
 )
 
 func init() {
@@ -36,8 +39,8 @@ Usage: reel serve [flags]
 
 Runs the recorder. It speaks Tailscale's session-recording protocol
 (POST /record, POST /v2/record with acks, POST /v2/event), so Tailscale SSH,
-the Tailscale Kubernetes operator, "reel ssh" and "reel kube-proxy" can all
-send to it, and stores each recording as an asciicast v2 file:
+the Tailscale Kubernetes operator and "reel ssh" can all send to it, and
+stores each recording as an asciicast v2 file:
 
     <dst>/<sender-node>/<timestamp>.cast
 
@@ -60,6 +63,7 @@ Examples:
     reel serve --dst /var/lib/reel --listen 0.0.0.0:8080 --allow-from 10.0.0.0/8
     reel serve --listen :8443 --tls-cert srv.pem --tls-key srv.key --client-ca senders.pem
     TS_AUTHKEY=tskey-auth-... reel serve --tailnet --dst /var/lib/reel   # on the tailnet as "recorder", :80
+    reel serve --ui                              # and the web UI on http://127.0.0.1:8443 (docs/ui.md)
 
 In tailnet mode (--tailnet, see docs/tailnet.md) reel is a node of its own
 on the tailnet, like tsrecorder, and names each sender by its stable node ID.
@@ -72,6 +76,7 @@ type serveFlags struct {
 	debugListen                     string
 	minFree                         string
 	logFormat, logLevel             string
+	index                           string
 	noV2                            bool
 	ackInterval, shutdownGrace      time.Duration
 	maxLine                         int
@@ -80,6 +85,8 @@ type serveFlags struct {
 	s3                              *s3Flags
 	evidence                        *serveEvidence // retention.go
 	tailnet                         *tailnetFlags
+	access                          *accessFlags
+	ui                              *uiFlags
 }
 
 func runServe(ctx context.Context, env *cmdEnv, args []string) error {
@@ -108,14 +115,23 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) error {
 	fs.IntVar(&f.maxSessions, "max-sessions", recorder.DefaultMaxSessions, "most recordings received at once; more are refused with 503, so senders fail over; -1 for no limit")
 	fs.IntVar(&f.maxSessionsPerSndr, "max-sessions-per-sender", recorder.DefaultMaxSessionsPerSender, "most recordings received at once from one sender node; -1 for no limit")
 	f.s3 = addS3Flags(fs, env)
+	fs.StringVar(&f.index, "index", envOr(env, "", "REEL_INDEX"), "the search index: a SQLite file, postgres://user@host/db, or off; default <statedir>/index.db (env REEL_INDEX); see reel index --help")
 	fs.IntVar(&f.maxLine, "max-line", 0, "longest asciicast line accepted before a recording is flagged malformed (default 64 MiB); it is stored either way")
 	f.evidence = &serveEvidence{}
 	f.evidence.addFlags(fs, env)
 	f.tailnet = addTailnetFlags(fs, env)
+	f.access = addAccessFlags(fs, env)
+	f.ui = addUIFlags(fs, env)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if err := f.tailnet.afterParse(fs, env, &f); err != nil {
+		return err
+	}
+	if err := f.access.check(f.tailnet.enabled); err != nil {
+		return err
+	}
+	if err := f.ui.check(f.tailnet != nil && f.tailnet.enabled); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -183,6 +199,16 @@ func serve(ctx context.Context, env *cmdEnv, f serveFlags, log *slog.Logger) (er
 			"listen", f.listen, "allow_from", f.allowFrom)
 	}
 
+	// The policy (viewers rules, admins), before the store is touched: a
+	// bad file fails the start.
+	watchCtx, stopWatch := context.WithCancel(context.Background())
+	defer stopWatch()
+	holder, err := f.access.loadPolicy(watchCtx, log)
+	if err != nil {
+		return err
+	}
+	// holder: the web UI's (--ui: f.access.openAccess) and retention's.
+
 	cleanup := newStartCleanup(f.dst, f.stateDir, fsDst)
 	defer func() {
 		if err != nil {
@@ -211,7 +237,6 @@ func serve(ctx context.Context, env *cmdEnv, f serveFlags, log *slog.Logger) (er
 	if rerr != nil {
 		log.Error("recovering interrupted recordings", "err", rerr)
 	}
-	f.evidence.startRetention(log)
 
 	// Listen once recovered, so that a sender that connects is served;
 	// a busy port fails the start, and the cleanup removes what it made.
@@ -252,6 +277,16 @@ func serve(ctx context.Context, env *cmdEnv, f serveFlags, log *slog.Logger) (er
 		TLSConfig:            tlsCfg,
 		Metrics:              recorder.NewMetrics(reg),
 	}
+	// The index follows the recorder (index.go); it never holds it up.
+	in, closeIndex := startIndexer(ctx, st, indexLocation(f.dst, f.stateDir, f.index), log)
+	defer closeIndex() // after the recorder has stopped, before the store closes
+	// Retention deletes by the policy's rules, and takes what it deleted
+	// out of the index.
+	var forget evidence.Forgetter
+	if in != nil {
+		forget = in.Index
+	}
+	f.evidence.startRetention(holder, f.stateDir, forget, log)
 	srv.Identify = func(r *http.Request) (string, error) {
 		if !mtls {
 			// The listener already closed connections from elsewhere;
@@ -265,6 +300,17 @@ func serve(ctx context.Context, env *cmdEnv, f serveFlags, log *slog.Logger) (er
 			}
 		}
 		return recorder.DefaultIdentify(r)
+	}
+	// The UI starts once the tailnet is up (it may listen there), but the
+	// recorder may receive before that: changes go to it once it runs.
+	var ui atomic.Pointer[uiServer]
+	srv.Notify = func(key string, c recorder.Change) {
+		if in != nil {
+			in.Notify(key, c)
+		}
+		if u := ui.Load(); u != nil {
+			u.notify(key, c)
+		}
 	}
 	alarm := newSpaceAlarm(st, log)
 	alarm.register(reg)
@@ -283,6 +329,23 @@ func serve(ctx context.Context, env *cmdEnv, f serveFlags, log *slog.Logger) (er
 		}
 		defer tn.close()
 		tnErr = tn.serveErr()
+	}
+	if f.ui != nil && f.ui.enabled {
+		var node *tailnet.Server
+		if tn != nil {
+			node = tn.node
+		}
+		u, err := startUI(ctx, f.ui, st, f.stateDir, node, log)
+		if err != nil {
+			srv.Shutdown(context.Background())
+			return err
+		}
+		defer u.close()
+		ui.Store(u)
+		fmt.Fprintf(env.stderr, "\nreel: the web UI is at %s\n", u.url)
+		if msg := u.backend.FirstLogin; msg != "" {
+			fmt.Fprintf(env.stderr, "reel: %s\n", msg)
+		}
 	}
 	serveErr := make(chan error, 1)
 	if ln != nil {
@@ -492,21 +555,7 @@ func serverTLS(certFile, keyFile, caFile string) (*tls.Config, error) {
 
 // parseAllowFrom reads --allow-from: comma-separated IP addresses and
 // CIDRs, each checked as "reel policy check" checks a policy's src.
-func parseAllowFrom(s string) ([]netip.Prefix, error) {
-	var out []netip.Prefix
-	for _, part := range strings.Split(s, ",") {
-		part = strings.TrimSpace(part)
-		if part == "" {
-			continue
-		}
-		p, err := policy.ParsePrefix(part)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, nil
-}
+func parseAllowFrom(s string) ([]netip.Prefix, error) { return policy.ParsePrefixes(s) }
 
 // loopbackOnly reports whether every prefix holds only loopback addresses.
 func loopbackOnly(allow []netip.Prefix) bool {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/reel-rec/reel/internal/audit"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -65,13 +66,18 @@ func TestRetentionApply(t *testing.T) {
 	live.Sync()
 	defer live.Close(store.StatusComplete, "")
 
-	audit := OpenAuditLog(filepath.Join(dir, "audit.jsonl"), func() time.Time { return now })
-	holds := &Holds{Files: fs, Audit: audit, Now: func() time.Time { return now }}
+	al, err := audit.Open(AuditDir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer al.Close()
+	auditor := AuditLog{al}
+	holds := &Holds{Files: fs, Audit: auditor, Now: func() time.Time { return now }}
 	if _, err := holds.Add(t.Context(), keys["old held"], "carol", "case 42"); err != nil {
 		t.Fatal(err)
 	}
 	idx := &fakeIndex{}
-	r := &Retention{Store: fs, Sealer: s, Policy: pol, Holds: holds, Audit: audit, By: "reel serve", Now: func() time.Time { return now }, Index: idx}
+	r := &Retention{Store: fs, Sealer: s, Policy: pol, Holds: holds, Audit: auditor, By: "reel serve", Now: func() time.Time { return now }, Index: idx}
 
 	before := listKeys(t, fs)
 	plan, err := r.Apply(t.Context(), true)
@@ -88,7 +94,7 @@ func TestRetentionApply(t *testing.T) {
 	if seq, _ := s.man.position(); seq != int64(len(keys)) {
 		t.Errorf("a dry run wrote the manifest: %d entries, want %d", seq, len(keys))
 	}
-	if entries, _ := ReadAudit(filepath.Join(dir, "audit.jsonl")); len(entries) != 1 {
+	if entries := readAudit(t, AuditDir(dir)); len(entries) != 1 {
 		t.Errorf("a dry run wrote the audit trail: %+v", entries)
 	}
 	if len(idx.deleted) > 0 {
@@ -125,7 +131,7 @@ func TestRetentionApply(t *testing.T) {
 		}
 	}
 	// The audit trail says who deleted what and why, after the hold.
-	entries, _ := ReadAudit(filepath.Join(dir, "audit.jsonl"))
+	entries := readAudit(t, AuditDir(dir))
 	var deleted []string
 	for _, e := range entries {
 		if e.Action == AuditRetentionDelete && e.Result == "ok" && e.User == "reel serve" && strings.Contains(e.Reason, "retention rule") {
@@ -216,4 +222,18 @@ type fakeIndex struct{ deleted []string }
 func (f *fakeIndex) DeleteRecording(_ context.Context, key string) error {
 	f.deleted = append(f.deleted, key)
 	return nil
+}
+
+// readAudit reads every entry of the audit log in dir, and checks its
+// chain.
+func readAudit(t *testing.T, dir string) []audit.Entry {
+	t.Helper()
+	var out []audit.Entry
+	for e, err := range audit.Read(context.Background(), dir, audit.Query{}) {
+		if err != nil {
+			t.Fatalf("audit log: %v", err)
+		}
+		out = append(out, e)
+	}
+	return out
 }

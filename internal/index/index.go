@@ -73,6 +73,10 @@ type Chunk struct {
 	TStart float64
 	TEnd   float64
 	Text   string // lines separated by "\n"
+	// Times, when not nil, holds the time (seconds from the start) at
+	// which each line of Text appeared, line by line; hits then point at
+	// their line's moment rather than the chunk's start.
+	Times []float64
 }
 
 // Event is one API-request event received on /v2/event.
@@ -104,12 +108,14 @@ const (
 
 // Filter selects recordings (and, for events, the Node/User/time fields).
 // Zero fields select everything. Node and User match exactly, or as a
-// prefix when they end in "*".
+// prefix when they end in "*". User matches, ignoring case, the
+// recording's User, Login or LocalUser, or the part of one before '@'
+// ("alice" finds alice@example.com), as reel ls --user does.
 type Filter struct {
 	Node   string
 	User   string
 	Kind   Kind
-	Status string
+	Status string    // one status, or several separated by commas
 	Since  time.Time // start >= Since
 	Until  time.Time // start < Until
 	// Text keeps only recordings whose screen text contains it.
@@ -132,6 +138,9 @@ type Hit struct {
 	TEnd      float64
 	Line      string // the line of the chunk that contains the match
 	Match     [2]int // byte offsets of the match in Line
+	// At is the moment the line appeared (seconds from the start): its
+	// time when the chunk has Times, else TStart. Link here.
+	At float64
 }
 
 // Errors.
@@ -144,6 +153,9 @@ var (
 // a context that bounds them.
 type Index interface {
 	// PutRecording inserts or replaces a recording's row (not its chunks).
+	// It never changes Indexed, which only AddChunks and ResetText set (a
+	// new row starts at 0), so the row's metadata and its text can be
+	// kept up to date by different goroutines.
 	PutRecording(ctx context.Context, r Recording) error
 	// GetRecording returns one row.
 	GetRecording(ctx context.Context, key string) (Recording, error)
@@ -168,6 +180,12 @@ type Index interface {
 	ListEvents(ctx context.Context, f Filter, ef EventFilter, p Page) (rows []Event, next string, err error)
 	// Close releases the index.
 	Close() error
+}
+
+// Batcher is implemented by indexes that can put many rows in one
+// transaction, much faster than one by one (a rebuild, a bulk load).
+type Batcher interface {
+	PutRecordings(ctx context.Context, rs []Recording) error
 }
 
 // EventFilter narrows ListEvents.

@@ -1,7 +1,6 @@
 package kubetest
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -13,6 +12,8 @@ import (
 	"time"
 
 	"github.com/creack/pty"
+
+	"github.com/reel-rec/reel/internal/testutil"
 )
 
 // WriteKubeconfig writes a kubeconfig for server (an http:// URL, no
@@ -73,18 +74,20 @@ func KubectlEnv(kubeconfig string, websocket bool) []string {
 
 // Kubectl runs kubectl with kubeconfig and returns its combined output.
 // The kubeconfig's directory serves as HOME (kubectl's cache), and proxy
-// variables are dropped.
+// variables are dropped. kubectl is killed when ctx ends (or after two
+// minutes); the error then says so, and the output is what it had shown.
 func Kubectl(ctx context.Context, kubectl, kubeconfig string, o Options, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, kubectl, append([]string{"--kubeconfig", kubeconfig, "--request-timeout", "60s"}, args...)...)
 	cmd.Env = KubectlEnv(kubeconfig, o.WebSocket)
+	var out testutil.Buffer
 	if !o.TTY {
 		cmd.Stdin = strings.NewReader(o.Stdin)
-		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
+		cmd.WaitDelay = time.Second // the pipes close even if a child keeps them
 		err := cmd.Run()
-		return out.String(), err
+		return out.String(), killed(ctx, err)
 	}
 	f, err := pty.StartWithSize(cmd, &pty.Winsize{Cols: 100, Rows: 30})
 	if err != nil {
@@ -94,16 +97,23 @@ func Kubectl(ctx context.Context, kubectl, kubeconfig string, o Options, args ..
 	if o.Stdin != "" {
 		go f.Write([]byte(o.Stdin))
 	}
-	var out bytes.Buffer
 	copied := make(chan struct{})
 	go func() {
-		io.Copy(&out, f) // ends with EIO once kubectl exits
+		io.Copy(&out, f) // ends with EIO once kubectl has exited
 		close(copied)
 	}()
 	err = cmd.Wait()
 	select {
-	case <-copied:
-	case <-time.After(2 * time.Second):
+	case <-copied: // all kubectl wrote is read
+	case <-ctx.Done():
 	}
-	return out.String(), err
+	return out.String(), killed(ctx, err)
+}
+
+// killed says that kubectl was killed because ctx ended, if it was.
+func killed(ctx context.Context, err error) error {
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("kubectl did not finish in time and was killed (%w): %w", context.Cause(ctx), err)
+	}
+	return err
 }

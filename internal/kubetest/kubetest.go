@@ -318,7 +318,7 @@ func (e *localExecutor) ExecInContainer(ctx context.Context, _ string, _ types.U
 	cmd.Env = append(os.Environ(), "TERM=xterm")
 	var err error
 	if tty {
-		err = runPTY(cmd, in, out, resize)
+		err = runPTY(ctx, cmd, in, out, resize)
 	} else {
 		cmd.Stdin = in
 		cmd.Stdout = out
@@ -332,7 +332,7 @@ func (e *localExecutor) ExecInContainer(ctx context.Context, _ string, _ types.U
 	return err
 }
 
-func runPTY(cmd *exec.Cmd, in io.Reader, out io.Writer, resize <-chan remotecommand.TerminalSize) error {
+func runPTY(ctx context.Context, cmd *exec.Cmd, in io.Reader, out io.Writer, resize <-chan remotecommand.TerminalSize) error {
 	f, err := pty.StartWithSize(cmd, &pty.Winsize{Cols: 80, Rows: 24})
 	if err != nil {
 		return err
@@ -360,13 +360,15 @@ func runPTY(cmd *exec.Cmd, in io.Reader, out io.Writer, resize <-chan remotecomm
 	}
 	copied := make(chan struct{})
 	go func() {
-		io.Copy(out, f) // ends with EIO once the command exits
+		io.Copy(out, f) // ends with EIO once the command has exited
 		close(copied)
 	}()
 	err = cmd.Wait()
+	// Everything the command wrote reaches kubectl before the exit status
+	// does (a loaded machine may take a while to copy it).
 	select {
 	case <-copied:
-	case <-time.After(2 * time.Second):
+	case <-ctx.Done():
 	}
 	return err
 }

@@ -2,8 +2,8 @@ package kubetest_test
 
 import (
 	"context"
+	"errors"
 	"net/http/httptest"
-	"os"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -15,6 +15,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/reel-rec/reel/internal/kubetest"
+	"github.com/reel-rec/reel/internal/testutil"
 )
 
 func TestMain(m *testing.M) {
@@ -80,7 +81,7 @@ func TestExitCode(t *testing.T) {
 	defer cancel()
 	_, err := kubetest.Kubectl(ctx, kubectl, kubeconfig, kubetest.Options{WebSocket: true}, "exec", "test", "--", "sh", "-c", "exit 3")
 	var ee *exec.ExitError
-	if !errorsAs(err, &ee) || ee.ExitCode() != 3 {
+	if !errors.As(err, &ee) || ee.ExitCode() != 3 {
 		t.Errorf("kubectl exec of exit 3: %v, want exit status 3", err)
 	}
 	out, err := kubetest.Kubectl(ctx, kubectl, kubeconfig, kubetest.Options{WebSocket: true}, "exec", "nosuchpod", "--", "true")
@@ -89,25 +90,7 @@ func TestExitCode(t *testing.T) {
 	}
 }
 
-func errorsAs(err error, target **exec.ExitError) bool {
-	e, ok := err.(*exec.ExitError)
-	if ok {
-		*target = e
-	}
-	return ok
-}
-
-func findKubectl(t *testing.T) string {
-	t.Helper()
-	p, err := exec.LookPath("kubectl")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("kubectl not found: %v", err)
-		}
-		t.Skipf("kubectl not found: %v", err)
-	}
-	return p
-}
+func findKubectl(t *testing.T) string { return testutil.NeedTool(t, "kubectl") }
 
 // kubectlNoise matches kubectl's own klog diagnostics ("E1122 05:09:53.719
 // 14890 file.go:NN] ..."), which reach the output under -it (one pty) and

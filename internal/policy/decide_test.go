@@ -315,3 +315,85 @@ func TestCanViewEmptyPolicy(t *testing.T) {
 		t.Errorf("empty policy lets alice view: %q", why)
 	}
 }
+
+const viewerPolicy = `{
+	"groups": {"group:sre": ["alice"], "group:audit": ["group:sre", "erin"]},
+	"admins": ["group:sre", "root@example.com"],
+	"viewers": [
+		{"src": ["group:audit"], "nodes": ["*"], "actions": ["view"]},
+		{"src": ["dave"], "nodes": ["tag:staging", "node-7", "tag:dev", "node-7"], "actions": ["view"]},
+		{"src": ["dave", "frank"], "nodes": ["build1"]},
+		{"src": ["*"], "nodes": ["demo"], "actions": ["download"]},
+	],
+}`
+
+func TestIsAdmin(t *testing.T) {
+	p := mustParse(t, viewerPolicy)
+	tests := []struct {
+		viewer string
+		want   bool
+		why    string
+	}{
+		{"alice", true, `admin: admins "group:sre" (alice is a member)`},
+		{"root@example.com", true, `admin: admins "root@example.com"`},
+		{"erin", false, `not an admin: admins ["group:sre", "root@example.com"] does not include erin`},
+		{"", false, "not an admin: no viewer identity"},
+	}
+	for _, tt := range tests {
+		got, why := p.IsAdmin(tt.viewer)
+		if got != tt.want || why != tt.why {
+			t.Errorf("IsAdmin(%q) = %v, %q; want %v, %q", tt.viewer, got, why, tt.want, tt.why)
+		}
+	}
+	var nilPolicy *Policy
+	if ok, why := nilPolicy.IsAdmin("alice"); ok || why != "not an admin: the policy names no admins" {
+		t.Errorf("nil policy: IsAdmin = %v, %q", ok, why)
+	}
+}
+
+func TestViewerScope(t *testing.T) {
+	p := mustParse(t, viewerPolicy)
+	tests := []struct {
+		viewer, action string
+		want           ViewerScope
+		lastWhy        string
+	}{
+		{"erin", ActionView, ViewerScope{All: true}, "erin may view the recordings of every node"},
+		{"erin", ActionDownload, ViewerScope{Nodes: []string{"demo"}}, `erin may download the recordings of nodes ["demo"]`},
+		{"dave", ActionView, ViewerScope{Nodes: []string{"build1", "node-7"}, Tags: []string{"tag:dev", "tag:staging"}}, `dave may view the recordings of nodes ["build1", "node-7"] and of nodes tagged ["tag:dev", "tag:staging"]`},
+		{"dave", ActionDownload, ViewerScope{Nodes: []string{"build1", "demo"}}, ""},
+		{"zed", ActionView, ViewerScope{}, "zed may view no recordings (default deny)"},
+		{"zed", ActionDownload, ViewerScope{Nodes: []string{"demo"}}, ""},
+		{"zed", "delete", ViewerScope{}, `nothing: unknown action "delete"`},
+		{"", ActionView, ViewerScope{}, "nothing: no viewer identity"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.viewer+"/"+tt.action, func(t *testing.T) {
+			got := p.ViewerScope(tt.viewer, tt.action)
+			if diff := cmp.Diff(tt.want, got, cmpopts.IgnoreFields(ViewerScope{}, "Why", "Viewer", "Action"), cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("scope (-want +got):\n%s", diff)
+			}
+			if tt.lastWhy != "" && got.Why[len(got.Why)-1] != tt.lastWhy {
+				t.Errorf("last reason %q, want %q", got.Why[len(got.Why)-1], tt.lastWhy)
+			}
+		})
+	}
+	// Allows agrees with CanView for every viewer, node and action.
+	for _, v := range []string{"alice", "erin", "dave", "frank", "zed"} {
+		for _, action := range []string{ActionView, ActionDownload} {
+			s := p.ViewerScope(v, action)
+			for _, n := range []string{"demo", "node-7", "build1", "web1", ""} {
+				for _, tags := range [][]string{nil, {"tag:staging"}, {"tag:prod", "tag:dev"}} {
+					can, why := p.CanView(v, n, tags, action)
+					if got := s.Allows(n, tags); got != can {
+						t.Errorf("%s %s %q %q: Allows = %v, CanView = %v (%q)", v, action, n, tags, got, can, why)
+					}
+				}
+			}
+		}
+	}
+	var nilPolicy *Policy
+	if s := nilPolicy.ViewerScope("alice", ActionView); !s.Empty() || s.Allows("demo", nil) {
+		t.Errorf("nil policy grants %+v", s)
+	}
+}

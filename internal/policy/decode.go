@@ -277,6 +277,7 @@ type rawPolicy struct {
 	ssh       []rawSSH
 	kube      []rawKube
 	viewers   []rawViewer
+	admins    plist
 	retention []rawRetention
 }
 
@@ -343,6 +344,9 @@ func (d *decoder) decode(root *hujson.Value) *rawPolicy {
 			d.elements(v, "viewers", func(i int, v *hujson.Value) {
 				p.viewers = append(p.viewers, d.decodeViewer(i, v))
 			})
+		}},
+		{name: "admins", decode: func(v *hujson.Value) {
+			p.admins = d.strList(v, "admins")
 		}},
 		{name: "retention", decode: func(v *hujson.Value) {
 			d.elements(v, "retention", func(i int, v *hujson.Value) {

@@ -23,6 +23,7 @@ func FuzzParse(f *testing.F) {
 		`{"groups": {"group:a": ["group:b"], "group:b": ["group:a"]}}`,
 		`{"recorders": {"tag:r": ["[::1]:80", "1.2.3.4:5"]}, "kubernetes": [{"src": ["*"], "namespaces": ["*"], "recorder": ["tag:r"], "enableEvents": true}]}`,
 		`{"viewers": [{"src": ["*"], "nodes": ["tag:x", "n"], "actions": ["view"]}], "recording": "off"}`,
+		`{"groups": {"group:a": ["al"]}, "admins": ["group:a", "bo"], "viewers": [{"src": ["group:a"], "nodes": ["tag:x"]}, {"src": ["bo"], "nodes": ["*"], "actions": ["download"]}]}`,
 		"// c\n{\"ssh\": [{\"action\": \"reject\", \"src\": [\"10.0.0.0/8\",], \"dst\": [\"h\"],},],}",
 		`{"ssh": [{"action": "accept", "src": ["::ffff:1.2.3.4"], "dst": ["*"], "users": ["*"]}]}`,
 		`{"groups": {"group:a": ["x"]}, "retention": [{"statuses": ["malformed"], "keep": "7y"}, {"nodes": ["tag:p", "n"], "users": ["group:a"], "kinds": ["desktop"], "keep": "400d"}, {"keep": "forever"}]}`,
@@ -76,10 +77,28 @@ func FuzzParse(f *testing.F) {
 				}
 			}
 		}
+		// ViewerScope must say for every node exactly what CanView says.
+		var viewers, nodes []string
 		for _, r := range p.ViewerRules {
-			for _, s := range r.Src {
-				for _, n := range r.Nodes {
-					p.CanView(s, n, r.Nodes, ActionView)
+			viewers = append(viewers, r.Src...)
+			nodes = append(nodes, r.Nodes...)
+		}
+		for _, members := range p.Groups {
+			viewers = append(viewers, members...)
+		}
+		viewers = append(viewers, p.Admins...)
+		nodes = append(nodes, "other")
+		for _, v := range append(viewers, "nobody") {
+			p.IsAdmin(v)
+			for _, action := range []string{ActionView, ActionDownload} {
+				scope := p.ViewerScope(v, action)
+				for _, n := range nodes {
+					for _, tags := range [][]string{nil, {n}, nodes} {
+						can, why := p.CanView(v, n, tags, action)
+						if got := scope.Allows(n, tags); got != can {
+							t.Fatalf("viewer %q, %s node %q tags %q: scope %+v allows=%v, CanView=%v %q", v, action, n, tags, scope, got, can, why)
+						}
+					}
 				}
 			}
 		}

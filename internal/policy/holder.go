@@ -92,23 +92,24 @@ func (h *Holder) Watch(ctx context.Context, log *slog.Logger, interval time.Dura
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	h.watch(ctx, log, interval, hup)
-}
-
-// watch is Watch with the signal channel passed in, for tests.
-func (h *Holder) watch(ctx context.Context, log *slog.Logger, interval time.Duration, hup <-chan os.Signal) {
 	if interval <= 0 {
 		interval = 2 * time.Second
 	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	h.watch(ctx, log, t.C, hup)
+}
+
+// watch is Watch with the poll ticks and the signal channel passed in, so
+// that tests decide when it polls.
+func (h *Holder) watch(ctx context.Context, log *slog.Logger, tick <-chan time.Time, hup <-chan os.Signal) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-hup:
 			h.reloadAndLog(log, "SIGHUP", false)
-		case <-t.C:
+		case <-tick:
 			h.reloadAndLog(log, "file changed", true)
 		}
 	}

@@ -1,17 +1,17 @@
 package policy
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/reel-rec/reel/internal/testutil"
 )
 
 func TestMain(m *testing.M) {
@@ -114,52 +114,36 @@ func TestReload(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
-// eventually waits up to 10 s for cond.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+// watcher is a running h.watch whose polls the test makes.
+type watcher struct {
+	logs *testutil.Buffer
+	tick chan time.Time
 }
 
 // startWatch runs h.watch until the test ends.
-func startWatch(t *testing.T, h *Holder, interval time.Duration, hup <-chan os.Signal) *syncBuffer {
+func startWatch(t *testing.T, h *Holder, hup <-chan os.Signal) *watcher {
 	t.Helper()
-	var logs syncBuffer
-	log := slog.New(slog.NewTextHandler(&logs, nil))
+	w := &watcher{logs: new(testutil.Buffer), tick: make(chan time.Time)}
+	log := slog.New(slog.NewTextHandler(w.logs, nil))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		h.watch(ctx, log, interval, hup)
+		h.watch(ctx, log, w.tick, hup)
 	}()
 	t.Cleanup(func() {
 		cancel()
 		<-done
 	})
-	return &logs
+	return w
+}
+
+// poll makes the watcher poll the file once and waits until that poll is
+// done: tick is unbuffered and watch handles one event at a time, so the
+// second send is taken only after the first poll.
+func (w *watcher) poll() {
+	w.tick <- time.Time{}
+	w.tick <- time.Time{}
 }
 
 func TestWatchFileChange(t *testing.T) {
@@ -169,32 +153,52 @@ func TestWatchFileChange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := startWatch(t, h, 5*time.Millisecond, nil)
+	w := startWatch(t, h, nil)
+	logs := w.logs
 
+	w.poll()
+	if logs.Len() != 0 {
+		t.Errorf("a poll of an unchanged file logged:\n%s", logs)
+	}
 	writeFile(t, path, policyWithUser("bob"))
-	eventually(t, "the change to bob", func() bool { return admits(h, "bob") })
-	eventually(t, "the reload log line", func() bool {
-		return strings.Contains(logs.String(), `msg="policy: reloaded"`) && strings.Contains(logs.String(), `trigger="file changed"`)
-	})
+	w.poll()
+	if !admits(h, "bob") {
+		t.Error("the change to bob was not applied by the next poll")
+	}
+	if !strings.Contains(logs.String(), `msg="policy: reloaded"`) || !strings.Contains(logs.String(), `trigger="file changed"`) {
+		t.Errorf("no reload log line:\n%s", logs)
+	}
 
 	writeFile(t, path, badPolicy)
-	eventually(t, "the rejection log line", func() bool {
-		return strings.Contains(logs.String(), `msg="policy: new policy rejected, keeping the current one"`)
-	})
+	w.poll()
+	if !strings.Contains(logs.String(), `msg="policy: new policy rejected, keeping the current one"`) {
+		t.Errorf("no rejection log line:\n%s", logs)
+	}
 	if !strings.Contains(logs.String(), `unknown action \"acept\"`) {
 		t.Errorf("rejection log does not say why:\n%s", logs)
 	}
 	if !admits(h, "bob") {
 		t.Error("bad change replaced the current policy")
 	}
-	// The bad file is tried once, not on every poll.
-	time.Sleep(50 * time.Millisecond)
+	// The bad file is tried once, not on every poll; nor is it logged
+	// again when it changes but fails the same way.
+	for range 3 {
+		w.poll()
+	}
+	now := time.Now()
+	if err := os.Chtimes(path, now, now.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	w.poll()
 	if n := strings.Count(logs.String(), "rejected"); n != 1 {
-		t.Errorf("rejection logged %d times, want 1:\n%s", n, logs)
+		t.Errorf("rejection logged %d times after 5 polls, want 1:\n%s", n, logs)
 	}
 
 	writeFile(t, path, policyWithUser("carol"))
-	eventually(t, "the change to carol after a bad file", func() bool { return admits(h, "carol") })
+	w.poll()
+	if !admits(h, "carol") {
+		t.Error("the change to carol after a bad file was not applied by the next poll")
+	}
 }
 
 // TestWatchSIGHUP drives the SIGHUP path: a change the poller cannot see
@@ -212,19 +216,19 @@ func TestWatchSIGHUP(t *testing.T) {
 		t.Fatal(err)
 	}
 	hup := make(chan os.Signal, 1)
-	logs := startWatch(t, h, time.Hour, hup)
+	logs := startWatch(t, h, hup).logs
 
 	writeFile(t, path, policyWithUser("bobby")) // same length as "alice"
 	if err := os.Chtimes(path, fi.ModTime(), fi.ModTime()); err != nil {
 		t.Fatal(err)
 	}
 	hup <- nil
-	eventually(t, "the change to bobby", func() bool { return admits(h, "bobby") })
-	eventually(t, "the reload log line", func() bool { return strings.Contains(logs.String(), "trigger=SIGHUP") })
+	testutil.WaitFor(t, "the change to bobby", func() bool { return admits(h, "bobby") })
+	logs.WaitFor(t, "trigger=SIGHUP")
 
 	writeFile(t, path, badPolicy)
 	hup <- nil
-	eventually(t, "the rejection log line", func() bool { return strings.Contains(logs.String(), "rejected") })
+	logs.WaitFor(t, "rejected")
 	if !admits(h, "bobby") {
 		t.Error("bad policy replaced the current one on SIGHUP")
 	}

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/reel-rec/reel/internal/testutil"
 )
 
 // TestWatchRealSIGHUP sends the process a real SIGHUP and checks that
@@ -41,14 +43,13 @@ func TestWatchRealSIGHUP(t *testing.T) {
 
 	writeFile(t, path, policyWithUser("bob"))
 	// Watch may not have called signal.Notify yet: signal until it reloads.
-	deadline := time.Now().Add(10 * time.Second)
-	for !admits(h, "bob") {
-		if time.Now().After(deadline) {
-			t.Fatal("policy not reloaded on SIGHUP")
+	testutil.WaitFor(t, "the policy to be reloaded on SIGHUP", func() bool {
+		if admits(h, "bob") {
+			return true
 		}
 		if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return false
+	})
 }

@@ -57,7 +57,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "unknown field without close match lists the known ones",
 			src:  `{"acls": []}`,
-			want: []string{`p.hujson:1:2: policy: unknown field "acls"; want one of "groups", "recorders", "recording", "ssh", "kubernetes", "viewers", "retention"`},
+			want: []string{`p.hujson:1:2: policy: unknown field "acls"; want one of "groups", "recorders", "recording", "ssh", "kubernetes", "viewers", "admins", "retention"`},
 		},
 		{
 			name: "typo in a rule field",
@@ -213,6 +213,20 @@ func TestParseErrors(t *testing.T) {
 				`p.hujson:8:59: viewers rule #1: bad node "node/1": want a node id (letters, digits, '.', '_', '-'), a tag, or "*"`,
 				`p.hujson:8:90: viewers rule #1: unknown action "delete"; want one of "view", "download"`,
 				`p.hujson:9:46: viewers rule #2: actions is empty`,
+			},
+		},
+		{
+			name: "admins",
+			src: `{
+	"groups": {"group:sre": ["alice"]},
+	"admins": ["group:sre", "*", "group:nope", "10.0.0.1", "tag:x", ""],
+}`,
+			want: []string{
+				`p.hujson:3:26: admins: "*" would make every viewer an admin; list users and groups`,
+				`p.hujson:3:31: admins: src: unknown group "group:nope" (define it in "groups")`,
+				`p.hujson:3:45: admins: src: "10.0.0.1": addresses are not identities here; src takes users, groups and "*"`,
+				`p.hujson:3:57: admins: src: "tag:x": tags cannot be a source; src takes users, groups, addresses and "*"`,
+				`p.hujson:3:66: admins: src: empty string`,
 			},
 		},
 		{

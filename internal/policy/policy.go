@@ -2,7 +2,9 @@
 // HuJSON document (JSON with comments and trailing commas, like a tailnet
 // policy file) that says who may open which SSH sessions, which sessions
 // and Kubernetes API sessions are recorded and by which recorders, and who
-// may view which recordings in the UI.
+// may view which recordings. Only the SSH rules are enforced today (by reel
+// ssh); the kubernetes rules are for reel kube-proxy and the viewers rules
+// for the web UI, both planned: they are parsed, checked and explained.
 //
 // A policy file has these top-level fields, all optional:
 //
@@ -12,6 +14,7 @@
 //	ssh         [ {action, src, dst, users, recorder, enforceRecorder, inputRecording} ]
 //	kubernetes  [ {action, src, namespaces, pods, recorder, enforceRecorder, enableEvents} ]
 //	viewers     [ {src, nodes, actions} ]
+//	admins      ["alice", "group:sre"]
 //	retention   [ {nodes, users, kinds, statuses, keep} ]
 //
 // Parse is strict: a syntax error, an unknown or duplicate field, a value
@@ -20,7 +23,7 @@
 // every error found is reported at its line and column in the original
 // text. A typo in a security policy must never be silently ignored.
 //
-// The decisions (SSH, Kubernetes, CanView) are documented on their
+// The decisions (SSH, Kubernetes, CanView, ViewerScope, IsAdmin) are documented on their
 // methods and in docs/policy.md. A Holder keeps the current policy of a
 // file and reloads it on SIGHUP and when the file changes, keeping the old
 // policy when the new one is bad.
@@ -73,6 +76,10 @@ type Policy struct {
 	KubeRules []KubeRule `json:"kubernetes,omitempty"`
 	// ViewerRules are the "viewers" rules, in file order.
 	ViewerRules []ViewerRule `json:"viewers,omitempty"`
+	// Admins are the UI's administrators: users and groups, as in a
+	// viewers rule's src ("*" is refused: everyone an admin is a
+	// mistake). An admin sees every recording and the audit log.
+	Admins []string `json:"admins,omitempty"`
 	// RetentionRules are the "retention" rules, in file order
 	// (retention.go).
 	RetentionRules []RetentionRule `json:"retention,omitempty"`
@@ -80,6 +87,8 @@ type Policy struct {
 	// members maps each group to the set of users in it, nested groups
 	// expanded.
 	members map[string]map[string]bool
+	// admins is Admins compiled.
+	admins []principal
 }
 
 // An SSHRule admits (accept) or refuses (reject) SSH sessions.
@@ -144,7 +153,7 @@ type KubeRule struct {
 	src []principal
 }
 
-// A ViewerRule lets users view recordings in the UI.
+// A ViewerRule lets users view recordings in the (planned) web UI.
 type ViewerRule struct {
 	Line int `json:"-"`
 
@@ -279,6 +288,15 @@ func (d *decoder) validate(raw *rawPolicy) *Policy {
 	}
 	for i, r := range raw.viewers {
 		p.ViewerRules = append(p.ViewerRules, d.validateViewer(p, i, r))
+	}
+	if raw.admins.set {
+		p.Admins = pstrings(raw.admins.items)
+		for _, a := range raw.admins.items {
+			if a.s == "*" {
+				d.errorf(a.off, "admins: \"*\" would make every viewer an admin; list users and groups")
+			}
+		}
+		p.admins = d.checkSrc(p, "admins", raw.admins, false)
 	}
 	for i, r := range raw.retention {
 		p.RetentionRules = append(p.RetentionRules, d.validateRetention(p, i, r))

@@ -27,6 +27,7 @@ type committer struct {
 	interval time.Duration
 	m        *Metrics
 	log      *slog.Logger
+	notify   func(key string, c Change)
 
 	mu       sync.Mutex
 	sessions map[*session]struct{}
@@ -93,6 +94,9 @@ func (c *committer) syncRound() {
 			if prev := ss.durable.Load(); upto[i] > prev {
 				ss.durable.Store(upto[i])
 				c.m.bytesDurable.Add(upto[i] - prev)
+				if c.notify != nil {
+					c.notify(ss.key, Change{What: Grew, Size: upto[i]})
+				}
 			}
 		}
 	}

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"time"
 	"unicode/utf8"
+
+	"github.com/reel-rec/reel/internal/store"
 )
 
 // unsizedEvent bounds an event body sent without a Content-Length.
@@ -74,7 +76,8 @@ func (s *Server) postEvent(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "reel recorder: malformed event: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	id, err := s.Store.PutEvent(r.Context(), node, s.Now(), body)
+	at := s.Now()
+	id, err := s.Store.PutEvent(r.Context(), node, at, body)
 	if err != nil {
 		s.Metrics.errors.add("event_store")
 		s.Log.Error("storing event failed", "node", node, "err", err)
@@ -82,6 +85,7 @@ func (s *Server) postEvent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.Metrics.events.Add(1)
+	s.notify(id, Change{What: EventStored, Event: &store.Event{ID: id, Node: node, At: at, Data: body}})
 	s.Log.Debug("event stored", "node", node, "id", id)
 	w.Header().Set("Content-Type", "application/json")
 	fmt.Fprintf(w, "{\"id\":%q}\n", id)

@@ -4,7 +4,7 @@
 //
 // An ack counts only bytes that are durable: the server syncs the store on a
 // timer, for all live recordings in one round (group commit), and acks after
-// the round. See DESIGN.md, "The recording API".
+// the round.
 package recorder
 
 import (
@@ -113,6 +113,11 @@ type Server struct {
 	// Metrics counts what the server does. Nil makes an unregistered one
 	// (NewMetrics(nil)).
 	Metrics *Metrics
+	// Notify, when set, is told of every recording created, grown (after
+	// each sync round that made more of it durable) and closed, and of
+	// every event stored. It is called on the recording path: it must not
+	// block (queue the work and return).
+	Notify func(key string, c Change)
 
 	initOnce sync.Once
 	hs       *http.Server
@@ -171,6 +176,7 @@ func (s *Server) init() {
 		s.perNode = map[string]int{}
 		s.stopped = make(chan struct{})
 		s.commit = newCommitter(s.Store, s.AckInterval, s.Metrics, s.Log)
+		s.commit.notify = s.notify
 		var p http.Protocols
 		p.SetHTTP1(true)
 		p.SetHTTP2(true)

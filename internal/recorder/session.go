@@ -305,6 +305,7 @@ func (s *Server) create(ss *session) error {
 	}
 	ss.w, ss.key = wr, wr.Key()
 	s.commit.add(ss)
+	s.notify(ss.key, Change{What: Created})
 	ss.log.Info("recording started", "key", ss.key, "proto", ss.proto)
 	return nil
 }
@@ -356,6 +357,7 @@ func (s *Server) finish(ss *session, res ingestResult) outcome {
 		}
 	}
 	size := ss.received.Load()
+	s.notify(ss.key, Change{What: Closed, Size: size, Status: status, Reason: reason})
 	s.Metrics.sessionsTotal.add(ss.proto + "," + string(status))
 	attrs := []any{"key", ss.key, "proto", ss.proto, "status", status, "bytes", size, "duration", s.Now().Sub(ss.started).Round(time.Millisecond)}
 	if reason != "" {

@@ -1,6 +1,6 @@
 // Package sender is the sender side of the recording API: it streams one
 // terminal session, as asciicast v2, to the first reachable recorder of an
-// ordered list. Every sender in reel uses it (reel ssh, reel kube-proxy).
+// ordered list. reel ssh uses it, as will the planned reel kube-proxy.
 //
 // It speaks the wire contract of Tailscale's tsrecorder (see
 // tailscale.com/sessionrecording, whose behaviour it follows): probe

@@ -1,7 +1,7 @@
 // Package store defines where recordings and events are kept.
 //
-// A Store is the only thing the recorder, the CLI and the web UI know about
-// storage. Backends (fsstore for local disk, s3store for S3-compatible
+// A Store is the only thing the recorder and the CLI (and the planned web
+// UI) know about storage. Backends (fsstore for local disk, s3store for S3-compatible
 // buckets, memstore for tests) implement it, and every backend passes the
 // shared conformance suite in package storetest.
 //

@@ -17,6 +17,7 @@ package tailnet
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -102,6 +103,10 @@ type Identity struct {
 	Tags []string
 	// User is the owner's login name, for a user-owned node.
 	User string
+	// Caps are the app capabilities the tailnet policy's grants give the
+	// peer on this node, by name, each with its values (the web UI reads
+	// its viewers' grants here).
+	Caps map[string][]json.RawMessage
 }
 
 // Server is a running tsnet node. It implements Node.
@@ -255,6 +260,14 @@ func (s *Server) WhoIs(ctx context.Context, remoteAddr string) (Identity, error)
 		id.Tags = append([]string(nil), who.Node.Tags...)
 	} else if who.UserProfile != nil {
 		id.User = who.UserProfile.LoginName
+	}
+	for name, vals := range who.CapMap {
+		if id.Caps == nil {
+			id.Caps = map[string][]json.RawMessage{}
+		}
+		for _, v := range vals {
+			id.Caps[string(name)] = append(id.Caps[string(name)], json.RawMessage(v))
+		}
 	}
 	return id, nil
 }

@@ -145,3 +145,39 @@ func (b *Buffer) WaitFor(t testing.TB, s string) {
 	t.Helper()
 	WaitForSeen(t, DefaultWait, strconv.Quote(s), func() bool { return b.Contains(s) }, b.String)
 }
+
+// Clock is a clock a test sets: Now returns the time set, then moves it
+// on by Step (zero: it stands still until Advance or Set). Safe for
+// concurrent use; pass its Now where code takes a clock.
+type Clock struct {
+	Step time.Duration
+
+	mu sync.Mutex
+	t  time.Time
+}
+
+// NewClock returns a Clock set to t.
+func NewClock(t time.Time) *Clock { return &Clock{t: t} }
+
+// Now returns the clock's time, and moves it on by Step.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.t
+	c.t = c.t.Add(c.Step)
+	return now
+}
+
+// Advance moves the clock on by d.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// Set sets the clock to t.
+func (c *Clock) Set(t time.Time) {
+	c.mu.Lock()
+	c.t = t
+	c.mu.Unlock()
+}

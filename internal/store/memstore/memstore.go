@@ -1,5 +1,5 @@
 // Package memstore is a store.Store in memory, for tests of the code that
-// uses a store (the recorder, the CLI, the UI). It passes the same
+// uses a store (the recorder, the CLI). It passes the same
 // conformance suite as the real backends and models their durability: Crash
 // returns the store a restarted process would see, in which live recordings
 // hold only the bytes that were synced.

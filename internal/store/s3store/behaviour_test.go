@@ -17,6 +17,7 @@ import (
 	"github.com/reel-rec/reel/internal/store"
 	"github.com/reel-rec/reel/internal/store/s3store"
 	"github.com/reel-rec/reel/internal/store/s3store/s3test"
+	"github.com/reel-rec/reel/internal/testutil"
 )
 
 var start0 = time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
@@ -50,34 +51,11 @@ func mustWrite(t *testing.T, w store.Writer, p []byte) {
 // uploads lists the bucket's multipart uploads in progress.
 func (e *env) uploads(t *testing.T, cfg s3store.Config) []minio.ObjectMultipartInfo {
 	t.Helper()
-	var out []minio.ObjectMultipartInfo
-	for u := range e.client.ListIncompleteUploads(t.Context(), cfg.Bucket, "", true) {
-		if u.Err != nil {
-			t.Fatalf("list uploads: %v", u.Err)
-		}
-		// The listing does not add up the parts: do it here.
-		parts, err := minio.Core{Client: e.client}.ListObjectParts(t.Context(), cfg.Bucket, u.Key, u.UploadID, 0, 1000)
-		if err != nil {
-			t.Fatalf("list parts: %v", err)
-		}
-		u.Size = 0
-		for _, p := range parts.ObjectParts {
-			u.Size += p.Size
-		}
-		out = append(out, u)
+	us, err := s3test.Uploads(t.Context(), e.client, cfg.Bucket)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return out
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	return us
 }
 
 func eachServer(t *testing.T, f func(t *testing.T, e *env)) {
@@ -99,7 +77,7 @@ func TestPartsWhileLive(t *testing.T) {
 		}
 		data := lines(120000, 100) // ~12 MiB: two parts while live
 		mustWrite(t, w, data[:len(data)*3/4])
-		waitFor(t, "a part uploaded while live", func() bool {
+		testutil.WaitFor(t, "a part uploaded while live", func() bool {
 			us := e.uploads(t, cfg)
 			return len(us) == 1 && us[0].Size > 0
 		})
@@ -163,7 +141,7 @@ func TestOutage(t *testing.T) {
 			t.Error("Flush succeeded with the server down")
 		}
 		cancel()
-		waitFor(t, "failed attempts to be counted", func() bool { m := s.Metrics(); return m.Retries > 0 && m.UploadsFailing > 0 })
+		testutil.WaitFor(t, "failed attempts to be counted", func() bool { m := s.Metrics(); return m.Retries > 0 && m.UploadsFailing > 0 })
 		if m := s.Metrics(); m.LastError == "" || m.UploadsPending < 2 {
 			t.Errorf("Metrics during the outage = %+v", m)
 		}
@@ -202,7 +180,7 @@ func TestCrashResumesUpload(t *testing.T) {
 		}
 		data := lines(80000, 100)
 		mustWrite(t, w, data)
-		waitFor(t, "a part uploaded", func() bool { us := e.uploads(t, cfg); return len(us) == 1 && us[0].Size > 0 })
+		testutil.WaitFor(t, "a part uploaded", func() bool { us := e.uploads(t, cfg); return len(us) == 1 && us[0].Size > 0 })
 		before := e.uploads(t, cfg)[0].UploadID
 		mustWrite(t, w, []byte(`[9999,"o","half a li`))
 		s3store.Crash(s)
@@ -245,7 +223,7 @@ func TestUploadVanished(t *testing.T) {
 	}
 	data := lines(150000, 100)
 	mustWrite(t, w, data[:len(data)/2])
-	waitFor(t, "a part uploaded", func() bool { us := e.uploads(t, cfg); return len(us) == 1 && us[0].Size > 0 })
+	testutil.WaitFor(t, "a part uploaded", func() bool { us := e.uploads(t, cfg); return len(us) == 1 && us[0].Size > 0 })
 	u := e.uploads(t, cfg)[0]
 	if err := e.client.RemoveIncompleteUpload(t.Context(), cfg.Bucket, u.Key); err != nil {
 		t.Fatal(err)

@@ -489,7 +489,7 @@ func (r *rec) uploadPart(ctx context.Context, st *recState, from, to int64) erro
 	s := r.sp.s
 	obj := s.objKey(r.key)
 	if st.UploadID == "" {
-		id, err := s.core.NewMultipartUpload(ctx, s.cfg.Bucket, obj, minio.PutObjectOptions{ContentType: contentType(r.key)})
+		id, err := s.up.NewMultipartUpload(ctx, s.cfg.Bucket, obj, minio.PutObjectOptions{ContentType: contentType(r.key)})
 		if err != nil {
 			return fmt.Errorf("start multipart upload of %s: %w", obj, err)
 		}
@@ -510,7 +510,7 @@ func (r *rec) uploadPart(ctx context.Context, st *recState, from, to int64) erro
 			return fmt.Errorf("spool %s: %w", r.key, err)
 		}
 	}
-	part, err := s.core.PutObjectPart(ctx, s.cfg.Bucket, obj, st.UploadID, n, io.NewSectionReader(f, from, to-from), to-from, opts)
+	part, err := s.up.PutObjectPart(ctx, s.cfg.Bucket, obj, st.UploadID, n, io.NewSectionReader(f, from, to-from), to-from, opts)
 	if err != nil {
 		if errCode(err) == "NoSuchUpload" {
 			// The bucket dropped the upload (lifecycle rule, abort): start
@@ -581,7 +581,7 @@ func (r *rec) land(ctx context.Context, st recState) error {
 		for i, p := range st.Parts {
 			parts[i] = minio.CompletePart{PartNumber: p.N, ETag: p.ETag}
 		}
-		_, err := s.core.CompleteMultipartUpload(ctx, s.cfg.Bucket, obj, st.UploadID, parts, minio.PutObjectOptions{ContentType: contentType(r.key)})
+		_, err := s.up.CompleteMultipartUpload(ctx, s.cfg.Bucket, obj, st.UploadID, parts, minio.PutObjectOptions{ContentType: contentType(r.key)})
 		if err != nil {
 			code := errCode(err)
 			if code == "NoSuchUpload" || code == "InvalidPart" || code == "InvalidPartOrder" {
@@ -669,7 +669,7 @@ func (s *Store) putObject(ctx context.Context, key string, body io.ReadSeeker, s
 			return err
 		}
 	}
-	_, err := s.core.PutObject(ctx, s.cfg.Bucket, s.objKey(key), body, size, md5b64, "", minio.PutObjectOptions{ContentType: contentType(key)})
+	_, err := s.up.PutObject(ctx, s.cfg.Bucket, s.objKey(key), body, size, md5b64, "", minio.PutObjectOptions{ContentType: contentType(key)})
 	if err != nil {
 		return fmt.Errorf("put %s: %w", s.objKey(key), err)
 	}

@@ -167,7 +167,8 @@ type Config struct {
 type Store struct {
 	cfg    Config
 	client *minio.Client
-	core   minio.Core
+	core   minio.Core // reads, and everything but uploads
+	up     minio.Core // uploads: no retries of its own (see newClient)
 	prefix string
 	log    *slog.Logger
 	now    func() time.Time
@@ -194,11 +195,15 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err := cfg.fill(); err != nil {
 		return nil, err
 	}
-	client, err := newClient(cfg)
+	client, err := newClient(cfg, 2)
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{cfg: cfg, client: client, core: minio.Core{Client: client}, prefix: cfg.Prefix, log: cfg.Log, now: cfg.Now}
+	upClient, err := newClient(cfg, 1)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{cfg: cfg, client: client, core: minio.Core{Client: client}, up: minio.Core{Client: upClient}, prefix: cfg.Prefix, log: cfg.Log, now: cfg.Now}
 	if err := s.checkBucket(ctx); err != nil {
 		return nil, err
 	}
@@ -267,7 +272,12 @@ func (c *Config) fill() error {
 	return nil
 }
 
-func newClient(cfg Config) (*minio.Client, error) {
+// newClient returns an S3 client that makes up to maxRetries attempts of
+// a request. Uploads need 1: on a retry the client seeks the request body
+// back while the HTTP transport may still be sending it from the failed
+// attempt (a data race on the reader); the uploaders retry with their own
+// backoff and a fresh reader instead. Requests without a body may retry.
+func newClient(cfg Config, maxRetries int) (*minio.Client, error) {
 	var creds *credentials.Credentials
 	if cfg.AccessKey != "" || cfg.SecretKey != "" {
 		creds = credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, cfg.SessionToken)
@@ -301,9 +311,7 @@ func newClient(cfg Config) (*minio.Client, error) {
 		Transport:    tr,
 		Region:       cfg.Region,
 		BucketLookup: lookup,
-		// The uploaders retry with their own backoff; the client retries a
-		// little for reads.
-		MaxRetries: 2,
+		MaxRetries:   maxRetries,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("s3store: endpoint %s: %w", cfg.Endpoint, err)

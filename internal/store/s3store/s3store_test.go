@@ -11,12 +11,12 @@ import (
 	"time"
 
 	"github.com/minio/minio-go/v7"
-	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"github.com/reel-rec/reel/internal/store"
 	"github.com/reel-rec/reel/internal/store/s3store"
 	"github.com/reel-rec/reel/internal/store/s3store/s3test"
 	"github.com/reel-rec/reel/internal/store/storetest"
+	"github.com/reel-rec/reel/internal/testutil"
 )
 
 // env is one running S3 server and the stores tests opened on it.
@@ -33,11 +33,7 @@ var bucketSeq atomic.Int64
 func newEnv(t *testing.T, server string) *env {
 	t.Helper()
 	srv := s3test.Start(t, server)
-	client, err := minio.New(srv.Addr, &minio.Options{Creds: credentials.NewStaticV4(srv.AccessKey, srv.SecretKey, "")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &env{srv: srv, client: client, cfgs: map[*s3store.Store]s3store.Config{}}
+	return &env{srv: srv, client: srv.Client(t), cfgs: map[*s3store.Store]s3store.Config{}}
 }
 
 // config returns a Config for a fresh bucket (every other one under a
@@ -87,7 +83,7 @@ func (e *env) cfgOf(t *testing.T, s store.Store) s3store.Config {
 
 func flush(t *testing.T, s *s3store.Store) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), testutil.DefaultWait)
 	defer cancel()
 	if err := s.Flush(ctx); err != nil {
 		t.Fatalf("Flush: %v", err)

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/reel-rec/reel/internal/tailnet/tailnettest"
+	"github.com/reel-rec/reel/internal/testutil"
 )
 
 // Environment the parent passes to the isolated child.
@@ -170,19 +171,11 @@ func setChildEnv() {
 func isolated(t *testing.T) {
 	t.Helper()
 	if why := os.Getenv(envUnisolated); why != "" {
-		skipOrFail(t, "not isolated from the network (%s); these tests run only in a loopback-only network namespace", why)
+		testutil.SkipOrFail(t, "not isolated from the network (%s); these tests run only in a loopback-only network namespace", why)
 	}
 	if err := checkLoopbackOnly(); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func skipOrFail(t *testing.T, format string, args ...any) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatalf(format, args...)
-	}
-	t.Skipf(format, args...)
 }
 
 // prepareTools builds reel and makes sure tailscaled and tailscale are in

@@ -11,7 +11,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -24,6 +23,7 @@ import (
 	"github.com/reel-rec/reel/internal/store/fsstore"
 	"github.com/reel-rec/reel/internal/tailnet"
 	"github.com/reel-rec/reel/internal/tailnet/tailnettest"
+	"github.com/reel-rec/reel/internal/testutil"
 )
 
 // authKey is the key the test control servers require.
@@ -47,28 +47,10 @@ func startControl(t *testing.T, configure ...func(*testcontrol.Server)) *tailnet
 	return c
 }
 
-// syncBuffer is a bytes.Buffer safe for a child's output and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // reelServe is a running "reel serve --tailnet" child.
 type reelServe struct {
 	cmd      *exec.Cmd
-	logs     *syncBuffer
+	logs     *testutil.Buffer
 	done     chan error
 	dst      string
 	stateDir string
@@ -93,7 +75,7 @@ func startReel(t *testing.T, c *tailnettest.Control, dst, stateDir string, args 
 		"TSRECORDER_LOGIN_SERVER="+c.URL,
 		"TS_STATE_DIR="+stateDir,
 	)
-	logs := &syncBuffer{}
+	logs := &testutil.Buffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -106,21 +88,20 @@ func startReel(t *testing.T, c *tailnettest.Control, dst, stateDir string, args 
 			t.Logf("reel serve output:\n%s", logs.String())
 		}
 	})
-	deadline := time.After(60 * time.Second)
-	for {
-		if m := tailnetURL.FindStringSubmatch(logs.String()); m != nil {
-			r.addr = netip.MustParseAddrPort(m[1])
-			return r
-		}
+	testutil.WaitForSeen(t, testutil.DefaultWait, "reel serve to come up on the tailnet", func() bool {
 		select {
 		case err := <-r.done:
 			r.done <- err
 			t.Fatalf("reel serve exited: %v\n%s", err, logs.String())
-		case <-deadline:
-			t.Fatalf("reel serve did not come up on the tailnet:\n%s", logs.String())
-		case <-time.After(20 * time.Millisecond):
+		default:
 		}
-	}
+		m := tailnetURL.FindStringSubmatch(logs.String())
+		if m != nil {
+			r.addr = netip.MustParseAddrPort(m[1])
+		}
+		return m != nil
+	}, logs.String)
+	return r
 }
 
 // environWithout is os.Environ without the named variables.
@@ -205,18 +186,6 @@ func events(t *testing.T, dst, node string) []string {
 		out = append(out, string(ev.Data))
 	}
 	return out
-}
-
-// waitFor polls cond until it holds or d passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 func upload(ctx context.Context, ap netip.AddrPort, dial func(context.Context, string, string) (net.Conn, error), body []byte) error {

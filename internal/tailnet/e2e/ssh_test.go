@@ -21,19 +21,20 @@ import (
 	"github.com/reel-rec/reel/internal/store"
 	"github.com/reel-rec/reel/internal/tailnet"
 	"github.com/reel-rec/reel/internal/tailnet/tailnettest"
+	"github.com/reel-rec/reel/internal/testutil"
 )
 
 // tailscaledNode is a real tailscaled child (userspace networking), joined
 // to a test control server with the real tailscale CLI.
 type tailscaledNode struct {
 	dir, sock string
-	logs      *syncBuffer
+	logs      *testutil.Buffer
 }
 
 func startTailscaled(t *testing.T, ctx context.Context, c *tailnettest.Control, hostname string, upArgs ...string) *tailscaledNode {
 	t.Helper()
 	dir := t.TempDir()
-	n := &tailscaledNode{dir: dir, sock: filepath.Join(dir, "tailscaled.sock"), logs: &syncBuffer{}}
+	n := &tailscaledNode{dir: dir, sock: filepath.Join(dir, "tailscaled.sock"), logs: &testutil.Buffer{}}
 	cmd := exec.Command(tool(t, "tailscaled"),
 		"--tun=userspace-networking",
 		"--statedir="+dir,
@@ -60,7 +61,7 @@ func startTailscaled(t *testing.T, ctx context.Context, c *tailnettest.Control, 
 			t.Logf("tailscaled %s log:\n%s", hostname, tail(n.logs.String(), 60))
 		}
 	})
-	waitFor(t, 30*time.Second, "tailscaled's socket", func() bool { return exists(n.sock) })
+	testutil.WaitForSeen(t, testutil.DefaultWait, "tailscaled's socket", func() bool { return exists(n.sock) }, n.logs.String)
 	args := append([]string{"up", "--login-server=" + c.URL, "--authkey=" + authKey, "--hostname=" + hostname, "--reset"}, upArgs...)
 	if out, err := n.cli(t, ctx, args...); err != nil {
 		t.Fatalf("tailscale up: %v\n%s", err, out)
@@ -199,9 +200,7 @@ func readCast(t *testing.T, path string) (castHeader, string) {
 // session is refused with the policy's message.
 func TestTailscaleSSH(t *testing.T) {
 	isolated(t)
-	if _, err := exec.LookPath("ssh"); err != nil {
-		skipOrFail(t, "OpenSSH client not installed: %v", err)
-	}
+	testutil.NeedTool(t, "ssh")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	c := startControl(t)
@@ -248,7 +247,7 @@ func TestTailscaleSSH(t *testing.T) {
 	}
 
 	var key string
-	waitFor(t, 30*time.Second, "the recording to complete", func() bool {
+	testutil.WaitFor(t, "the recording to complete", func() bool {
 		for k, info := range recordings(t, dst) {
 			if info.Status == store.StatusComplete {
 				key = k

@@ -21,6 +21,11 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/reel-rec/reel/internal/testutil"
 )
 
 // Versions of the servers; keep them in step with
@@ -101,10 +106,7 @@ func Require(t testing.TB, name string) string {
 	t.Helper()
 	bin, err := Binary(name)
 	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%v", err)
-		}
-		t.Skipf("%v", err)
+		testutil.SkipOrFail(t, "%v", err)
 	}
 	return bin
 }
@@ -156,6 +158,39 @@ func Start(t testing.TB, name string) *Server {
 // Endpoint is the server's URL, "http://127.0.0.1:P".
 func (s *Server) Endpoint() string { return "http://" + s.Addr }
 
+// Client returns an S3 client of the test's own on the server: a view of
+// its buckets independent of the code under test.
+func (s *Server) Client(t testing.TB) *minio.Client {
+	t.Helper()
+	c, err := minio.New(s.Addr, &minio.Options{Creds: credentials.NewStaticV4(s.AccessKey, s.SecretKey, "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// Uploads lists bucket's multipart uploads in progress, with Size set to
+// the bytes of the parts uploaded so far.
+func Uploads(ctx context.Context, c *minio.Client, bucket string) ([]minio.ObjectMultipartInfo, error) {
+	var out []minio.ObjectMultipartInfo
+	for u := range c.ListIncompleteUploads(ctx, bucket, "", true) {
+		if u.Err != nil {
+			return nil, fmt.Errorf("list uploads: %w", u.Err)
+		}
+		// The listing does not add up the parts: do it here.
+		parts, err := minio.Core{Client: c}.ListObjectParts(ctx, bucket, u.Key, u.UploadID, 0, 1000)
+		if err != nil {
+			return nil, fmt.Errorf("list parts of %s: %w", u.Key, err)
+		}
+		u.Size = 0
+		for _, p := range parts.ObjectParts {
+			u.Size += p.Size
+		}
+		out = append(out, u)
+	}
+	return out, nil
+}
+
 func freePort() (string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -198,7 +233,7 @@ func (s *Server) start() error {
 	}
 	s.cmd, s.log, s.done = cmd, logFile, make(chan struct{})
 	go func(done chan struct{}) { cmd.Wait(); close(done) }(s.done)
-	if err := s.waitReady(15 * time.Second); err != nil {
+	if err := s.waitReady(testutil.DefaultWait); err != nil {
 		s.Stop()
 		return fmt.Errorf("%w; log:\n%s", err, s.Log())
 	}
@@ -207,33 +242,36 @@ func (s *Server) start() error {
 
 // waitReady polls until the server answers HTTP on its address.
 func (s *Server) waitReady(limit time.Duration) error {
-	ctx, cancel := context.WithTimeout(context.Background(), limit)
-	defer cancel()
 	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{Proxy: nil}}
-	for {
+	defer client.CloseIdleConnections()
+	var last error
+	exited := false
+	err := testutil.Poll(limit, func() bool {
 		select {
 		case <-s.done:
-			return errors.New("server exited")
+			exited = true
+			return true
 		default:
 		}
 		// An anonymous ListBuckets: refused (403) once the server is up,
 		// 503 while it initialises.
-		req, _ := http.NewRequestWithContext(ctx, "GET", s.Endpoint()+"/", nil)
-		resp, err := client.Do(req)
-		if err == nil {
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusServiceUnavailable {
-				return nil
-			}
-			err = fmt.Errorf("%s", resp.Status)
+		resp, err := client.Get(s.Endpoint() + "/")
+		if err != nil {
+			last = err
+			return false
 		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("not ready after %v: %v", limit, err)
-		case <-time.After(20 * time.Millisecond):
-		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		last = fmt.Errorf("%s", resp.Status)
+		return resp.StatusCode != http.StatusServiceUnavailable
+	})
+	switch {
+	case exited:
+		return errors.New("server exited")
+	case err != nil:
+		return fmt.Errorf("not ready: %w: %v", err, last)
 	}
+	return nil
 }
 
 // Stop kills the server and waits for it to exit; its data stays. It is
@@ -252,13 +290,10 @@ func (s *Server) Stop() {
 func (s *Server) Restart(t testing.TB) {
 	t.Helper()
 	var err error
-	for range 50 { // the old socket may linger a moment
-		if err = s.start(); err == nil {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
+	// The old socket may linger a moment: try until it starts.
+	if testutil.Poll(testutil.DefaultWait, func() bool { err = s.start(); return err == nil }) != nil {
+		t.Fatalf("s3test: restart %s: %v", s.Name, err)
 	}
-	t.Fatalf("s3test: restart %s: %v", s.Name, err)
 }
 
 // Log returns what the server printed.

@@ -1,0 +1,322 @@
+package index
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// appID marks a SQLite file as reel's index ("reel").
+const appID = 0x7265656c
+
+// sqliteSchema is the SQLite schema, one migration per version: the file's
+// user_version is the number applied.
+var sqliteSchema = []string{
+	1: `
+PRAGMA application_id = 0x7265656c;
+CREATE TABLE recordings (
+	id INTEGER PRIMARY KEY,
+	key TEXT NOT NULL UNIQUE,
+	node TEXT NOT NULL,
+	sender TEXT NOT NULL DEFAULT '',
+	start_ns INTEGER NOT NULL,
+	end_ns INTEGER NOT NULL DEFAULT 0,
+	dur_ns INTEGER NOT NULL DEFAULT 0,
+	size INTEGER NOT NULL DEFAULT 0,
+	status TEXT NOT NULL DEFAULT '',
+	reason TEXT NOT NULL DEFAULT '',
+	kind TEXT NOT NULL DEFAULT '',
+	user_name TEXT NOT NULL DEFAULT '',
+	login TEXT NOT NULL DEFAULT '',
+	local_user TEXT NOT NULL DEFAULT '',
+	tags TEXT NOT NULL DEFAULT '',
+	command TEXT NOT NULL DEFAULT '',
+	title TEXT NOT NULL DEFAULT '',
+	width INTEGER NOT NULL DEFAULT 0,
+	height INTEGER NOT NULL DEFAULT 0,
+	pod TEXT NOT NULL DEFAULT '',
+	namespace TEXT NOT NULL DEFAULT '',
+	container TEXT NOT NULL DEFAULT '',
+	indexed INTEGER NOT NULL DEFAULT 0,
+	updated_ns INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX recordings_start ON recordings (start_ns, key);
+CREATE INDEX recordings_node ON recordings (node, start_ns, key);
+CREATE INDEX recordings_kind ON recordings (kind, start_ns, key);
+CREATE INDEX recordings_status ON recordings (status, start_ns, key);
+CREATE INDEX recordings_size ON recordings (size, key);
+CREATE INDEX recordings_dur ON recordings (dur_ns, key);
+CREATE TABLE rec_users (name TEXT NOT NULL, rid INTEGER NOT NULL, PRIMARY KEY (name, rid)) WITHOUT ROWID;
+CREATE INDEX rec_users_rid ON rec_users (rid);
+CREATE TABLE chunks (
+	id INTEGER PRIMARY KEY,
+	rid INTEGER NOT NULL,
+	seq INTEGER NOT NULL,
+	tstart REAL NOT NULL,
+	tend REAL NOT NULL,
+	times BLOB,
+	UNIQUE (rid, seq)
+);
+CREATE VIRTUAL TABLE chunks_fts USING fts5 (text, tokenize = 'trigram', detail = 'none');
+CREATE TABLE events (
+	id TEXT PRIMARY KEY,
+	node TEXT NOT NULL,
+	at_ns INTEGER NOT NULL,
+	user_name TEXT NOT NULL DEFAULT '',
+	user_lc TEXT NOT NULL DEFAULT '',
+	verb TEXT NOT NULL DEFAULT '',
+	resource TEXT NOT NULL DEFAULT '',
+	subresource TEXT NOT NULL DEFAULT '',
+	namespace TEXT NOT NULL DEFAULT '',
+	name TEXT NOT NULL DEFAULT '',
+	path TEXT NOT NULL DEFAULT '',
+	code INTEGER NOT NULL DEFAULT 0,
+	data TEXT NOT NULL
+);
+CREATE INDEX events_at ON events (at_ns, id);
+CREATE INDEX events_node ON events (node, at_ns, id);
+CREATE INDEX events_user ON events (user_lc, at_ns, id);
+`,
+}
+
+// quickCheckMax is the largest file checked page by page at open; a
+// larger one is only checked for its header and schema, so a recorder
+// with a big index starts at once.
+const quickCheckMax = 256 << 20
+
+// openSQLite opens (creating) the index in the SQLite file path. A file
+// that is not a database, is corrupt, or belongs to something else is
+// moved aside (logged, never deleted) and a new index made.
+var _ Index = (*sqlIndex)(nil)
+
+func openSQLite(ctx context.Context, path string, log *slog.Logger) (Index, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, fmt.Errorf("index: %w", err)
+	}
+	if reason := checkSQLiteFile(ctx, path); reason != "" {
+		aside := fmt.Sprintf("%s.bad-%s", path, time.Now().UTC().Format("20060102T150405Z"))
+		for _, suf := range []string{"", "-wal", "-shm"} {
+			if err := os.Rename(path+suf, aside+suf); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return nil, fmt.Errorf("index: %s is unusable (%s) and cannot be moved aside: %w", path, reason, err)
+			}
+		}
+		log.Warn("index file unusable: moved aside; a new index is built from the store", "path", path, "reason", reason, "moved_to", aside)
+	}
+	dsn := func(write bool) string {
+		v := url.Values{}
+		v.Add("_pragma", "busy_timeout(10000)")
+		v.Add("_pragma", "journal_mode(WAL)")
+		v.Add("_pragma", "synchronous(NORMAL)")
+		if write {
+			v.Set("_txlock", "immediate")
+		}
+		return "file:" + path + "?" + v.Encode()
+	}
+	db, err := sql.Open("sqlite", dsn(true))
+	if err != nil {
+		return nil, fmt.Errorf("index: open %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(1) // SQLite has one writer; queue here, not in busy waits
+	if err := migrateSQLite(ctx, db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("index: %s: %w", path, err)
+	}
+	rdb, err := sql.Open("sqlite", dsn(false))
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("index: open %s: %w", path, err)
+	}
+	rdb.SetMaxOpenConns(4)
+	return &sqlIndex{db: db, rdb: rdb, d: sqliteDialect{}, now: time.Now, close: func() error {
+		return errors.Join(rdb.Close(), db.Close())
+	}}, nil
+}
+
+// checkSQLiteFile returns why the file at path cannot be used as the
+// index, or "" when it can (or does not exist yet).
+func checkSQLiteFile(ctx context.Context, path string) string {
+	fi, err := os.Stat(path)
+	if err != nil || fi.Size() == 0 {
+		return ""
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		return err.Error()
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	var app, version, tables int
+	if err := db.QueryRowContext(ctx, `PRAGMA application_id`).Scan(&app); err != nil {
+		return "not a database: " + err.Error()
+	}
+	if err := db.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&version); err != nil {
+		return "not a database: " + err.Error()
+	}
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema`).Scan(&tables); err != nil {
+		return "corrupt: " + err.Error()
+	}
+	switch {
+	case app != appID && tables > 0:
+		return fmt.Sprintf("not reel's index (application_id %#x)", app)
+	case app == appID && version > len(sqliteSchema)-1:
+		return "" // a newer reel's index: migrate refuses it with a clear error
+	}
+	if fi.Size() <= quickCheckMax {
+		var res string
+		if err := db.QueryRowContext(ctx, `PRAGMA quick_check(1)`).Scan(&res); err != nil {
+			return "corrupt: " + err.Error()
+		}
+		if res != "ok" {
+			return "corrupt: " + res
+		}
+	}
+	return ""
+}
+
+func migrateSQLite(ctx context.Context, db *sql.DB) error {
+	for {
+		var version int
+		if err := db.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&version); err != nil {
+			return err
+		}
+		last := len(sqliteSchema) - 1
+		if version > last {
+			return fmt.Errorf("index schema version %d is newer than this reel knows (%d): upgrade reel, or remove the file and run reel index rebuild", version, last)
+		}
+		if version == last {
+			return nil
+		}
+		// One migration per transaction; the version is read again inside
+		// it, so that two processes opening at once apply each only once.
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		var v int
+		if err := tx.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&v); err != nil {
+			tx.Rollback()
+			return err
+		}
+		if v == version {
+			if _, err := tx.ExecContext(ctx, sqliteSchema[v+1]); err != nil {
+				tx.Rollback()
+				return fmt.Errorf("schema migration %d: %w", v+1, err)
+			}
+			if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, v+1)); err != nil {
+				tx.Rollback()
+				return err
+			}
+		}
+		if err := tx.Commit(); err != nil {
+			return err
+		}
+	}
+}
+
+type sqliteDialect struct{}
+
+func (sqliteDialect) ph(n int) string { return "?" + strconv.Itoa(n) }
+
+func (sqliteDialect) chunkFrom() string {
+	return "chunks_fts JOIN chunks c ON c.id = chunks_fts.rowid"
+}
+
+func (sqliteDialect) chunkText() string { return "chunks_fts.text" }
+
+// textMatch looks up every trigram of q in the index (which keeps no
+// positions: detail=none makes it several times smaller) and checks the
+// candidates with reel_contains, which folds case as the index does.
+func (sqliteDialect) textMatch(b *builder, q string) string {
+	return "chunks_fts MATCH " + b.arg(trigramQuery(q)) + " AND reel_contains(chunks_fts.text, " + b.arg(q) + ")"
+}
+
+func (sqliteDialect) candidates(b *builder, q string) string {
+	return "chunks_fts MATCH " + b.arg(trigramQuery(q))
+}
+
+func (sqliteDialect) textsByID(ph string) string {
+	return "SELECT rowid, text FROM chunks_fts WHERE rowid IN (" + ph + ")"
+}
+
+// trigramQuery is the FTS5 query for every trigram of q.
+func trigramQuery(q string) string {
+	rs := []rune(q)
+	seen := map[string]bool{}
+	var terms []string
+	for i := 0; i+3 <= len(rs); i++ {
+		t := string(rs[i : i+3])
+		if seen[t] {
+			continue
+		}
+		seen[t] = true
+		terms = append(terms, `"`+strings.ReplaceAll(t, `"`, `""`)+`"`)
+	}
+	return strings.Join(terms, " AND ")
+}
+
+func init() {
+	sqlite.MustRegisterDeterministicScalarFunction("reel_contains", 2, func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+		s, _ := args[0].(string)
+		q, _ := args[1].(string)
+		_, _, ok := findFold(s, q)
+		return ok, nil
+	})
+}
+
+func (sqliteDialect) eventMatch(b *builder, q string) string {
+	return "instr(lower(e.data), " + b.arg(strings.ToLower(q)) + ") > 0"
+}
+
+func (sqliteDialect) putChunk(ctx context.Context, tx *sql.Tx, rid int64, c Chunk) error {
+	times := encodeTimes(c.TStart, c.Times)
+	var id int64
+	err := tx.QueryRowContext(ctx, `SELECT id FROM chunks WHERE rid = ? AND seq = ?`, rid, c.Seq).Scan(&id)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		err = tx.QueryRowContext(ctx, `INSERT INTO chunks (rid, seq, tstart, tend, times) VALUES (?, ?, ?, ?, ?) RETURNING id`,
+			rid, c.Seq, c.TStart, c.TEnd, times).Scan(&id)
+		if err != nil {
+			return err
+		}
+	case err != nil:
+		return err
+	default:
+		if _, err := tx.ExecContext(ctx, `DELETE FROM chunks_fts WHERE rowid = ?`, id); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE chunks SET tstart = ?, tend = ?, times = ? WHERE id = ?`, c.TStart, c.TEnd, times, id); err != nil {
+			return err
+		}
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO chunks_fts (rowid, text) VALUES (?, ?)`, id, c.Text)
+	return err
+}
+
+func (sqliteDialect) deleteChunks(ctx context.Context, tx *sql.Tx, rid int64) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM chunks_fts WHERE rowid IN (SELECT id FROM chunks WHERE rid = ?)`, rid); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `DELETE FROM chunks WHERE rid = ?`, rid)
+	return err
+}
+
+func (sqliteDialect) retry(err error) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		c := se.Code() & 0xff
+		return c == sqlite3.SQLITE_BUSY || c == sqlite3.SQLITE_LOCKED
+	}
+	return false
+}
