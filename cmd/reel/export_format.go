@@ -22,6 +22,7 @@ import (
 	"github.com/reel-rec/reel/internal/evidence/export"
 	"github.com/reel-rec/reel/internal/store"
 	"github.com/reel-rec/reel/internal/store/fsstore"
+	"github.com/reel-rec/reel/internal/web"
 )
 
 // terminalExportUsage is the part of reel export's usage about terminal
@@ -186,7 +187,11 @@ func exportTerminal(ctx context.Context, env *cmdEnv, name string, info *store.I
 				}
 				part = b.Bytes()
 			}
-			return export.HTML(w, part, htmlInfo(name, info, rec, o, whole))
+			hi := htmlInfo(name, info, rec, o, whole)
+			if hi.PlayerJS, hi.PlayerCSS, err = web.Player(); err != nil {
+				return err
+			}
+			return export.HTML(w, part, hi)
 		}
 	}
 	if t.output == "" || t.output == "-" {

@@ -3,20 +3,13 @@ package export
 import (
 	"bytes"
 	"crypto/sha256"
-	"embed"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html/template"
 	"io"
 )
-
-// The player: asciinema-player from the npm package pinned in
-// player/package-lock.json (the web UI's version), copied by go generate.
-//
-//go:generate sh -c "cd player && npm ci --ignore-scripts --no-audit --no-fund && cp node_modules/asciinema-player/dist/bundle/asciinema-player.min.js node_modules/asciinema-player/dist/bundle/asciinema-player.css node_modules/asciinema-player/LICENSE . && rm -rf node_modules"
-//go:embed player/asciinema-player.min.js player/asciinema-player.css
-var playerFS embed.FS
 
 // HTMLInfo is what the page says about the recording, above the player.
 type HTMLInfo struct {
@@ -29,6 +22,9 @@ type HTMLInfo struct {
 	Poster float64
 	// AutoPlay starts playing at once.
 	AutoPlay bool
+	// PlayerJS and PlayerCSS are asciinema-player's script and style
+	// sheet (the web UI's copies: web.Player), inlined in the page.
+	PlayerJS, PlayerCSS []byte
 }
 
 var page = template.Must(template.New("page").Parse(`<!DOCTYPE html>
@@ -64,13 +60,9 @@ table.facts td:last-child { font-family: monospace; word-break: break-all; }
 // with cast embedded as data. The recorded bytes are data, never markup:
 // they reach the page only as a JSON string.
 func HTML(w io.Writer, cast []byte, info HTMLInfo) error {
-	js, err := playerFS.ReadFile("player/asciinema-player.min.js")
-	if err != nil {
-		return err
-	}
-	css, err := playerFS.ReadFile("player/asciinema-player.css")
-	if err != nil {
-		return err
+	js, css := info.PlayerJS, info.PlayerCSS
+	if len(js) == 0 || len(css) == 0 {
+		return errors.New("export: no player to put in the page")
 	}
 	data, err := json.Marshal(string(cast)) // escapes <, > and & too
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"html"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -45,10 +46,32 @@ func writePage(t *testing.T, dir string, cast []byte, info HTMLInfo) string {
 		t.Fatal(err)
 	}
 	defer f.Close()
+	info.PlayerJS, info.PlayerCSS = player(t)
 	if err := HTML(f, cast, info); err != nil {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// player returns the web UI's copy of asciinema-player, which reel export
+// puts in its pages (web.Player).
+func player(t *testing.T) (js, css []byte) {
+	t.Helper()
+	js, err := os.ReadFile("../../web/assets/player/asciinema-player.min.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	css, err = os.ReadFile("../../web/assets/player/asciinema-player.css")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js, css
+}
+
+func TestHTMLNeedsThePlayer(t *testing.T) {
+	if err := HTML(io.Discard, []byte("{}\n"), HTMLInfo{}); err == nil {
+		t.Error("a page without the player was made")
+	}
 }
 
 var tag = regexp.MustCompile(`<[^>]*>`)
