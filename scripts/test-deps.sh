@@ -26,6 +26,15 @@ command -v unshare >/dev/null || need_pkgs+=(util-linux)   # tailnet e2e: a loop
 command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_pkgs+=(postgresql)
 command -v chromium >/dev/null || need_pkgs+=(chromium)   # the web UI's browser tests (internal/web)
 command -v npm >/dev/null || need_pkgs+=(npm)             # the web UI's pinned npm packages (scripts/install-web-deps.sh)
+# reel vnc: a VNC server and X clients, a real VNC viewer, noVNC's browser,
+# ffprobe for exported videos, xwd for server-side screenshots.
+command -v Xvnc >/dev/null || need_pkgs+=(tigervnc-standalone-server)
+command -v Xvfb >/dev/null || need_pkgs+=(xvfb)
+command -v vncviewer >/dev/null || need_pkgs+=(tigervnc-viewer)
+command -v xdotool >/dev/null || need_pkgs+=(xdotool)
+command -v xterm >/dev/null || need_pkgs+=(xterm)
+command -v xwd >/dev/null || need_pkgs+=(x11-apps)
+command -v ffprobe >/dev/null || need_pkgs+=(ffmpeg)
 
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "test-deps: installing Debian packages (their services are not started): ${need_pkgs[*]}"
@@ -49,6 +58,17 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [[ " ${need_pkgs[*]} " == *" openssh-server "* ]] && [ -d /run/systemd/system ]; then
     $sudo systemctl disable --now --quiet ssh.service ssh.socket 2>/dev/null || true
   fi
+fi
+
+# noVNC and playwright-core for internal/rfb's browser test, installed
+# from the committed lockfile into a cache directory (REEL_NOVNC_DIR).
+novnc_src=internal/rfb/testdata/novnc
+novnc_dir=${REEL_NOVNC_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/reel-test/novnc}
+if ! cmp -s "$novnc_src/package-lock.json" "$novnc_dir/package-lock.json" || [ ! -d "$novnc_dir/node_modules/@novnc/novnc" ]; then
+  echo "test-deps: installing noVNC into $novnc_dir"
+  mkdir -p "$novnc_dir"
+  cp "$novnc_src/package.json" "$novnc_src/package-lock.json" "$novnc_dir/"
+  (cd "$novnc_dir" && npm ci --no-audit --no-fund --silent)
 fi
 
 # Test peers built from Go modules, cached by version between runs.

@@ -156,6 +156,23 @@ func (t tagLearner) PutRecording(ctx context.Context, r index.Recording) error {
 	return t.Index.PutRecording(ctx, r)
 }
 
+// PutRecordings keeps the index's batches (index.Batcher), if it has
+// them: a rebuild puts rows many at a time.
+func (t tagLearner) PutRecordings(ctx context.Context, rs []index.Recording) error {
+	for _, r := range rs {
+		t.tags.Learn(r.Node, r.Tags)
+	}
+	if b, ok := t.Index.(index.Batcher); ok {
+		return b.PutRecordings(ctx, rs)
+	}
+	for _, r := range rs {
+		if err := t.Index.PutRecording(ctx, r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // learnTags reads every recording row of idx once and tells tags theirs:
 // at start, for the rows written before. Until it is done, nodes granted
 // only by tag may be missing from lists (never added to them).

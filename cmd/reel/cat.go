@@ -24,7 +24,8 @@ recording has it (input is rarely recorded).
 
 FILE is a path to a .cast file (asciicast v1, v2 or v3), or "-" for standard
 input. KEY is a recording's key "<node>/<time>.cast" in --dst, as "reel ls"
-shows it.
+shows it. A desktop recording (.desk) is played in the web UI or exported
+with "reel export KEY --video FILE".
 
 A recording that did not end normally (live, interrupted, failed) is printed
 as far as it goes, and a note on standard error says so. Lines that are not
@@ -67,6 +68,9 @@ func catOne(ctx context.Context, env *cmdEnv, out *bufio.Writer, sf *storeFlags,
 		return err
 	}
 	defer rec.Close()
+	if err := rec.terminalOnly(arg); err != nil {
+		return err
+	}
 	events := review.NewEvents(rec.r)
 	if _, err := events.Header(); err != nil {
 		return fmt.Errorf("%s: %w", rec.name, err)

@@ -19,6 +19,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/reel-rec/reel/internal/auth"
 	"github.com/reel-rec/reel/internal/index"
 	"github.com/reel-rec/reel/internal/index/indexer"
 	"github.com/reel-rec/reel/internal/review"
@@ -347,8 +348,9 @@ func runIndexStatus(ctx context.Context, env *cmdEnv, args []string) error {
 // st, catching up in the background. The recorder records whatever
 // happens here: an index that cannot be opened is logged and left out.
 // It returns nil when there is no index; close stops the indexer and
-// closes the index.
-func startIndexer(ctx context.Context, st store.Store, loc string, log *slog.Logger) (in *indexer.Indexer, close func()) {
+// closes the index. With tags (the web UI's), the indexer tells it the
+// tags of every recording row it writes (tagLearner).
+func startIndexer(ctx context.Context, st store.Store, loc string, tags *auth.TagMap, log *slog.Logger) (in *indexer.Indexer, close func()) {
 	if loc == "" {
 		log.Info("search index off")
 		return nil, func() {}
@@ -358,7 +360,11 @@ func startIndexer(ctx context.Context, st store.Store, loc string, log *slog.Log
 		log.Error("search index unavailable; recording goes on without it (reel index rebuild recreates it)", "index", index.Describe(loc), "err", err)
 		return nil, func() {}
 	}
-	in = &indexer.Indexer{Store: st, Index: ix, Log: log}
+	var target index.Index = ix
+	if tags != nil {
+		target = tagLearner{Index: ix, tags: tags}
+	}
+	in = &indexer.Indexer{Store: st, Index: target, Log: log}
 	in.Start(context.WithoutCancel(ctx), true)
 	log.Info("search index", "index", index.Describe(loc))
 	return in, func() {

@@ -28,14 +28,16 @@ Lists the recordings in --dst, one line each, by node and then start time:
     KEY  START  DURATION  USER  COMMAND  SIZE  STATUS
 
 KEY names the recording for reel play and reel cat: "<node>/<time>.cast",
-where the node is the sender (the SSH server or Kubernetes proxy that sent
-the recording). START is when the recorder began receiving it (local time),
+where the node is the sender (the SSH server, Kubernetes proxy or reel vnc
+that sent the recording); a desktop recording's key ends in ".desk" (see
+reel export). START is when the recorder began receiving it (local time),
 DURATION the time of its last event ("-" when it has none yet, "?" when the
 end of the recording holds no event line near enough to find: a very long
 last line, or many blank lines). USER is the SSH user (with the local
 account when it differs, "alice→root"), or the sender's tailnet user for
-Kubernetes sessions; COMMAND the command run, or "exec namespace/pod
-container" for Kubernetes. STATUS is one of:
+Kubernetes sessions, or the user reel vnc authenticated; COMMAND the
+command run, "exec namespace/pod container" for Kubernetes, or "desktop
+HOST" for a desktop. STATUS is one of:
 
     live         still being recorded
     complete     the sender ended the upload normally
@@ -60,10 +62,11 @@ minutes, are checked against the store. --index off lists from the store.
 tailnet user (alice matches alice@example.com), ignoring case.
 
 --keys prints only the keys, one per line. --json prints one JSON object
-per line instead: the store's fields (key, node, start, size, status,
-reason), then duration (seconds, or null when unknown), user, command, the
-whole header, and headerError or durationError when the header or the
-duration could not be read.
+per line instead: the store's fields (key, node, sender, start, size,
+status, reason), then kind ("terminal" or "desktop"), duration (seconds,
+or null when unknown), user, command, the whole header (for a desktop
+recording, desktop instead), and headerError or durationError when the
+header or the duration could not be read.
 
 Examples:
     reel ls
@@ -213,7 +216,7 @@ func lsDuration(s review.Summary) string {
 }
 
 // nodeDir reports whether dir is one node's directory inside a store
-// directory (it holds recordings, <time>.cast, itself), and returns the
+// directory (it holds recordings, <time>.cast or .desk, itself), and returns the
 // store's directory and the node.
 func nodeDir(dir string) (parent, node string, ok bool) {
 	if strings.Contains(dir, "://") {
@@ -229,7 +232,7 @@ func nodeDir(dir string) (parent, node string, ok bool) {
 	}
 	node = filepath.Base(abs)
 	for _, e := range entries {
-		if e.Type().IsRegular() && strings.HasSuffix(e.Name(), ".cast") {
+		if e.Type().IsRegular() && store.IsRecordingName(e.Name()) {
 			if _, _, err := store.ParseKey(node + "/" + e.Name()); err == nil {
 				return filepath.Dir(filepath.Clean(dir)), node, true
 			}

@@ -220,7 +220,7 @@ func TestLsJSON(t *testing.T) {
 	want := []map[string]any{
 		{
 			"key": ts.keys["ssh"], "node": "100.64.0.1", "sender": "100.64.0.1", "start": "2026-11-01T10:00:00Z", "size": 321.0, "status": "complete",
-			"duration": 187.0, "user": "alice→ubuntu", "command": "bash -l",
+			"kind": "terminal", "duration": 187.0, "user": "alice→ubuntu", "command": "bash -l",
 			"header": map[string]any{
 				"version": 2.0, "width": 80.0, "height": 24.0, "timestamp": 1793527200.0, "command": "bash -l",
 				"srcNode": "laptop", "srcNodeID": "nLAPTOP", "srcNodeUser": "alice@example.com", "env": map[string]any{"TERM": "xterm"},
@@ -229,7 +229,7 @@ func TestLsJSON(t *testing.T) {
 		},
 		{
 			"key": ts.keys["root"], "node": "100.64.0.1", "sender": "100.64.0.1", "start": "2026-11-01T12:00:00Z", "size": 259.0, "status": "interrupted",
-			"reason": "connection lost", "duration": 4.25, "user": "root", "command": "top",
+			"reason": "connection lost", "kind": "terminal", "duration": 4.25, "user": "root", "command": "top",
 			"header": map[string]any{
 				"version": 2.0, "width": 120.0, "height": 40.0, "timestamp": 1793534400.0, "command": "top",
 				"srcNode": "laptop", "srcNodeID": "nLAPTOP", "srcNodeUser": "bob@example.com", "env": map[string]any{},

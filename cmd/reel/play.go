@@ -24,7 +24,8 @@ Replays a recording in this terminal with its recorded timing.
 
 FILE is a path to a .cast file (asciicast v1, v2 or v3), or "-" for standard
 input. KEY is a recording's key "<node>/<time>.cast" in --dst, as "reel ls"
-shows it.
+shows it. A desktop recording (.desk) is played in the web UI or exported
+with "reel export KEY --video FILE".
 
 When standard input is a terminal (and the recording does not come from
 it), keys control the replay:
@@ -94,6 +95,9 @@ func (c playCmd) run(ctx context.Context, env *cmdEnv, args []string) error {
 		return err
 	}
 	defer rec.Close()
+	if err := rec.terminalOnly(fs.Arg(0)); err != nil {
+		return err
+	}
 	events := review.NewEvents(rec.r)
 	h, err := events.Header()
 	if err != nil {

@@ -162,6 +162,23 @@ type listFlag []string
 func (l *listFlag) String() string     { return strings.Join(*l, ",") }
 func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
 
+// tags reads a repeatable --tag flag whose values may also be
+// comma-separated: each must be "tag:NAME".
+func (l listFlag) tags() ([]string, error) {
+	var out []string
+	for _, t := range l {
+		for _, tag := range strings.Split(t, ",") {
+			if tag = strings.TrimSpace(tag); tag != "" {
+				if !strings.HasPrefix(tag, "tag:") {
+					return nil, usagef("--tag %q: want tag:NAME", tag)
+				}
+				out = append(out, tag)
+			}
+		}
+	}
+	return out, nil
+}
+
 func policyExplain(env *cmdEnv, args []string) error {
 	fs := newFlagSet(env, "policy explain", `
 Usage:

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"regexp"
@@ -58,22 +59,28 @@ func readmeWalkthrough(t *testing.T) []string {
 }
 
 // TestREADMEWalkthrough runs the README's quick-start walkthrough as
-// written — a recorder, reel ssh, a key, a session with the real OpenSSH
-// client, reel ls, reel play, and stopping them — with the reel the tests
-// run. Two things differ from a person at a terminal: the addresses
-// 127.0.0.1:8080 and :2222 become free ports the test picks, and, like a
-// person who reads the output, the test waits after each command for it
-// to end and after a server started in the background for it to listen.
+// written — a recorder with its web UI, reel ssh, a key, a session with
+// the real OpenSSH client, reel ls, reel play, the UI's address and
+// one-time password, and stopping them — with the reel the tests run.
+// Before the servers are stopped it does what the README asks a person
+// to do in a browser, over HTTP: log in with the printed one-time
+// password, choose a password, find the session in the list and by its
+// screen text, and play it. Three things differ from a person at a
+// terminal: the addresses 127.0.0.1:8080 and :2222 become free ports the
+// test picks, the UI's default 127.0.0.1:8443 another one (REEL_UI_LISTEN
+// in the shell's environment), and, like a person who reads the output,
+// the test waits after each command for it to end and after a server
+// started in the background for it to listen.
 func TestREADMEWalkthrough(t *testing.T) {
 	for _, tool := range []string{"bash", "ssh", "ssh-keygen"} {
 		testutil.NeedTool(t, tool)
 	}
 	reelExe(t) // on PATH for the shell
-	recAddr, sshAddr := freeAddr(t), freeAddr(t)
+	recAddr, sshAddr, uiAddr := freeAddr(t), freeAddr(t), freeAddr(t)
 	_, sshPort, _ := net.SplitHostPort(sshAddr)
 	subst := strings.NewReplacer("127.0.0.1:8080", recAddr, "127.0.0.1:2222", sshAddr, "-p 2222", "-p "+sshPort)
 	cmds := readmeWalkthrough(t)
-	for _, want := range []string{"127.0.0.1:8080", "127.0.0.1:2222", "-p 2222", "reel ls", "reel play", "ssh -tt", "kill %1 %2"} {
+	for _, want := range []string{"127.0.0.1:8080", "--ui ", "127.0.0.1:2222", "-p 2222", "reel ls", "reel play", "ssh -tt", "grep -A1 '^reel:' serve.log", "kill %1 %2"} {
 		if !strings.Contains(strings.Join(cmds, "\n"), want) {
 			t.Fatalf("the walkthrough no longer has %q; update this test with it", want)
 		}
@@ -88,7 +95,7 @@ func TestREADMEWalkthrough(t *testing.T) {
 	}
 	sh := exec.Command("bash", "--noprofile", "--norc", "/dev/fd/3")
 	sh.Dir = dir
-	sh.Env = append(os.Environ(), "HOME="+dir, "SSH_AUTH_SOCK=")
+	sh.Env = append(os.Environ(), "HOME="+dir, "SSH_AUTH_SOCK=", "REEL_UI_LISTEN="+uiAddr, "REEL_INDEX=", "TSRECORDER_UI=")
 	sh.ExtraFiles = []*os.File{script}
 	out := new(testutil.Buffer)
 	sh.Stdout, sh.Stderr = out, out
@@ -119,6 +126,9 @@ func TestREADMEWalkthrough(t *testing.T) {
 	w := bufio.NewWriter(feed)
 	for i, cmd := range cmds {
 		cmd = subst.Replace(cmd)
+		if strings.HasPrefix(cmd, "kill %1 %2") {
+			readmeUI(t, "http://"+uiAddr, out.String())
+		}
 		t.Logf("$ %s", cmd)
 		marker := fmt.Sprintf("__walkthrough_step_%d_", i)
 		fmt.Fprintf(w, "%s\necho %s$?__\n", cmd, marker)
@@ -150,6 +160,11 @@ func TestREADMEWalkthrough(t *testing.T) {
 				}
 				return err == nil
 			}, func() string { return out.String() + logs(dir) })
+			if strings.Contains(cmd, " --ui ") {
+				testutil.WaitForSeen(t, testutil.DefaultWait, "the recorder to print where its UI is", func() bool {
+					return strings.Contains(logs(dir), "reel: the web UI is at http://"+uiAddr+"/")
+				}, func() string { return logs(dir) })
+			}
 		}
 	}
 	feed.Close()
@@ -185,4 +200,30 @@ func logs(dir string) string {
 		fmt.Fprintf(&b, "--- %s:\n%s", f, data)
 	}
 	return b.String()
+}
+
+// readmeUI does, over HTTP, what the README asks a person to do in a
+// browser: log in as admin with the one-time password the walkthrough
+// printed, choose a password, find the session in the list and by its
+// screen text, and play it.
+func readmeUI(t *testing.T, base, printed string) {
+	t.Helper()
+	m := otpRE.FindStringSubmatch(printed)
+	if m == nil {
+		t.Fatalf("the walkthrough printed no one-time password:\n%s", printed)
+	}
+	c := newUIClient(t, base)
+	c.firstLogin(m[1])
+	list := c.waitPage("/", "the session in the UI's list", func(b string) bool { return strings.Contains(b, "echo hello from a recorded session") })
+	rec := recLinkRE.FindStringSubmatch(list)
+	if rec == nil {
+		t.Fatalf("no link to the session in the list:\n%s", list)
+	}
+	hits := c.waitPage("/search?q="+url.QueryEscape("hello from"), "the session by its screen text", func(b string) bool { return strings.Contains(b, rec[1]+"?q=") })
+	if !regexp.MustCompile(`#t=0:0\d\.\d">0:0\d<`).MatchString(hits) {
+		t.Errorf("the hit has no moment:\n%s", hits)
+	}
+	if code, _, cast := c.get(rec[1] + "/cast"); code != 200 || !strings.Contains(cast, "hello from a recorded session") {
+		t.Errorf("playing the session: %d\n%s", code, cast)
+	}
 }

@@ -6,6 +6,8 @@ package main
 // internal/review.
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -142,7 +144,45 @@ func openRecording(ctx context.Context, env *cmdEnv, sf *storeFlags, arg string)
 func looksLikeKey(s string) bool {
 	node, name, ok := strings.Cut(s, "/")
 	return ok && node != "" && node != "." && node != ".." && !strings.Contains(name, "/") &&
-		strings.HasSuffix(name, ".cast")
+		store.IsRecordingName(name)
+}
+
+// desktopFormat is how a desktop recording's header line
+// (docs/desktop-format.md) starts, as reel vnc writes it.
+var desktopFormat = []byte(`"format":"reel-desktop"`)
+
+// isDesktopHeader reports whether line, the first line of a recording (or
+// its start), is a desktop recording's header.
+func isDesktopHeader(line []byte) bool {
+	line, _, _ = bytes.Cut(line, []byte("\n"))
+	return bytes.Contains(line, desktopFormat)
+}
+
+// terminalOnly refuses a desktop recording, which reel play and reel cat
+// cannot show, saying what can: by its key or name, or else by its first
+// line (a file renamed, standard input), which it peeks at without
+// consuming it.
+func (rec *recording) terminalOnly(arg string) error {
+	desk := store.KindOf(rec.name) == store.KindDesktop || rec.info != nil && store.KindOf(rec.info.Key) == store.KindDesktop
+	if !desk {
+		// Peek at most the first line (up to 512 bytes), reading only
+		// as long as it is incomplete, so a live stream is not held up.
+		br := bufio.NewReaderSize(rec.r, 4096)
+		n := 1
+		for {
+			head, err := br.Peek(n)
+			if err != nil || bytes.IndexByte(head, '\n') >= 0 || len(head) >= 512 {
+				desk = isDesktopHeader(head)
+				break
+			}
+			n = br.Buffered() + 1
+		}
+		rec.r = br
+	}
+	if desk {
+		return fmt.Errorf("%s is a desktop recording: use reel export %s --video FILE or the web UI", rec.name, arg)
+	}
+	return nil
 }
 
 // statUnder returns the store's Info for path when path is a recording in
@@ -193,6 +233,22 @@ func newCtxReader(ctx context.Context, r io.Reader) ctxReader {
 		c.block = err != nil || !fi.Mode().IsRegular()
 	}
 	return c
+}
+
+// errNoSeek: the recording is a pipe or terminal, read once from the start.
+var errNoSeek = errors.New("cannot seek in this recording")
+
+// Seek seeks in a regular file or a store's recording (reel export reads
+// a desktop recording from its keyframes on); anything else fails.
+func (c ctxReader) Seek(off int64, whence int) (int64, error) {
+	s, ok := c.r.(io.Seeker)
+	if !ok || c.block {
+		return 0, errNoSeek
+	}
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return s.Seek(off, whence)
 }
 
 func (c ctxReader) Read(p []byte) (int, error) {

@@ -18,6 +18,7 @@ import (
 	"tailscale.com/sessionrecording"
 
 	"github.com/reel-rec/reel/internal/testutil"
+	"github.com/reel-rec/reel/internal/web/webtest"
 )
 
 // TestMain lets testscript run this test binary as "reel": scripts then
@@ -25,7 +26,16 @@ import (
 // process. testscript.Main calls os.Exit itself, so leak checks are per
 // test (goleak.VerifyNone), not here.
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){"reel": main})
+	testscript.Main(closingBrowser{m}, map[string]func(){"reel": main})
+}
+
+// closingBrowser stops the headless Chromium the UI tests share once the
+// tests have run (ui_browser_test.go).
+type closingBrowser struct{ m *testing.M }
+
+func (c closingBrowser) Run() int {
+	defer webtest.CloseBrowser()
+	return c.m.Run()
 }
 
 // TestScript runs the end-to-end scripts in testdata/script: a real
@@ -67,7 +77,7 @@ func TestScript(t *testing.T) {
 //
 // With -live, FILE's final newline is left out (the upload stops mid-line,
 // as a live session can), the upload stays open until the script ends, and
-// sendcast returns once a recording under DIR holds that many bytes.
+// sendcast returns once a new recording under DIR holds that many bytes.
 func cmdSendcast(ts *testscript.TestScript, neg bool, args []string) {
 	live := ""
 	if len(args) > 0 && args[0] == "-live" {
@@ -108,7 +118,13 @@ func cmdSendcast(ts *testscript.TestScript, neg bool, args []string) {
 }
 
 // sendLive writes body and leaves the upload open until the script ends.
+// It returns once a recording that was not under dir before holds body.
 func sendLive(ts *testscript.TestScript, ap netip.AddrPort, dial func(ctx context.Context, network, addr string) (net.Conn, error), dir string, body []byte) {
+	before := map[string]bool{}
+	old, _ := filepath.Glob(filepath.Join(dir, "*", "*.cast"))
+	for _, f := range old {
+		before[f] = true
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	wc, _, _, err := sessionrecording.ConnectToRecorder(ctx, []netip.AddrPort{ap}, dial)
 	if err != nil {
@@ -122,6 +138,9 @@ func sendLive(ts *testscript.TestScript, ap netip.AddrPort, dial func(ctx contex
 	stored := func() bool {
 		files, _ := filepath.Glob(filepath.Join(dir, "*", "*.cast"))
 		for _, f := range files {
+			if before[f] {
+				continue // another recording, perhaps a larger one
+			}
 			if fi, err := os.Stat(f); err == nil && fi.Size() >= int64(len(body)) {
 				return true
 			}

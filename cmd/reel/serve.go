@@ -23,7 +23,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/reel-rec/reel/internal/auth"
 	"github.com/reel-rec/reel/internal/evidence"
+	"github.com/reel-rec/reel/internal/index"
 	"github.com/reel-rec/reel/internal/policy"
 	"github.com/reel-rec/reel/internal/recorder"
 	"github.com/reel-rec/reel/internal/store"
@@ -63,7 +65,8 @@ Examples:
     reel serve --dst /var/lib/reel --listen 0.0.0.0:8080 --allow-from 10.0.0.0/8
     reel serve --listen :8443 --tls-cert srv.pem --tls-key srv.key --client-ca senders.pem
     TS_AUTHKEY=tskey-auth-... reel serve --tailnet --dst /var/lib/reel   # on the tailnet as "recorder", :80
-    reel serve --ui                              # and the web UI on http://127.0.0.1:8443 (docs/ui.md)
+    reel serve --ui                              # and the web UI on http://127.0.0.1:8443 (docs/ui.md);
+                                                 # the first start prints the admin's one-time password
 
 In tailnet mode (--tailnet, see docs/tailnet.md) reel is a node of its own
 on the tailnet, like tsrecorder, and names each sender by its stable node ID.
@@ -119,7 +122,7 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) error {
 	fs.IntVar(&f.maxLine, "max-line", 0, "longest asciicast line accepted before a recording is flagged malformed (default 64 MiB); it is stored either way")
 	f.evidence = &serveEvidence{}
 	f.evidence.addFlags(fs, env)
-	f.tailnet = addTailnetFlags(fs, env)
+	f.tailnet = addTailnetFlags(fs, env, serveTailnetUsage)
 	f.access = addAccessFlags(fs, env)
 	f.ui = addUIFlags(fs, env)
 	if err := parseFlags(fs, args); err != nil {
@@ -131,7 +134,7 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) error {
 	if err := f.access.check(f.tailnet.enabled); err != nil {
 		return err
 	}
-	if err := f.ui.check(f.tailnet != nil && f.tailnet.enabled); err != nil {
+	if err := f.ui.check(f.tailnet != nil && f.tailnet.enabled, indexLocation(f.dst, f.stateDir, f.index)); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -278,7 +281,12 @@ func serve(ctx context.Context, env *cmdEnv, f serveFlags, log *slog.Logger) (er
 		Metrics:              recorder.NewMetrics(reg),
 	}
 	// The index follows the recorder (index.go); it never holds it up.
-	in, closeIndex := startIndexer(ctx, st, indexLocation(f.dst, f.stateDir, f.index), log)
+	// With the UI, it also tells the UI each node's tags.
+	var tags *auth.TagMap
+	if f.ui.enabled {
+		tags = &auth.TagMap{}
+	}
+	in, closeIndex := startIndexer(ctx, st, indexLocation(f.dst, f.stateDir, f.index), tags, log)
 	defer closeIndex() // after the recorder has stopped, before the store closes
 	// Retention deletes by the policy's rules, and takes what it deleted
 	// out of the index.
@@ -301,7 +309,8 @@ func serve(ctx context.Context, env *cmdEnv, f serveFlags, log *slog.Logger) (er
 		}
 		return recorder.DefaultIdentify(r)
 	}
-	// The UI starts once the tailnet is up (it may listen there), but the
+	// One hook, two listeners: the indexer, and the UI's live views. The
+	// UI starts once the tailnet is up (it may listen there), but the
 	// recorder may receive before that: changes go to it once it runs.
 	var ui atomic.Pointer[uiServer]
 	srv.Notify = func(key string, c recorder.Change) {
@@ -335,7 +344,11 @@ func serve(ctx context.Context, env *cmdEnv, f serveFlags, log *slog.Logger) (er
 		if tn != nil {
 			node = tn.node
 		}
-		u, err := startUI(ctx, f.ui, st, f.stateDir, node, log)
+		var idx index.Index
+		if in != nil {
+			idx = in.Index
+		}
+		u, err := startUI(ctx, f.ui, uiDeps{store: st, stateDir: f.stateDir, tailnet: node, index: idx, tags: tags, holder: holder, access: f.access}, log)
 		if err != nil {
 			srv.Shutdown(context.Background())
 			return err
@@ -343,7 +356,7 @@ func serve(ctx context.Context, env *cmdEnv, f serveFlags, log *slog.Logger) (er
 		defer u.close()
 		ui.Store(u)
 		fmt.Fprintf(env.stderr, "\nreel: the web UI is at %s\n", u.url)
-		if msg := u.backend.FirstLogin; msg != "" {
+		if msg := u.firstLogin; msg != "" {
 			fmt.Fprintf(env.stderr, "reel: %s\n", msg)
 		}
 	}

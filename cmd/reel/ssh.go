@@ -96,16 +96,9 @@ func runSSH(ctx context.Context, env *cmdEnv, args []string) error {
 	if stateDir == "" {
 		return usagef("--statedir is required (the host keys live there)")
 	}
-	var hostTags []string
-	for _, t := range tags {
-		for _, tag := range strings.Split(t, ",") {
-			if tag = strings.TrimSpace(tag); tag != "" {
-				if !strings.HasPrefix(tag, "tag:") {
-					return usagef("--tag %q: want tag:NAME", tag)
-				}
-				hostTags = append(hostTags, tag)
-			}
-		}
+	hostTags, err := tags.tags()
+	if err != nil {
+		return err
 	}
 	buf, err := parseBytes(recordBuffer)
 	if err != nil || buf < 64<<10 {

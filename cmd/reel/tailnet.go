@@ -31,10 +31,14 @@ type tailnetFlags struct {
 	userStateDir string // --statedir / TS_STATE_DIR as given, before serve's default
 }
 
-// addTailnetFlags registers the tailnet flags on fs.
-func addTailnetFlags(fs *flag.FlagSet, env *cmdEnv) *tailnetFlags {
+// serveTailnetUsage is reel serve's --tailnet.
+const serveTailnetUsage = "join a tailnet as node --hostname and serve the recording API there on :80, naming each sender by its stable node ID; the plain listener then runs only if --listen is given (env REEL_TAILNET=1). The first start needs TS_AUTHKEY or TS_AUTHKEY_FILE, or a login by the URL it logs"
+
+// addTailnetFlags registers the tailnet flags on fs; usage is the
+// --tailnet flag's.
+func addTailnetFlags(fs *flag.FlagSet, env *cmdEnv, usage string) *tailnetFlags {
 	f := &tailnetFlags{}
-	fs.BoolVar(&f.enabled, "tailnet", envBool(env, "REEL_TAILNET"), "join a tailnet as node --hostname and serve the recording API there on :80, naming each sender by its stable node ID; the plain listener then runs only if --listen is given (env REEL_TAILNET=1). The first start needs TS_AUTHKEY or TS_AUTHKEY_FILE, or a login by the URL it logs")
+	fs.BoolVar(&f.enabled, "tailnet", envBool(env, "REEL_TAILNET"), usage)
 	fs.StringVar(&f.state, "state", envOr(env, "", "TS_STATE"), "tailnet mode: where the node keeps its identity: a file, or kube:<secret> in a Kubernetes pod; default <statedir>/tailscaled.state (env TS_STATE)")
 	fs.StringVar(&f.loginServer, "login-server", envOr(env, "", "TSRECORDER_LOGIN_SERVER"), "tailnet mode: coordination server URL, for a self-hosted one such as Headscale; default Tailscale's (env TSRECORDER_LOGIN_SERVER)")
 	fs.StringVar(&f.advertiseTags, "advertise-tags", "", "tailnet mode: comma-separated ACL tags to request for the node, e.g. tag:recorder")
@@ -74,6 +78,12 @@ func (f *tailnetFlags) afterParse(fs *flag.FlagSet, env *cmdEnv, sf *serveFlags)
 	if !listenSet {
 		sf.listen = ""
 	}
+	return f.readAuthKey(env)
+}
+
+// readAuthKey reads the auth key from TS_AUTHKEY, else the file
+// TS_AUTHKEY_FILE names.
+func (f *tailnetFlags) readAuthKey(env *cmdEnv) error {
 	f.authKey = env.getenv("TS_AUTHKEY")
 	if file := env.getenv("TS_AUTHKEY_FILE"); file != "" && f.authKey == "" {
 		b, err := os.ReadFile(file)
@@ -120,26 +130,7 @@ func startTailnet(ctx context.Context, env *cmdEnv, f *tailnetFlags, serveStateD
 	if err != nil {
 		return nil, err
 	}
-	var tags []string
-	for _, t := range strings.Split(f.advertiseTags, ",") {
-		if t = strings.TrimSpace(t); t != "" {
-			if !strings.HasPrefix(t, "tag:") {
-				return nil, usagef("--advertise-tags: %q is not a tag (tags start with tag:)", t)
-			}
-			tags = append(tags, t)
-		}
-	}
-	log.Info(fmt.Sprintf("joining the tailnet as %q", hostname), "hostname", hostname, "state", firstOf(f.state, dir))
-	node, err := tailnet.Start(ctx, tailnet.Config{
-		Hostname:      hostname,
-		Dir:           dir,
-		State:         f.state,
-		AuthKey:       f.authKey,
-		ControlURL:    f.loginServer,
-		AdvertiseTags: tags,
-		Logs:          f.logs,
-		Log:           log,
-	})
+	node, err := f.join(ctx, dir, hostname, log)
 	if err != nil {
 		return nil, err
 	}
@@ -156,6 +147,40 @@ func startTailnet(ctx context.Context, env *cmdEnv, f *tailnetFlags, serveStateD
 		log.Info("recording API on the tailnet at "+url, "url", url)
 	}
 	return ts, nil
+}
+
+// tags returns --advertise-tags as a list, checking each is a tag.
+func (f *tailnetFlags) tags() ([]string, error) {
+	var tags []string
+	for _, t := range strings.Split(f.advertiseTags, ",") {
+		if t = strings.TrimSpace(t); t != "" {
+			if !strings.HasPrefix(t, "tag:") {
+				return nil, usagef("--advertise-tags: %q is not a tag (tags start with tag:)", t)
+			}
+			tags = append(tags, t)
+		}
+	}
+	return tags, nil
+}
+
+// join joins the tailnet as node hostname, keeping its state in dir (or
+// where --state says), waiting for a login if the node has none.
+func (f *tailnetFlags) join(ctx context.Context, dir, hostname string, log *slog.Logger) (*tailnet.Server, error) {
+	tags, err := f.tags()
+	if err != nil {
+		return nil, err
+	}
+	log.Info(fmt.Sprintf("joining the tailnet as %q", hostname), "hostname", hostname, "state", firstOf(f.state, dir))
+	return tailnet.Start(ctx, tailnet.Config{
+		Hostname:      hostname,
+		Dir:           dir,
+		State:         f.state,
+		AuthKey:       f.authKey,
+		ControlURL:    f.loginServer,
+		AdvertiseTags: tags,
+		Logs:          f.logs,
+		Log:           log,
+	})
 }
 
 // serveErr reports how serving on the tailnet ended (after srv.Shutdown,

@@ -12,9 +12,13 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"time"
 
+	"github.com/reel-rec/reel/internal/audit"
+	"github.com/reel-rec/reel/internal/auth"
 	"github.com/reel-rec/reel/internal/index"
+	"github.com/reel-rec/reel/internal/policy"
 	"github.com/reel-rec/reel/internal/recorder"
 	"github.com/reel-rec/reel/internal/store"
 	"github.com/reel-rec/reel/internal/tailnet"
@@ -29,18 +33,22 @@ type uiFlags struct {
 
 func addUIFlags(fs *flag.FlagSet, env *cmdEnv) *uiFlags {
 	f := &uiFlags{}
-	fs.BoolVar(&f.enabled, "ui", envBool(env, "TSRECORDER_UI"), "serve the web UI: list, search and play recordings, watch live ones (env TSRECORDER_UI); see docs/ui.md")
+	fs.BoolVar(&f.enabled, "ui", envBool(env, "TSRECORDER_UI"), "serve the web UI: list, search and play recordings, watch live ones; it reads the index (not with --index off); the first start prints a one-time password for the account admin (env TSRECORDER_UI); see docs/ui.md")
 	fs.StringVar(&f.listen, "ui-listen", envOr(env, "127.0.0.1:8443", "REEL_UI_LISTEN"), "address of the web UI in plain mode; plain HTTP only on loopback, anything else needs --ui-tls-cert (env REEL_UI_LISTEN)")
 	fs.StringVar(&f.tlsCert, "ui-tls-cert", "", "serve the web UI over TLS with this certificate (PEM)")
 	fs.StringVar(&f.tlsKey, "ui-tls-key", "", "private key for --ui-tls-cert (PEM)")
 	return f
 }
 
-// check refuses what would expose the UI unprotected: plain HTTP beyond
-// this machine.
-func (f *uiFlags) check(tailnetMode bool) error {
+// check refuses what would expose the UI unprotected (plain HTTP beyond
+// this machine) and a UI without the index it reads (indexLoc is where
+// the index is, "" for none).
+func (f *uiFlags) check(tailnetMode bool, indexLoc string) error {
 	if !f.enabled {
 		return nil
+	}
+	if indexLoc == "" {
+		return usagef("--ui needs the search index, which lists and searches the recordings: drop --index off (the default is a SQLite file in the state directory), or, for an s3 --dst, give --statedir or --index")
 	}
 	if (f.tlsCert == "") != (f.tlsKey == "") {
 		return usagef("--ui-tls-cert and --ui-tls-key go together")
@@ -54,66 +62,51 @@ func (f *uiFlags) check(tailnetMode bool) error {
 	return nil
 }
 
-// uiBackend is what the UI needs beyond the store: the index, viewer
-// identity and access, the audit log.
-type uiBackend struct {
-	Index  index.Index
-	Auth   web.Authenticator
-	Access web.Access
-	Audit  web.Auditor
-	// Notify is told of the recorder's changes (the indexer); nil if none.
-	Notify func(key string, c recorder.Change)
-	// FirstLogin, when not "", tells a new user how to log in the first
-	// time (a one-time password made for the first admin); printed once.
-	FirstLogin string
-	Close      func() error
-}
-
-// uiBackendConfig is what newUIBackend gets.
-type uiBackendConfig struct {
-	Store    store.Store
-	StateDir string
-	Tailnet  *tailnet.Server // nil in plain mode
-	Log      *slog.Logger
-}
-
-// newUIBackend makes the UI's index, authenticator, viewers policy and
-// audit log. The index (internal/index and its indexer) and viewer
-// accounts (internal/auth, internal/audit) are built on their own
-// branches; until they are wired in here, --ui says so and does not
-// start.
-var newUIBackend = func(ctx context.Context, cfg uiBackendConfig) (*uiBackend, error) {
-	return nil, errUINotBuilt
-}
-
-var errUINotBuilt = errors.New("this build of reel has no recording index or viewer accounts yet, which the web UI needs")
-
 // uiServer is the running UI.
 type uiServer struct {
-	web     *web.Server
-	backend *uiBackend
-	hs      *http.Server
-	done    chan error
-	url     string
+	web        *web.Server
+	access     *accessBackend
+	hs         *http.Server
+	done       chan error
+	url        string
+	firstLogin string // how to log in the first time; "" after the first start
+	stopTags   func()
+	tagsDone   chan struct{}
+}
+
+// uiDeps is what the UI is made of besides its flags: the recorder's
+// store, the index the recorder feeds, the viewers policy.
+type uiDeps struct {
+	store    store.Store
+	stateDir string
+	tailnet  *tailnet.Server // nil in plain mode
+	// index is the recorder's index (startIndexer's); nil when it is off
+	// or did not open.
+	index index.Index
+	// tags is the TagMap the indexer tells each recording's tags
+	// (tagLearner): viewers rules by tag narrow lists with it.
+	tags   *auth.TagMap
+	holder *policy.Holder // --policy; nil without one
+	access *accessFlags
 }
 
 // startUI starts the UI on its listener. In tailnet mode it listens on the
 // node's :443 with the tailnet's HTTPS certificate.
-func startUI(ctx context.Context, f *uiFlags, st store.Store, stateDir string, tn *tailnet.Server, log *slog.Logger) (*uiServer, error) {
-	be, err := newUIBackend(ctx, uiBackendConfig{Store: st, StateDir: stateDir, Tailnet: tn, Log: log})
-	if err != nil {
-		return nil, fmt.Errorf("--ui: %w", err)
+func startUI(ctx context.Context, f *uiFlags, d uiDeps, log *slog.Logger) (u *uiServer, err error) {
+	if d.index == nil {
+		return nil, errors.New("--ui: the web UI reads the search index, which did not open (the log above says why; reel index rebuild recreates it)")
 	}
+	// Listen first: the first admin's one-time password is made (and
+	// printed) only by a start that goes on to serve the UI.
 	var ln net.Listener
 	scheme := "https"
 	switch {
-	case tn != nil:
-		ln, err = tn.ListenTLS("tcp", ":443")
+	case d.tailnet != nil:
+		ln, err = d.tailnet.ListenTLS("tcp", ":443")
 	case f.tlsCert != "":
 		var cert tls.Certificate
 		if cert, err = tls.LoadX509KeyPair(f.tlsCert, f.tlsKey); err != nil {
-			err = fmt.Errorf("--ui-tls-cert/--ui-tls-key: %w", err)
-			break
+			return nil, fmt.Errorf("--ui-tls-cert/--ui-tls-key: %w", err)
 		}
 		if ln, err = net.Listen("tcp", f.listen); err == nil {
 			ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}})
@@ -123,40 +116,222 @@ func startUI(ctx context.Context, f *uiFlags, st store.Store, stateDir string, t
 		ln, err = net.Listen("tcp", f.listen)
 	}
 	if err != nil {
-		if be.Close != nil {
-			be.Close()
+		if d.tailnet != nil {
+			return nil, fmt.Errorf("--ui on the tailnet's :443: %w", err)
 		}
 		return nil, fmt.Errorf("--ui-listen %s: %w", f.listen, err)
 	}
+	defer func() {
+		if err != nil {
+			ln.Close()
+		}
+	}()
+	var node tailnet.Node
+	if d.tailnet != nil {
+		node = d.tailnet
+	}
+	secure := d.tailnet != nil || f.tlsCert != ""
+	acc, err := d.access.openAccess(ctx, d.holder, d.stateDir, node, secure, log)
+	if err != nil {
+		return nil, fmt.Errorf("--ui: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			acc.Close()
+		}
+	}()
+	// The indexer tells d.tags the tags of the rows it writes; the rows
+	// written before this start are read once, in the background.
+	if d.tags != nil {
+		acc.Tags = d.tags
+		acc.Access.Tags = d.tags
+	}
 	cache := ""
-	if stateDir != "" {
-		cache = filepath.Join(stateDir, "ui-segments")
+	if d.stateDir != "" {
+		cache = filepath.Join(d.stateDir, "ui-segments")
 	}
 	ws := &web.Server{
-		Store: st, Index: be.Index, Auth: be.Auth, Access: be.Access, Audit: be.Audit, Log: log.With("part", "ui"),
-		CacheDir: cache, Secure: scheme == "https",
+		Store: d.store, Index: d.index, Auth: webAuth{acc.Auth}, Access: webAccess{acc.Access}, Audit: webAudit{acc.Audit},
+		Log: log.With("part", "ui"), CacheDir: cache, Secure: scheme == "https",
 	}
-	u := &uiServer{web: ws, backend: be, done: make(chan error, 1)}
-	u.hs = &http.Server{Handler: ws.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
+	tagCtx, stopTags := context.WithCancel(context.WithoutCancel(ctx))
+	u = &uiServer{web: ws, access: acc, done: make(chan error, 1), stopTags: stopTags, tagsDone: make(chan struct{})}
+	go func() {
+		defer close(u.tagsDone)
+		if d.tags == nil {
+			return
+		}
+		if err := learnTags(tagCtx, d.index, d.tags); err != nil && tagCtx.Err() == nil {
+			log.Warn("web UI: reading the nodes' tags from the index; viewers rules by tag may leave some nodes out of lists until their next recording", "err", err)
+		}
+	}()
+	u.hs = &http.Server{Handler: uiHandler(acc.Auth, ws.Handler()), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	go func() { u.done <- u.hs.Serve(ln) }()
 	addr := ln.Addr().String()
-	if tn != nil {
-		for _, a := range tn.Addrs() {
+	if d.tailnet != nil {
+		for _, a := range d.tailnet.Addrs() {
 			addr = net.JoinHostPort(a.String(), "443")
 			break
 		}
 	}
 	u.url = scheme + "://" + addr + "/"
-	log.Info("web UI on "+u.url, "url", u.url)
+	u.firstLogin = acc.FirstLogin
+	log.Info("web UI on "+u.url, "url", u.url, "viewers", acc.Auth.Mode())
 	return u, nil
 }
 
-// notify passes the recorder's changes to the live view and the indexer.
-func (u *uiServer) notify(key string, c recorder.Change) {
-	if u.backend.Notify != nil {
-		u.backend.Notify(key, c)
+// uiHandler is the UI's handler: the login API and the password page of
+// internal/auth under /auth/, and the UI; a viewer who logged in with a
+// one-time password is sent to set a password of their own before
+// anything else.
+func uiHandler(a *auth.Authenticator, ui http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/auth/", http.StripPrefix("/auth", a.Handler()))
+	if a.Accounts == nil || a.Tailnet != nil {
+		// No passwords (tailnet, proxy): nothing to change.
+		mux.Handle("/", ui)
+		return mux
 	}
+	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch p := r.URL.Path; {
+		case p == "/login", p == "/logout", strings.HasPrefix(p, "/assets/"):
+		default:
+			if v, err := a.Viewer(r); err == nil && v.MustChangePassword {
+				if r.Method == http.MethodGet && !strings.HasPrefix(p, "/api/") && !isUIData(p) {
+					http.Redirect(w, r, "/auth/password", http.StatusSeeOther)
+					return
+				}
+				http.Error(w, "change your one-time password first: /auth/password", http.StatusForbidden)
+				return
+			}
+		}
+		ui.ServeHTTP(w, r)
+	}))
+	return mux
+}
+
+// isUIData reports whether path is a recording's data rather than a page.
+func isUIData(p string) bool {
+	return strings.HasPrefix(p, "/r/") && strings.Count(p, "/") > 3
+}
+
+// webAuth is internal/auth's Authenticator as the UI's.
+type webAuth struct{ a *auth.Authenticator }
+
+func (w webAuth) Viewer(r *http.Request) (web.Viewer, bool) {
+	v, err := w.a.Viewer(r)
+	if err != nil {
+		return web.Viewer{}, false
+	}
+	return webViewer(v), true
+}
+
+func webViewer(v auth.Viewer) web.Viewer {
+	return web.Viewer{Name: v.Name, Admin: v.Admin, Via: v.Via, Addr: v.Addr, Detail: v}
+}
+
+func (w webAuth) Login(rw http.ResponseWriter, r *http.Request, name, password string) (web.Viewer, error) {
+	v, err := w.a.Login(r.Context(), rw, r, name, password)
+	var le *auth.LoginError
+	switch {
+	case err == nil:
+		return webViewer(v), nil
+	case errors.As(err, &le) && le.Status == http.StatusUnauthorized:
+		return web.Viewer{}, web.ErrBadLogin
+	case errors.As(err, &le) && le.Status == http.StatusNotFound:
+		return web.Viewer{}, web.ErrNoPasswords
+	}
+	return web.Viewer{}, err
+}
+
+func (w webAuth) Logout(rw http.ResponseWriter, r *http.Request) { w.a.Logout(rw, r) }
+
+// webAccess is internal/auth's Access (the policy's viewers rules and
+// admins) as the UI's.
+type webAccess struct{ a *auth.Access }
+
+// viewer is the auth.Viewer behind a UI viewer (with its role, tailnet
+// grants and password state).
+func (webAccess) viewer(v web.Viewer) auth.Viewer {
+	if av, ok := v.Detail.(auth.Viewer); ok {
+		return av
+	}
+	return auth.Viewer{Name: v.Name, Via: v.Via, Admin: v.Admin}
+}
+
+func (w webAccess) Nodes(v web.Viewer) []string {
+	nodes, err := w.a.IndexNodes(context.Background(), w.viewer(v), policy.ActionView)
+	if err != nil {
+		return []string{} // nothing, rather than everything
+	}
+	return nodes
+}
+
+func (w webAccess) CanView(v web.Viewer, r index.Recording) bool {
+	ok, _ := w.a.Can(w.viewer(v), r.Node, r.Tags, policy.ActionView)
+	return ok
+}
+
+func (w webAccess) CanDownload(v web.Viewer, r index.Recording) bool {
+	ok, _ := w.a.Can(w.viewer(v), r.Node, r.Tags, policy.ActionDownload)
+	return ok
+}
+
+// CanViewEvent: an event is seen by those who may view its node's
+// recordings (events carry no tags).
+func (w webAccess) CanViewEvent(v web.Viewer, e index.Event) bool {
+	ok, _ := w.a.Can(w.viewer(v), e.Node, nil, policy.ActionView)
+	return ok
+}
+
+// webAudit writes the UI's entries to the audit log. Logins and logouts
+// are left out: internal/auth writes them, with their result.
+type webAudit struct{ l *audit.Log }
+
+func (w webAudit) Record(_ context.Context, e web.AuditEntry) error {
+	ae := audit.Entry{User: e.Viewer, Auth: e.Via, From: hostOf(e.Remote), Action: e.Action, Target: e.Target, Result: audit.ResultOK}
+	switch e.Action {
+	case "login", "logout":
+		return nil
+	case "refused":
+		ae.Action, ae.Result, ae.Reason = audit.ActionView, audit.ResultDenied, e.Detail
+		if what, why, ok := strings.Cut(e.Detail, ": "); ok && what == "download" {
+			ae.Action, ae.Reason = audit.ActionDownload, why
+		}
+	case "search":
+		// Detail is "q=TEXT FILTERS": the text is the target.
+		q := strings.TrimPrefix(e.Detail, "q=")
+		filters := ""
+		if i := strings.LastIndexByte(q, ' '); i >= 0 {
+			q, filters = q[:i], q[i+1:]
+		}
+		ae.Target = q
+		if filters != "" {
+			ae.Args = map[string]string{"filter": filters}
+		}
+	default:
+		if e.Detail != "" {
+			key := "filter"
+			if e.Target != "" {
+				key = "query" // a recording opened from a search
+			}
+			ae.Args = map[string]string{key: e.Detail}
+		}
+	}
+	return w.l.Append(ae)
+}
+
+// hostOf is the address of "host:port", or s as it is.
+func hostOf(s string) string {
+	if h, _, err := net.SplitHostPort(s); err == nil {
+		return h
+	}
+	return s
+}
+
+// notify passes the recorder's changes to the live views.
+func (u *uiServer) notify(key string, c recorder.Change) {
 	switch c.What {
 	case recorder.Created, recorder.Grew:
 		u.web.Changed(key, c.Size, store.StatusLive)
@@ -172,7 +347,7 @@ func (u *uiServer) close() {
 	u.hs.Shutdown(ctx)
 	u.hs.Close()
 	u.web.Close()
-	if u.backend.Close != nil {
-		u.backend.Close()
-	}
+	u.stopTags()
+	<-u.tagsDone
+	u.access.Close()
 }

@@ -278,6 +278,7 @@ type rawPolicy struct {
 	kube      []rawKube
 	viewers   []rawViewer
 	admins    plist
+	desktop   []rawDesktop
 	retention []rawRetention
 }
 
@@ -347,6 +348,11 @@ func (d *decoder) decode(root *hujson.Value) *rawPolicy {
 		}},
 		{name: "admins", decode: func(v *hujson.Value) {
 			p.admins = d.strList(v, "admins")
+		}},
+		{name: "desktop", decode: func(v *hujson.Value) {
+			d.elements(v, "desktop", func(i int, v *hujson.Value) {
+				p.desktop = append(p.desktop, d.decodeDesktop(i, v))
+			})
 		}},
 		{name: "retention", decode: func(v *hujson.Value) {
 			d.elements(v, "retention", func(i int, v *hujson.Value) {

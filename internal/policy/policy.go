@@ -15,6 +15,7 @@
 //	kubernetes  [ {action, src, namespaces, pods, recorder, enforceRecorder, enableEvents} ]
 //	viewers     [ {src, nodes, actions} ]
 //	admins      ["alice", "group:sre"]
+//	desktop     [ {action, src, dst, recorder, enforceRecorder, keyRecording, clipboardRecording} ]
 //	retention   [ {nodes, users, kinds, statuses, keep} ]
 //
 // Parse is strict: a syntax error, an unknown or duplicate field, a value
@@ -80,6 +81,8 @@ type Policy struct {
 	// viewers rule's src ("*" is refused: everyone an admin is a
 	// mistake). An admin sees every recording and the audit log.
 	Admins []string `json:"admins,omitempty"`
+	// DesktopRules are the "desktop" rules, in file order (desktop.go).
+	DesktopRules []DesktopRule `json:"desktop,omitempty"`
 	// RetentionRules are the "retention" rules, in file order
 	// (retention.go).
 	RetentionRules []RetentionRule `json:"retention,omitempty"`
@@ -297,6 +300,9 @@ func (d *decoder) validate(raw *rawPolicy) *Policy {
 			}
 		}
 		p.admins = d.checkSrc(p, "admins", raw.admins, false)
+	}
+	for i, r := range raw.desktop {
+		p.DesktopRules = append(p.DesktopRules, d.validateDesktop(p, i, r))
 	}
 	for i, r := range raw.retention {
 		p.RetentionRules = append(p.RetentionRules, d.validateRetention(p, i, r))

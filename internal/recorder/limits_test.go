@@ -26,12 +26,13 @@ import (
 	"github.com/reel-rec/reel/internal/testutil"
 )
 
-// castFiles lists every recording file under dir, whatever its state.
+// castFiles lists every recording file under dir (.cast and .desk),
+// whatever its state.
 func castFiles(t testing.TB, dir string) []string {
 	t.Helper()
 	var out []string
 	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err == nil && strings.HasSuffix(p, ".cast") {
+		if err == nil && store.IsRecordingName(d.Name()) {
 			out = append(out, p)
 		}
 		return nil

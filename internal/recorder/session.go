@@ -9,11 +9,13 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/reel-rec/reel/internal/asciicast"
+	"github.com/reel-rec/reel/internal/desktop"
 	"github.com/reel-rec/reel/internal/store"
 )
 
@@ -21,7 +23,8 @@ import (
 // once the header line has arrived: an upload that ends before that (a
 // stream opened and reset at once) leaves nothing in the store.
 type session struct {
-	proto   string // "v1" or "v2"
+	proto   string     // "v1" or "v2"
+	kind    store.Kind // what the upload holds (its Content-Type)
 	node    string
 	log     *slog.Logger
 	ctx     context.Context // the request's
@@ -189,7 +192,10 @@ type ingestResult struct {
 // the header line is complete (or the body ends after some bytes without
 // one, or maxHead bytes came without a newline).
 func (s *Server) ingest(ss *session, body io.Reader) ingestResult {
-	chk := &asciicast.Checker{MaxLine: s.MaxLine}
+	var chk bodyChecker = &asciicast.Checker{MaxLine: s.MaxLine}
+	if ss.kind == store.KindDesktop {
+		chk = new(desktop.Checker)
+	}
 	small := make([]byte, smallBuf)
 	buf := small
 	var pooled *[]byte
@@ -291,9 +297,17 @@ func onFreshStack(f func()) {
 	<-done
 }
 
-// create makes the session's recording, now that its header line is here.
+// create makes the session's recording, of the session's kind, now that
+// its header line is here. begin has checked that the store keeps that
+// kind.
 func (s *Server) create(ss *session) error {
-	wr, err := s.Store.Create(ss.ctx, ss.node, ss.started)
+	var wr store.Writer
+	var err error
+	if ss.kind == store.KindTerminal {
+		wr, err = s.Store.Create(ss.ctx, ss.node, ss.started)
+	} else {
+		wr, err = s.Store.(store.KindCreator).CreateKind(ss.ctx, ss.node, ss.started, ss.kind)
+	}
 	if err != nil {
 		if errors.Is(err, store.ErrInsufficientSpace) {
 			s.Metrics.errors.add("insufficient_space")
@@ -306,7 +320,7 @@ func (s *Server) create(ss *session) error {
 	ss.w, ss.key = wr, wr.Key()
 	s.commit.add(ss)
 	s.notify(ss.key, Change{What: Created})
-	ss.log.Info("recording started", "key", ss.key, "proto", ss.proto)
+	ss.log.Info("recording started", "key", ss.key, "proto", ss.proto, "kind", ss.kind)
 	return nil
 }
 
@@ -397,6 +411,9 @@ func (s *Server) abandon(ss *session, res ingestResult) outcome {
 		o.msg = "the upload broke off before its header line: " + res.readErr.Error()
 	default:
 		o.code, o.msg = http.StatusBadRequest, "empty upload: no asciicast header line"
+		if ss.kind == store.KindDesktop {
+			o.msg = "empty upload: no desktop recording header line"
+		}
 	}
 	s.Metrics.abandoned.add(ss.proto)
 	if n, ok := s.logLimit.allow("abandoned/"+ss.node, time.Now()); ok {
@@ -463,8 +480,16 @@ func (s *Server) begin(w http.ResponseWriter, r *http.Request, proto string) (*s
 	if ref != nil {
 		return nil, ref
 	}
+	kind := uploadKind(r)
+	if _, ok := s.Store.(store.KindCreator); kind != store.KindTerminal && !ok {
+		// Refused before the body is read, as for any refusal.
+		s.Metrics.errors.add("store_kind")
+		s.Log.Error("refused recording: the store keeps only terminal recordings", "node", node, "remote", r.RemoteAddr, "kind", kind)
+		return nil, &refusal{http.StatusUnsupportedMediaType, "reel recorder: this store keeps only terminal recordings", ""}
+	}
 	ss := &session{
 		proto:   proto,
+		kind:    kind,
 		node:    node,
 		log:     s.Log.With("node", node, "remote", r.RemoteAddr),
 		ctx:     r.Context(),
@@ -621,4 +646,22 @@ func (s *Server) postV1(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Error(w, "reel recorder: "+o.msg, o.code)
+}
+
+// bodyChecker checks an upload as it streams by (asciicast.Checker,
+// desktop.Checker).
+type bodyChecker interface {
+	Write(p []byte) (int, error)
+	Problem() error
+	Finish() error
+}
+
+// uploadKind tells the kind of recording an upload holds: desktop when
+// the sender announced desktop.ContentType, terminal (asciicast) for
+// everything else, which is all a Tailscale sender sends.
+func uploadKind(r *http.Request) store.Kind {
+	if ct, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";"); strings.TrimSpace(ct) == desktop.ContentType {
+		return store.KindDesktop
+	}
+	return store.KindTerminal
 }

@@ -20,6 +20,13 @@
 // instead of holding up a whole list. Every read is made under a context:
 // cancelling it stops a summary between two blocks.
 //
+// Desktop recordings (reel vnc's ".desk" keys, internal/desktop) are
+// summarised the same way and within the same limits by
+// ReadDesktopSummary: Kind is store.KindDesktop, Desktop holds their
+// header (Header is nil), User the authenticated user, Command "desktop
+// HOST", and Duration the time of the last complete record. Summarize
+// picks by the key.
+//
 // # Lists
 //
 // A Lister lists a store's recordings in key order (node, then start

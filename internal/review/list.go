@@ -16,7 +16,7 @@ var Statuses = []store.Status{store.StatusLive, store.StatusComplete, store.Stat
 type Filter struct {
 	store.Filter                // node and start time, applied by the store
 	Statuses     []store.Status // only these statuses; none: all
-	User         string         // only recordings MatchUser says are this user's
+	User         string         // only recordings Summary.HasUser says are this user's
 }
 
 // Lister lists the recordings in a store with their summaries.
@@ -58,7 +58,7 @@ func (l *Lister) List(ctx context.Context, f Filter) iter.Seq2[Summary, error] {
 				yield(Summary{}, err)
 				return
 			}
-			if f.User != "" && !MatchUser(s.Header, f.User) {
+			if f.User != "" && !s.HasUser(f.User) {
 				continue
 			}
 			if !yield(s, nil) {

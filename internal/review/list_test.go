@@ -191,7 +191,7 @@ func TestSummaryJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"key":"` + key + `","node":"n1","sender":"n1","start":"2026-11-01T10:00:00Z","size":53,"status":"complete","duration":null,"user":"","command":"a<b",` +
+	want := `{"key":"` + key + `","node":"n1","sender":"n1","start":"2026-11-01T10:00:00Z","size":53,"status":"complete","kind":"terminal","duration":null,"user":"","command":"a<b",` +
 		`"header":{"version":2,"width":80,"height":24,"timestamp":0,"command":"a\u003cb"},"durationError":"no events"}`
 	if string(b) != want {
 		t.Errorf("got  %s\nwant %s", b, want)

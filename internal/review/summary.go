@@ -8,6 +8,7 @@ import (
 	"io"
 
 	"github.com/reel-rec/reel/internal/asciicast"
+	"github.com/reel-rec/reel/internal/desktop"
 	"github.com/reel-rec/reel/internal/store"
 )
 
@@ -48,17 +49,25 @@ func (l Limits) maxTail() int64 {
 // what its first and last lines say.
 type Summary struct {
 	store.Info
+	// Kind is what the recording holds (store.KindOf its key): a terminal
+	// session (asciicast, Header) or a desktop (Desktop).
+	Kind store.Kind `json:"kind"`
 	// Duration is the last event's time in seconds, or when that cannot be
 	// found (and for asciicast v1 and v3) the header's duration, if any;
 	// nil when unknown, and then DurationErr says why.
 	Duration *float64 `json:"duration"`
-	// User is who ran the session, for a list's USER column (see User).
+	// User is who ran the session, for a list's USER column (see User; for
+	// a desktop, the authenticated user).
 	User string `json:"user"`
-	// Command is what ran, for a list's COMMAND column (see Command).
+	// Command is what ran, for a list's COMMAND column (see Command; for
+	// a desktop, "desktop HOST").
 	Command string `json:"command"`
 	// Header is the recording's header; nil when it cannot be read, and
 	// then HeaderErr says why.
 	Header *asciicast.Header `json:"header,omitempty"`
+	// Desktop is a desktop recording's header; nil for a terminal one, and
+	// when it cannot be read (HeaderErr says why).
+	Desktop *desktop.Header `json:"desktop,omitempty"`
 
 	HeaderErr   error `json:"-"`
 	DurationErr error `json:"-"`
@@ -89,17 +98,23 @@ func (s Summary) MarshalJSON() ([]byte, error) {
 	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
-// Summarize opens the recording info describes and summarises it. It
-// reads only the recording's two ends, within lim; an error is reported in
+// Summarize opens the recording info describes and summarises it, as a
+// terminal recording (ReadSummary) or a desktop one (ReadDesktopSummary)
+// by its key. It reads only the recording's two ends, within lim; an error is reported in
 // the summary (HeaderErr), except ctx's, which is also returned.
 func Summarize(ctx context.Context, st store.Store, info store.Info, lim Limits) (Summary, error) {
 	rd, err := st.Open(ctx, info.Key)
 	if err != nil {
-		s := Summary{Info: info, HeaderErr: err}
+		s := Summary{Info: info, Kind: store.KindOf(info.Key), HeaderErr: err}
 		return s, ctx.Err()
 	}
 	defer rd.Close()
-	s := ReadSummary(ctx, rd, rd.Size(), lim)
+	var s Summary
+	if store.KindOf(info.Key) == store.KindDesktop {
+		s = ReadDesktopSummary(ctx, rd, rd.Size(), lim)
+	} else {
+		s = ReadSummary(ctx, rd, rd.Size(), lim)
+	}
 	s.Info = info
 	return s, ctx.Err()
 }
@@ -110,7 +125,7 @@ func Summarize(ctx context.Context, st store.Store, info store.Info, lim Limits)
 // lim.MaxTail at the end, in blocks, and stops between blocks when ctx is
 // done. Info is left zero.
 func ReadSummary(ctx context.Context, r io.ReaderAt, size int64, lim Limits) Summary {
-	var s Summary
+	s := Summary{Kind: store.KindTerminal}
 	h, hdrEnd, err := readHeader(ctx, r, size, lim.maxHeader())
 	if err != nil {
 		s.HeaderErr = err
@@ -146,12 +161,30 @@ func ReadSummary(ctx context.Context, r io.ReaderAt, size int64, lim Limits) Sum
 // line after it starts (size when there is none). It reads forwards in
 // blocks, at most max+1 bytes.
 func readHeader(ctx context.Context, r io.ReaderAt, size, max int64) (h asciicast.Header, next int64, err error) {
+	head, next, err := readFirstLine(ctx, r, size, max)
+	if err != nil {
+		return h, 0, err
+	}
+	// The decoder reads the header line (or a v1 document) from what was
+	// read, and on from r if it needs more.
 	limit := min(size, max+1)
-	var head []byte
+	rest := io.NewSectionReader(r, int64(len(head)), limit-int64(len(head)))
+	dec := asciicast.NewDecoder(io.MultiReader(bytes.NewReader(head), rest))
+	dec.MaxLine = int(max)
+	h, err = dec.Header()
+	return h, next, err
+}
+
+// readFirstLine reads the start of r forwards in blocks until its first
+// newline, at most max+1 bytes, checking ctx between blocks. It returns
+// what it read (the first line and perhaps more) and where the line after
+// the first starts (size when there is no newline in what it read).
+func readFirstLine(ctx context.Context, r io.ReaderAt, size, max int64) (head []byte, next int64, err error) {
+	limit := min(size, max+1)
 	next = size
 	for off := int64(0); off < limit; {
 		if err := ctx.Err(); err != nil {
-			return h, 0, err
+			return nil, 0, err
 		}
 		n := min(int64(tailBlock), limit-off)
 		head = append(head, make([]byte, n)...)
@@ -166,14 +199,8 @@ func readHeader(ctx context.Context, r io.ReaderAt, size, max int64) (h asciicas
 			break
 		}
 		if err != nil {
-			return h, 0, fmt.Errorf("header: %w", err)
+			return nil, 0, fmt.Errorf("header: %w", err)
 		}
 	}
-	// The decoder reads the header line (or a v1 document) from what was
-	// read, and on from r if it needs more.
-	rest := io.NewSectionReader(r, int64(len(head)), limit-int64(len(head)))
-	dec := asciicast.NewDecoder(io.MultiReader(bytes.NewReader(head), rest))
-	dec.MaxLine = int(max)
-	h, err = dec.Header()
-	return h, next, err
+	return head, next, nil
 }

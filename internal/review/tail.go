@@ -12,10 +12,12 @@ import (
 
 // Why a summary has no duration. Summary.DurationError wraps one of them.
 var (
-	// ErrNoEvents: the recording has no event line (yet).
+	// ErrNoEvents: the recording has no event line (yet): for a desktop
+	// recording, no record.
 	ErrNoEvents = errors.New("no events")
-	// ErrNotEvent: the last complete line is not an asciicast event.
-	ErrNotEvent = errors.New("the last line is not an asciicast event")
+	// ErrNotEvent: the last complete line is not an event (an asciicast
+	// event, or a desktop recording's record).
+	ErrNotEvent = errors.New("the last line is not an event")
 	// ErrTailLimit: no event line starts within Limits.MaxTail bytes of the
 	// end (a very long last line, or a long run of blank lines). Summarising
 	// gives up rather than read further.
@@ -39,9 +41,26 @@ type tail struct {
 	start int64  // lowest offset read so far
 }
 
-// lastEventTime returns the time of the last event in r's bytes [from,
-// size), reading at most maxTail bytes backwards from size, block bytes at
-// a time, and checking ctx between reads.
+// lineFormat is how lastLineTime reads the lines of one kind of
+// recording.
+type lineFormat struct {
+	// blank reports a byte that is skipped between lines, besides '\n'.
+	blank func(c byte) bool
+	// time decodes one line: ok is false for a line that is skipped (a
+	// blank one, or a final line, without a newline after it, that is not
+	// whole); a line that is not an event is an error wrapping ErrNotEvent.
+	time func(line []byte, final bool) (t float64, ok bool, err error)
+}
+
+// asciicastLines are asciicast v2 event lines.
+var asciicastLines = lineFormat{
+	blank: func(c byte) bool { return c == ' ' || c == '\t' || c == '\r' },
+	time:  eventTime,
+}
+
+// lastEventTime returns the time of the last asciicast event in r's bytes
+// [from, size), reading at most maxTail bytes backwards from size, block
+// bytes at a time, and checking ctx between reads.
 //
 // It trusts lines that end in a newline, and a final line without one that
 // is a whole event; a partial line in flight (a live recording) or cut off
@@ -49,6 +68,11 @@ type tail struct {
 // not an event, it fails with ErrNotEvent; with no event line, ErrNoEvents;
 // when no line start is found within maxTail bytes, ErrTailLimit.
 func lastEventTime(ctx context.Context, r io.ReaderAt, size, from, maxTail int64, block int) (float64, error) {
+	return lastLineTime(ctx, r, size, from, maxTail, block, asciicastLines)
+}
+
+// lastLineTime is lastEventTime for lines of format f.
+func lastLineTime(ctx context.Context, r io.ReaderAt, size, from, maxTail int64, block int, f lineFormat) (float64, error) {
 	if from >= size {
 		return 0, ErrNoEvents
 	}
@@ -66,7 +90,7 @@ func lastEventTime(ctx context.Context, r io.ReaderAt, size, from, maxTail int64
 			i := scan
 			for i > t.start {
 				c := t.at(i - 1)
-				if c != '\n' && c != ' ' && c != '\t' && c != '\r' {
+				if c != '\n' && !f.blank(c) {
 					break
 				}
 				if c == '\n' {
@@ -96,7 +120,7 @@ func lastEventTime(ctx context.Context, r io.ReaderAt, size, from, maxTail int64
 			}
 			continue
 		}
-		tm, ok, err := eventTime(t.bytes(lineStart, end), final)
+		tm, ok, err := f.time(t.bytes(lineStart, end), final)
 		if ok || err != nil {
 			return tm, err
 		}

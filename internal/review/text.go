@@ -66,17 +66,21 @@ func MatchUser(h *asciicast.Header, user string) bool {
 		return false
 	}
 	for _, u := range []string{h.SSHUser, h.LocalUser, h.SrcNodeUser} {
-		if u == "" {
-			continue
-		}
-		if strings.EqualFold(u, user) {
-			return true
-		}
-		if local, _, ok := strings.Cut(u, "@"); ok && strings.EqualFold(local, user) {
+		if matchName(u, user) {
 			return true
 		}
 	}
 	return false
+}
+
+// HasUser reports whether user names one of the summarised recording's
+// users: for a terminal recording as MatchUser says, for a desktop the
+// authenticated user (whole, or the part before '@'), ignoring case.
+func (s *Summary) HasUser(user string) bool {
+	if s.Desktop != nil {
+		return matchName(s.Desktop.User, user)
+	}
+	return MatchUser(s.Header, user)
 }
 
 // Explain says, as the end of a sentence that starts with the recording's

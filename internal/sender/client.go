@@ -18,6 +18,8 @@
 package sender
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -239,10 +241,11 @@ func orDefault(d, def time.Duration) time.Duration {
 // the upload runs until Close or a failure. On failure the error is a
 // *StartError holding every attempt.
 func (c *Client) Start(ctx context.Context, recorders []netip.AddrPort, h asciicast.Header) (*Recording, error) {
-	return c.start(ctx, recorders, h, false)
+	return c.startCast(ctx, recorders, h, false)
 }
 
-func (c *Client) start(ctx context.Context, recorders []netip.AddrPort, h asciicast.Header, hold bool) (*Recording, error) {
+// startCast is Start, and StartHeld with hold.
+func (c *Client) startCast(ctx context.Context, recorders []netip.AddrPort, h asciicast.Header, hold bool) (*Recording, error) {
 	start := c.now()
 	h.Version = 2
 	h.Timestamp = start.Unix()
@@ -251,13 +254,27 @@ func (c *Client) start(ctx context.Context, recorders []netip.AddrPort, h asciic
 		return nil, fmt.Errorf("recording: %w", err)
 	}
 	head = append(head, '\n')
+	return c.start(ctx, recorders, start, &h, "", head, hold)
+}
+
+// StartStream starts a recording that is not asciicast (a desktop
+// recording): head, the start of the body, is sent as it is, and so is
+// every Recording.Write after it. contentType is sent as the upload's
+// Content-Type, so the recorder stores the body as that kind. Failover,
+// acks, the buffer and Lost work as for Start; Outcome.Header is nil.
+func (c *Client) StartStream(ctx context.Context, recorders []netip.AddrPort, contentType string, head []byte) (*Recording, error) {
+	return c.start(ctx, recorders, c.now(), nil, contentType, bytes.Clone(head), false)
+}
+
+func (c *Client) start(ctx context.Context, recorders []netip.AddrPort, start time.Time, h *asciicast.Header, contentType string, head []byte, hold bool) (*Recording, error) {
 
 	ctx, cancel := context.WithTimeout(ctx, c.connectTimeout())
 	defer cancel()
 	var attempts []Attempt
 	for _, ap := range recorders {
 		r := newRecording(c, start, head)
-		r.header = &h // before connect: its goroutines may report at once
+		r.header = h // before connect: its goroutines may report at once
+		r.contentType = contentType
 		if hold {
 			r.pend, r.hold = nil, true
 		}
@@ -270,11 +287,11 @@ func (c *Client) start(ctx context.Context, recorders []netip.AddrPort, h asciic
 		r.mu.Lock()
 		r.attempts = attempts
 		r.mu.Unlock()
-		c.report(Outcome{Kind: Started, Header: &h, Attempts: attempts, Recorder: ap, Protocol: proto})
+		c.report(Outcome{Kind: Started, Header: h, Attempts: attempts, Recorder: ap, Protocol: proto})
 		return r, nil
 	}
-	err = &StartError{Attempts: attempts}
-	c.report(Outcome{Kind: StartFailed, Header: &h, Attempts: attempts, Err: err})
+	err := &StartError{Attempts: attempts}
+	c.report(Outcome{Kind: StartFailed, Header: h, Attempts: attempts, Err: err})
 	return nil, err
 }
 
@@ -390,7 +407,7 @@ func (r *Recording) startV2(ctx context.Context, tr *http.Transport, ap netip.Ad
 		cancel(err)
 		return err
 	}
-	req.Header.Set("Content-Type", "application/x-ndjson")
+	req.Header.Set("Content-Type", cmp.Or(r.contentType, "application/x-ndjson"))
 	// Until the answer comes, the attempt's deadlines apply.
 	timer := time.AfterFunc(r.c.attemptTimeout(), func() { cancel(errors.New("no answer to POST /v2/record in time")) })
 	stop := context.AfterFunc(ctx, func() { cancel(context.Cause(ctx)) })
@@ -430,6 +447,9 @@ func (r *Recording) startV1(ctx context.Context, tr *http.Transport, ap netip.Ad
 		return err
 	}
 	req.Header.Set("Expect", "100-continue")
+	if r.contentType != "" {
+		req.Header.Set("Content-Type", r.contentType)
+	}
 	type result struct {
 		resp *http.Response
 		err  error

@@ -16,7 +16,7 @@ import (
 // ReleaseHeader gives the size. Events written meanwhile wait behind it.
 // Close releases a header still held, with h's size.
 func (c *Client) StartHeld(ctx context.Context, recorders []netip.AddrPort, h asciicast.Header) (*Recording, error) {
-	return c.start(ctx, recorders, h, true)
+	return c.startCast(ctx, recorders, h, true)
 }
 
 // ReleaseHeader sends the header held by StartHeld, with the terminal size

@@ -23,13 +23,16 @@ import (
 // A Recording is one session being uploaded. Its write methods are safe
 // for concurrent use and never block.
 type Recording struct {
-	c        *Client
-	start    time.Time
-	header   *asciicast.Header
-	attempts []Attempt
-	recorder netip.AddrPort
-	proto    string
-	limit    int
+	c      *Client
+	start  time.Time
+	header *asciicast.Header
+	// contentType is the upload's Content-Type for StartStream; "" for
+	// asciicast.
+	contentType string
+	attempts    []Attempt
+	recorder    netip.AddrPort
+	proto       string
+	limit       int
 
 	cancel   context.CancelCauseFunc // ends the upload request
 	ackTimer *time.Timer             // v2: fires after AckTimeout without a frame
@@ -142,6 +145,14 @@ func (r *Recording) Output(p []byte) error { return r.add('o', p) }
 // be recorded at all (reel records it only when the policy opts in, and
 // never while the terminal's echo is off).
 func (r *Recording) Input(p []byte) error { return r.add('i', p) }
+
+// Write queues p to be sent as it is, for a recording begun with
+// StartStream. Like Output it copies p, never blocks, and fails when the
+// recording is lost or the buffer is full.
+func (r *Recording) Write(p []byte) error { return r.add(rawCode, p) }
+
+// rawCode marks an event whose bytes are sent as they are.
+const rawCode = 0
 
 // Resize records a new terminal size.
 func (r *Recording) Resize(cols, rows int) error {
@@ -395,6 +406,10 @@ func (b *body) Close() error {
 // is held back and joined to the next write of the same stream, so it is
 // not replaced by U+FFFD.
 func (r *Recording) encode(ev event) {
+	if ev.code == rawCode {
+		r.pend = append(r.pend, ev.data...)
+		return
+	}
 	// The bytes are not changed until the event is released, after this.
 	data := unsafe.String(unsafe.SliceData(ev.data), len(ev.data))
 	if ci := carryIndex(ev.code); ci >= 0 {

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/base32"
 	"fmt"
@@ -143,14 +144,64 @@ func RecordingKey(node string, t time.Time) string {
 	return node + "/" + RecordingName(t)
 }
 
+// Kind is what a recording holds. Its key's extension tells: the store
+// keeps every kind side by side, and a reader picks the decoder by kind.
+type Kind string
+
+const (
+	// KindTerminal is asciicast v2, key "<node>/<name>.cast": what every
+	// Tailscale sender and reel's terminal senders send.
+	KindTerminal Kind = "terminal"
+	// KindDesktop is reel's desktop recording format (internal/desktop,
+	// docs/desktop-format.md), key "<node>/<name>.desk".
+	KindDesktop Kind = "desktop"
+)
+
+// Ext returns the key extension of recordings of kind k.
+func (k Kind) Ext() string {
+	if k == KindDesktop {
+		return ".desk"
+	}
+	return ".cast"
+}
+
+// KindOf returns the kind of the recording whose key (or file name) is
+// key.
+func KindOf(key string) Kind {
+	if strings.HasSuffix(key, ".desk") {
+		return KindDesktop
+	}
+	return KindTerminal
+}
+
+// IsRecordingName reports whether a file name ends with the extension of
+// a kind of recording.
+func IsRecordingName(name string) bool {
+	return strings.HasSuffix(name, ".cast") || strings.HasSuffix(name, ".desk")
+}
+
+// KindKey returns "<node>/<UTC timestamp><kind's extension>".
+func KindKey(node string, t time.Time, k Kind) string {
+	return node + "/" + t.UTC().Format(nameLayout) + k.Ext()
+}
+
+// A KindCreator is a Store that can keep recordings of other kinds than
+// KindTerminal (which Create makes). CreateKind is Create for a recording
+// of kind: sender is the raw sender identity, filed under SafeNode(sender)
+// and kept beside it exactly as Create does, and the key ends with
+// kind.Ext(). The recorder refuses other kinds on a store without it.
+type KindCreator interface {
+	CreateKind(ctx context.Context, sender string, start time.Time, kind Kind) (Writer, error)
+}
+
 // ParseKey splits a recording key into node and start time, and checks that
 // it is well formed (no "..", no absolute path, no odd bytes).
 func ParseKey(key string) (node string, start time.Time, err error) {
 	node, name, ok := strings.Cut(key, "/")
-	if !ok || !ValidNode(node) || strings.Contains(name, "/") || !strings.HasSuffix(name, ".cast") {
+	if !ok || !ValidNode(node) || strings.Contains(name, "/") || !IsRecordingName(name) {
 		return "", time.Time{}, fmt.Errorf("%w: %q", ErrInvalidKey, key)
 	}
-	start, err = time.Parse(nameLayout, strings.TrimSuffix(name, ".cast"))
+	start, err = time.Parse(nameLayout, strings.TrimSuffix(name, KindOf(name).Ext()))
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("%w: %q: %v", ErrInvalidKey, key, err)
 	}

@@ -458,3 +458,48 @@ func TestKubeState(t *testing.T) {
 	}
 	t.Logf("outside a pod: %v", err)
 }
+
+// TestDialer: a node's Dialer reaches a recorder's tailnet address through
+// the tailnet (the recorder names the sender by WhoIs) and a loopback
+// address directly (the plain listener's rules), so a userspace node's
+// sender reaches recorders on and off the tailnet.
+func TestDialer(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c := startControl(t)
+	rec := join(t, ctx, c, tailnet.Config{Hostname: "recorder"})
+	sender := join(t, ctx, c, tailnet.Config{Hostname: "vnc"})
+	h := recorderOn(t, rec)
+	senderNode := c.NodeByName("vnc")
+	if senderNode == nil {
+		t.Fatal("control server does not know the sender")
+	}
+	body := []byte(`{"version":2,"width":80,"height":24}` + "\n" + `[0.1,"o","x"]` + "\n")
+	dial := sender.Dialer()
+	for _, ap := range []netip.AddrPort{h.ts, h.plain} {
+		if err := send(ctx, ap, dial, body); err != nil {
+			t.Fatalf("upload to %s: %v", ap, err)
+		}
+	}
+	got := map[string]int{}
+	for info, err := range h.st.List(ctx, store.Filter{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[info.Node]++
+	}
+	if want := map[string]int{string(senderNode.StableID): 1, "plain": 1}; !cmp.Equal(got, want) {
+		t.Errorf("recordings by node %v, want %v (one over the tailnet, one direct)", got, want)
+	}
+}
+
+func TestIsTailnetAddr(t *testing.T) {
+	for addr, want := range map[string]bool{
+		"100.64.0.1": true, "100.127.255.254": true, "fd7a:115c:a1e0::9": true, "::ffff:100.100.1.2": true,
+		"100.63.255.255": false, "100.128.0.0": false, "127.0.0.1": false, "10.0.0.5": false, "fd7a:115c:a1e1::1": false, "::1": false,
+	} {
+		if got := tailnet.IsTailnetAddr(netip.MustParseAddr(addr)); got != want {
+			t.Errorf("IsTailnetAddr(%s) = %v, want %v", addr, got, want)
+		}
+	}
+}

@@ -90,7 +90,7 @@ func match(f index.Filter, r index.Recording) bool {
 	case f.Node != "" && !like(f.Node, r.Node),
 		f.User != "" && !like(f.User, r.User) && !like(f.User, r.Login),
 		f.Kind != "" && f.Kind != r.Kind,
-		f.Status != "" && f.Status != r.Status,
+		f.Status != "" && !slices.Contains(strings.Split(f.Status, ","), r.Status),
 		!f.Since.IsZero() && r.Start.Before(f.Since),
 		!f.Until.IsZero() && !r.Start.Before(f.Until),
 		f.Nodes != nil && !slices.Contains(f.Nodes, r.Node):
@@ -161,9 +161,13 @@ func (m *memIndex) Search(_ context.Context, text string, f index.Filter, p inde
 	low := strings.ToLower(text)
 	for _, r := range m.sorted(f, "") {
 		for _, c := range m.chunks[r.Key] {
-			for line := range strings.SplitSeq(c.Text, "\n") {
+			for n, line := range strings.Split(c.Text, "\n") {
 				if i := strings.Index(strings.ToLower(line), low); i >= 0 {
-					hits = append(hits, index.Hit{Recording: r, TStart: c.TStart, TEnd: c.TEnd, Line: line, Match: [2]int{i, i + len(text)}})
+					at := c.TStart
+					if n < len(c.Times) {
+						at = c.Times[n]
+					}
+					hits = append(hits, index.Hit{Recording: r, TStart: c.TStart, TEnd: c.TEnd, Line: line, Match: [2]int{i, i + len(text)}, At: at})
 				}
 			}
 		}
@@ -236,16 +240,11 @@ func indexRecording(t testing.TB, st store.Store, idx index.Index, key string) i
 	}
 	defer rd.Close()
 	var chunks []index.Chunk
-	// One chunk per line, at the time it appeared, so that hits are
-	// precise moments.
+	// Chunks as the indexer makes them: a time bucket of lines, each
+	// with the time it appeared (Times), so that a hit's moment (Hit.At)
+	// is its line's, not the chunk's start.
 	err = screentext.Extract(io.NewSectionReader(rd, 0, rd.Size()), screentext.Options{}, func(c screentext.Chunk) {
-		for i, line := range strings.Split(strings.TrimSuffix(c.Text, "\n"), "\n") {
-			at := c.Start
-			if i < len(c.Times) {
-				at = c.Times[i]
-			}
-			chunks = append(chunks, index.Chunk{Key: key, Seq: len(chunks), TStart: at, TEnd: at, Text: line})
-		}
+		chunks = append(chunks, index.Chunk{Key: key, Seq: len(chunks), TStart: c.Start, TEnd: c.End, Text: strings.TrimSuffix(c.Text, "\n"), Times: c.Times})
 	})
 	if err != nil && !errors.Is(err, io.EOF) {
 		t.Logf("screen text of %s: %v", key, err)

@@ -66,6 +66,15 @@ func isData(path string) bool {
 	return strings.Contains(path, "/seg/")
 }
 
+// remoteOf is where r comes from, for the audit log: the address the
+// Authenticator names, else the connection's.
+func remoteOf(r *http.Request, v Viewer) string {
+	if v.Addr != "" {
+		return v.Addr
+	}
+	return r.RemoteAddr
+}
+
 func viewerOf(r *http.Request) Viewer {
 	v, _ := r.Context().Value(viewerKey{}).(Viewer)
 	return v
@@ -78,7 +87,7 @@ func (s *Server) audit(r *http.Request, action, target, detail string) {
 		return
 	}
 	v := viewerOf(r)
-	e := AuditEntry{At: s.Now(), Viewer: v.Name, Via: v.Via, Remote: r.RemoteAddr, Action: action, Target: target, Detail: detail}
+	e := AuditEntry{At: s.Now(), Viewer: v.Name, Via: v.Via, Remote: remoteOf(r, v), Action: action, Target: target, Detail: detail}
 	if err := s.Audit.Record(r.Context(), e); err != nil {
 		s.Log.Error("audit log", "err", err, "action", action, "viewer", v.Name)
 	}
@@ -91,7 +100,7 @@ func (s *Server) auditFirst(w http.ResponseWriter, r *http.Request, action, targ
 		return true
 	}
 	v := viewerOf(r)
-	e := AuditEntry{At: s.Now(), Viewer: v.Name, Via: v.Via, Remote: r.RemoteAddr, Action: action, Target: target, Detail: detail}
+	e := AuditEntry{At: s.Now(), Viewer: v.Name, Via: v.Via, Remote: remoteOf(r, v), Action: action, Target: target, Detail: detail}
 	if err := s.Audit.Record(r.Context(), e); err != nil {
 		s.Log.Error("audit log", "err", err, "action", action, "viewer", v.Name)
 		http.Error(w, "the audit log is not available: refused", http.StatusServiceUnavailable)
@@ -206,10 +215,15 @@ func (lq listQuery) filter(now time.Time) (index.Filter, error) {
 	default:
 		return f, fmt.Errorf("unknown kind %q", lq.Kind)
 	}
-	switch store.Status(f.Status) {
-	case "", store.StatusLive, store.StatusComplete, store.StatusInterrupted, store.StatusMalformed, store.StatusFailed:
-	default:
-		return f, fmt.Errorf("unknown status %q", lq.Status)
+	if f.Status != "" {
+		// One status, or several separated by commas (index.Filter.Status).
+		for st := range strings.SplitSeq(f.Status, ",") {
+			switch store.Status(st) {
+			case store.StatusLive, store.StatusComplete, store.StatusInterrupted, store.StatusMalformed, store.StatusFailed:
+			default:
+				return f, fmt.Errorf("unknown status %q", st)
+			}
+		}
 	}
 	var err error
 	if f.Since, err = parseTime(lq.Since, now); err != nil {

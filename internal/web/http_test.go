@@ -142,3 +142,76 @@ func TestSafeNext(t *testing.T) {
 		}
 	}
 }
+
+// httpLogin logs in through the login form and returns a client with the
+// session (redirects not followed).
+func httpLogin(t *testing.T, base, name, password string) *http.Client {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	c := noRedirect(jar)
+	resp, err := c.Get(base + "/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindSubmatch(page)
+	if m == nil {
+		t.Fatalf("no CSRF token in the login form:\n%s", page)
+	}
+	req, _ := http.NewRequest("POST", base+"/login", strings.NewReader(url.Values{"csrf": {string(m[1])}, "name": {name}, "password": {password}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", base)
+	if resp, err = c.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("login as %s: %d", name, resp.StatusCode)
+	}
+	return c
+}
+
+func getBody(t *testing.T, c *http.Client, u string) (int, string) {
+	t.Helper()
+	resp, err := c.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestHitMomentAndStatuses: a hit names the moment its line appeared
+// (index.Hit.At), not the start of the chunk it is in, and links there;
+// the status filter takes several statuses.
+func TestHitMomentAndStatuses(t *testing.T) {
+	u := newUI(t, nil, nil)
+	needleKey, _ := seed(t, u)
+	c := httpLogin(t, u.base, "alice", "alice-pw")
+	code, body := getBody(t, c, u.base+"/search?q="+url.QueryEscape("after the needle"))
+	if code != http.StatusOK {
+		t.Fatalf("search: %d\n%s", code, body)
+	}
+	// "after the needle" appeared at 70 s, in the chunk that starts with
+	// the needle at 65.5 s.
+	if !strings.Contains(body, "1:10") || !strings.Contains(body, "#t=1:10.1") || strings.Contains(body, "#t=1:05") {
+		t.Errorf("the hit does not link to 1:10:\n%s", body)
+	}
+	code, body = getBody(t, c, u.base+recURL(needleKey)+"?q="+url.QueryEscape("after the needle"))
+	if code != http.StatusOK || !strings.Contains(body, `data-t="70"`) {
+		t.Errorf("the recording's page does not list the hit at 1:10: %d\n%s", code, body)
+	}
+	code, body = getBody(t, c, u.base+"/?status=complete,live")
+	if code != http.StatusOK || !strings.Contains(body, "bash -l") {
+		t.Errorf("status=complete,live: %d\n%s", code, body)
+	}
+	code, body = getBody(t, c, u.base+"/?status=interrupted,malformed,failed")
+	if code != http.StatusOK || strings.Contains(body, "bash -l") {
+		t.Errorf("status=interrupted,malformed,failed lists a complete recording: %d\n%s", code, body)
+	}
+	if code, _ = getBody(t, c, u.base+"/?status=complete,bogus"); code != http.StatusBadRequest {
+		t.Errorf("status=complete,bogus: %d, want 400", code)
+	}
+}

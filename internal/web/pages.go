@@ -162,8 +162,8 @@ func hitOf(h index.Hit, q string) hit {
 	if a < 0 || b > len(line) || a > b {
 		a, b = 0, 0
 	}
-	out := hit{row: r, At: moment(h.TStart), Before: clean(line[:a], 200), Match: clean(line[a:b], 200), After: clean(line[b:], 200)}
-	out.Link = r.URL + "?q=" + url.QueryEscape(q) + "#t=" + momentFrag(h.TStart)
+	out := hit{row: r, At: moment(h.At), Before: clean(line[:a], 200), Match: clean(line[a:b], 200), After: clean(line[b:], 200)}
+	out.Link = r.URL + "?q=" + url.QueryEscape(q) + "#t=" + momentFrag(h.At)
 	return out
 }
 

@@ -62,7 +62,7 @@ func (s *Server) recordingPage(w http.ResponseWriter, r *http.Request, rec index
 	base := d.Row.URL
 	hits := s.recordingHits(r, rec, q)
 	for _, h := range hits {
-		d.Hits = append(d.Hits, recHit{At: moment(h.TStart), T: strconv.FormatFloat(h.TStart, 'f', -1, 64), Before: h.before, Match: h.match, After: h.after})
+		d.Hits = append(d.Hits, recHit{At: moment(h.At), T: strconv.FormatFloat(h.At, 'f', -1, 64), Before: h.before, Match: h.match, After: h.after})
 	}
 	switch d.Format {
 	case formatLive:
@@ -88,7 +88,7 @@ func (s *Server) recordingPage(w http.ResponseWriter, r *http.Request, rec index
 }
 
 type lineHit struct {
-	TStart               float64
+	At                   float64 // the moment the line appeared
 	before, match, after string
 }
 
@@ -113,7 +113,7 @@ func (s *Server) recordingHits(r *http.Request, rec index.Recording, q string) [
 				continue
 			}
 			x := hitOf(h, q)
-			out = append(out, lineHit{TStart: h.TStart, before: x.Before, match: x.Match, after: x.After})
+			out = append(out, lineHit{At: h.At, before: x.Before, match: x.Match, after: x.After})
 		}
 		if next == "" {
 			break
@@ -126,7 +126,7 @@ func (s *Server) recordingHits(r *http.Request, rec index.Recording, q string) [
 func hitMarkers(hits []lineHit) []segment.Marker {
 	ms := make([]segment.Marker, 0, len(hits))
 	for _, h := range hits {
-		ms = append(ms, segment.Marker{Time: h.TStart, Label: "found: " + strings.TrimSpace(h.before+h.match+h.after)})
+		ms = append(ms, segment.Marker{Time: h.At, Label: "found: " + strings.TrimSpace(h.before+h.match+h.after)})
 	}
 	sortMarkers(ms)
 	return ms
@@ -210,6 +210,11 @@ func (s *Server) castData(w http.ResponseWriter, r *http.Request, rec index.Reco
 // download sends the stored bytes as they are (evidence), cut at the last
 // complete line while the recording is live.
 func (s *Server) download(w http.ResponseWriter, r *http.Request, rec index.Recording) {
+	if da, ok := s.Access.(DownloadAccess); ok && !da.CanDownload(viewerOf(r), rec) {
+		s.audit(r, "refused", rec.Key, "download: viewers policy")
+		http.Error(w, "you may view this recording but not download it", http.StatusForbidden)
+		return
+	}
 	if !s.auditFirst(w, r, "download", rec.Key, "") {
 		return
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/reel-rec/reel/internal/asciicast"
 	"github.com/reel-rec/reel/internal/store"
+	"github.com/reel-rec/reel/internal/web/webtest"
 )
 
 var t0 = time.Date(2025, 3, 4, 10, 0, 0, 0, time.UTC)
@@ -52,10 +53,10 @@ func seed(t *testing.T, u *ui) (needleKey, topKey string) {
 func TestBrowserFindAndPlay(t *testing.T) {
 	u := newUI(t, nil, nil)
 	needleKey, _ := seed(t, u)
-	tb := newTab(t)
-	tb.login(u.base, "alice", "alice-pw")
+	tb := webtest.NewTab(t)
+	tb.Login(u.base, "alice", "alice-pw")
 
-	rows := tb.waitText("#recordings tbody tr.rec", "three recordings", func(s string) bool { return strings.Count(s, "\n") == 2 })
+	rows := tb.WaitText("#recordings tbody tr.rec", "three recordings", func(s string) bool { return strings.Count(s, "\n") == 2 })
 	for _, want := range []string{"bash -l", "top", "exec prod/web-0", "kubernetes", "carol@example.com as root"} {
 		if !strings.Contains(rows, want) && !(want == "exec prod/web-0" && strings.Contains(rows, "prod/web-0")) {
 			t.Errorf("list lacks %q:\n%s", want, rows)
@@ -63,11 +64,11 @@ func TestBrowserFindAndPlay(t *testing.T) {
 	}
 
 	// Filter by user, in the page's form.
-	tb.do(
+	tb.Do(
 		chromedp.SendKeys(chromedp.CSS(`form.filters input[name=user]`), "dave@example.com"),
 		chromedp.Click(chromedp.ID("filter")),
 	)
-	rows = tb.waitText("#recordings tbody tr.rec", "only dave's recording", func(s string) bool {
+	rows = tb.WaitText("#recordings tbody tr.rec", "only dave's recording", func(s string) bool {
 		return strings.Contains(s, "top") && !strings.Contains(s, "bash -l") && !strings.Contains(s, "web-0")
 	})
 	if strings.Count(rows, "\n") != 0 {
@@ -75,32 +76,32 @@ func TestBrowserFindAndPlay(t *testing.T) {
 	}
 
 	// Search, and open the hit.
-	tb.do(
+	tb.Do(
 		chromedp.Navigate(u.base+"/search"),
 		chromedp.SendKeys(chromedp.ID("q"), "needle appears"),
 		chromedp.Click(chromedp.ID("search")),
 	)
-	hits := tb.waitText("#hits li.hit", "the hit", func(s string) bool { return strings.Contains(s, "the needle appears here") })
+	hits := tb.WaitText("#hits li.hit", "the hit", func(s string) bool { return strings.Contains(s, "the needle appears here") })
 	if !strings.Contains(hits, "1:05") {
 		t.Errorf("hit does not name its moment 1:05:\n%s", hits)
 	}
-	tb.do(chromedp.Click(chromedp.CSS(`#hits li.hit a.moment`)))
-	screen := tb.waitScreen("the needle on the screen", func(s string) bool { return strings.Contains(s, "the needle appears here") })
+	tb.Do(chromedp.Click(chromedp.CSS(`#hits li.hit a.moment`)))
+	screen := tb.WaitScreen("the needle on the screen", func(s string) bool { return strings.Contains(s, "the needle appears here") })
 	if strings.Contains(screen, "first screen text") || strings.Contains(screen, "after the needle") {
 		t.Errorf("the player is not at the hit's moment; screen:\n%s", screen)
 	}
-	if url := tb.eval(`location.href`); !strings.HasSuffix(url, "#t=1:05.6") || !strings.Contains(url, recURL(needleKey)) {
+	if url := tb.Eval(`location.href`); !strings.HasSuffix(url, "#t=1:05.6") || !strings.Contains(url, recURL(needleKey)) {
 		t.Errorf("player page URL %s", url)
 	}
 	// The hit is a marker on the progress bar.
-	tb.waitText(".ap-marker-container .ap-tooltip", "the hit's marker", func(s string) bool { return strings.Contains(s, "needle appears") })
+	tb.WaitText(".ap-marker-container .ap-tooltip", "the hit's marker", func(s string) bool { return strings.Contains(s, "needle appears") })
 
 	// A link to a moment opens there.
-	tb.do(chromedp.Navigate(u.base + recURL(needleKey) + "#t=0:72"))
-	tb.waitScreen("the screen at 1:12", func(s string) bool {
+	tb.Do(chromedp.Navigate(u.base + recURL(needleKey) + "#t=0:72"))
+	tb.WaitScreen("the screen at 1:12", func(s string) bool {
 		return strings.Contains(s, "after the needle") && !strings.Contains(s, "logout")
 	})
-	tb.clean()
+	tb.Clean()
 	for _, a := range []string{"list", "search", "view", "play"} {
 		if !u.audit.has("alice", a, "") {
 			t.Errorf("no %q in the audit log: %+v", a, u.audit.entries)
@@ -113,18 +114,18 @@ func TestBrowserFindAndPlay(t *testing.T) {
 func TestBrowserRefused(t *testing.T) {
 	u := newUI(t, nil, nil)
 	needleKey, _ := seed(t, u)
-	tb := newTab(t)
-	tb.login(u.base, "bob", "bob-pw")
-	tb.waitText("#recordings tbody", "an empty list", func(s string) bool { return strings.Contains(s, "No recordings match") })
-	tb.do(chromedp.Navigate(u.base + "/search?q=needle"))
-	tb.waitText("#hits", "no hits", func(s string) bool { return strings.Contains(s, "No screen text matches") })
-	tb.do(chromedp.Navigate(u.base + recURL(needleKey)))
-	body := tb.waitText("body", "a refusal", func(s string) bool { return strings.Contains(s, "no such recording") })
+	tb := webtest.NewTab(t)
+	tb.Login(u.base, "bob", "bob-pw")
+	tb.WaitText("#recordings tbody", "an empty list", func(s string) bool { return strings.Contains(s, "No recordings match") })
+	tb.Do(chromedp.Navigate(u.base + "/search?q=needle"))
+	tb.WaitText("#hits", "no hits", func(s string) bool { return strings.Contains(s, "No screen text matches") })
+	tb.Do(chromedp.Navigate(u.base + recURL(needleKey)))
+	body := tb.WaitText("body", "a refusal", func(s string) bool { return strings.Contains(s, "no such recording") })
 	if strings.Contains(body, "needle") || strings.Contains(body, "carol") {
 		t.Fatalf("the refusal shows the recording: %s", body)
 	}
 	for _, path := range []string{"/cast", "/download", "/seg/index.json", "/seg/0.json", "/prepare"} {
-		got := tb.evalAsync(`fetch(` + jsString(recURL(needleKey)+path) + `).then(r => r.status + " " + r.statusText)`)
+		got := tb.EvalAsync(`fetch(` + jsString(recURL(needleKey)+path) + `).then(r => r.status + " " + r.statusText)`)
 		if !strings.HasPrefix(got, "404") {
 			t.Errorf("%s as bob: %s, want 404", path, got)
 		}
@@ -163,27 +164,27 @@ func TestBrowserNoMarkup(t *testing.T) {
 	rec.Status = string(store.StatusMalformed)
 	u.idx.PutRecording(t.Context(), rec)
 
-	tb := newTab(t)
-	tb.login(u.base, "alice", "alice-pw")
-	list := tb.waitText("#recordings tbody tr.rec", "the payload row", func(s string) bool { return strings.Contains(s, script) })
+	tb := webtest.NewTab(t)
+	tb.Login(u.base, "alice", "alice-pw")
+	list := tb.WaitText("#recordings tbody tr.rec", "the payload row", func(s string) bool { return strings.Contains(s, script) })
 	for _, want := range []string{jsURL, "malformed", `<b onmouseover=alert(5)>why</b>`} {
 		if !strings.Contains(list, want) {
 			t.Errorf("list does not show %q as text:\n%s", want, list)
 		}
 	}
-	tb.do(chromedp.Navigate(u.base + "/search?q=" + url.QueryEscape(`<script>alert("out")`)))
-	tb.waitText("#hits li.hit", "the payload hit", func(s string) bool { return strings.Contains(s, outText) })
-	tb.do(chromedp.Click(chromedp.CSS(`#hits li.hit a.moment`)))
-	tb.waitScreen("the payload on the player's screen", func(s string) bool { return strings.Contains(s, "payload: "+outText) })
-	tb.waitText("#title", "the command as the title", func(s string) bool { return s == script })
-	tb.waitText(".ap-marker-container .ap-tooltip", "the marker labels", func(s string) bool {
+	tb.Do(chromedp.Navigate(u.base + "/search?q=" + url.QueryEscape(`<script>alert("out")`)))
+	tb.WaitText("#hits li.hit", "the payload hit", func(s string) bool { return strings.Contains(s, outText) })
+	tb.Do(chromedp.Click(chromedp.CSS(`#hits li.hit a.moment`)))
+	tb.WaitScreen("the payload on the player's screen", func(s string) bool { return strings.Contains(s, "payload: "+outText) })
+	tb.WaitText("#title", "the command as the title", func(s string) bool { return s == script })
+	tb.WaitText(".ap-marker-container .ap-tooltip", "the marker labels", func(s string) bool {
 		return strings.Contains(s, `<img src=x onerror=alert("marker")>`) && strings.Contains(s, outText)
 	})
 	// Injected elements would be in the DOM even if CSP stopped them.
-	if n := tb.eval(`String(document.querySelectorAll("main script, main img, main svg [onload], [onerror], [onmouseover]").length)`); n != "0" {
+	if n := tb.Eval(`String(document.querySelectorAll("main script, main img, main svg [onload], [onerror], [onmouseover]").length)`); n != "0" {
 		t.Errorf("%s payload elements made it into the DOM", n)
 	}
-	tb.clean()
+	tb.Clean()
 }
 
 // largeCast writes a recording of about size bytes: a numbered line every
@@ -231,17 +232,17 @@ func TestBrowserSeekLarge(t *testing.T) {
 	u := newUI(t, nil, func(s *Server) { s.SegmentThreshold = 1 << 20 })
 	key, lines := largeCast(t, u.st, 24<<20)
 	rec := indexRecording(t, u.st, u.idx, key)
-	tb := newTab(t)
-	tb.login(u.base, "alice", "alice-pw")
-	tb.do(chromedp.Navigate(u.base + recURL(key)))
-	if f := tb.eval(`document.getElementById("player").dataset.format`); f != formatSegmented {
+	tb := webtest.NewTab(t)
+	tb.Login(u.base, "alice", "alice-pw")
+	tb.Do(chromedp.Navigate(u.base + recURL(key)))
+	if f := tb.Eval(`document.getElementById("player").dataset.format`); f != formatSegmented {
 		t.Fatalf("format %q, want %q", f, formatSegmented)
 	}
 	// The cut runs first (a progress bar), then the player loads.
-	tb.do(chromedp.WaitVisible(chromedp.CSS(".ap-progressbar")))
-	tb.waitText(".ap-time-remaining", "the duration", func(s string) bool { return s != "" && s != "--:--" })
-	tb.do(chromedp.ScrollIntoView(chromedp.CSS(".ap-progressbar")))
-	box, err := chromedp.Run(tb.ctx, chromedp.Dimensions(chromedp.CSS(".ap-progressbar .ap-bar")))
+	tb.Do(chromedp.WaitVisible(chromedp.CSS(".ap-progressbar")))
+	tb.WaitText(".ap-time-remaining", "the duration", func(s string) bool { return s != "" && s != "--:--" })
+	tb.Do(chromedp.ScrollIntoView(chromedp.CSS(".ap-progressbar")))
+	box, err := chromedp.Run(tb.Ctx, chromedp.Dimensions(chromedp.CSS(".ap-progressbar .ap-bar")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,9 +250,9 @@ func TestBrowserSeekLarge(t *testing.T) {
 	left, right := q[0], q[2]
 	y := (q[1] + q[5]) / 2
 	before := u.sent.segments.Load()
-	tb.do(chromedp.MouseClickXY(left+0.95*(right-left), y))
+	tb.Do(chromedp.MouseClickXY(left+0.95*(right-left), y))
 	want := int(0.95 * float64(lines))
-	screen := tb.waitScreen("the screen near 95 %", func(s string) bool {
+	screen := tb.WaitScreen("the screen near 95 %", func(s string) bool {
 		ns := lineNumbers(s)
 		return len(ns) > 0 && ns[len(ns)-1] > want-lines/50 && ns[len(ns)-1] < want+lines/50
 	})
@@ -261,7 +262,7 @@ func TestBrowserSeekLarge(t *testing.T) {
 	if sent > rec.Size/20 {
 		t.Errorf("sent %d bytes of segments for a %d-byte recording: more than 5 %%", sent, rec.Size)
 	}
-	tb.clean()
+	tb.Clean()
 }
 
 // TestBrowserLive: a recording in progress plays as it arrives; a viewer
@@ -285,50 +286,50 @@ func TestBrowserLive(t *testing.T) {
 		u.srv.Changed(key, info.Size, info.Status)
 	}
 
-	tb := newTab(t)
-	tb.login(u.base, "alice", "alice-pw")
-	tb.waitText("#recordings tr.rec.live .badge", "a live row", func(s string) bool { return s == "live" })
-	tb.do(chromedp.Navigate(u.base + recURL(key)))
-	if f := tb.eval(`document.getElementById("player").dataset.format`); f != formatLive {
+	tb := webtest.NewTab(t)
+	tb.Login(u.base, "alice", "alice-pw")
+	tb.WaitText("#recordings tr.rec.live .badge", "a live row", func(s string) bool { return s == "live" })
+	tb.Do(chromedp.Navigate(u.base + recURL(key)))
+	if f := tb.Eval(`document.getElementById("player").dataset.format`); f != formatLive {
 		t.Fatalf("format %q, want %q", f, formatLive)
 	}
-	tb.waitScreen("the output so far", func(s string) bool { return strings.Contains(s, "first output") })
+	tb.WaitScreen("the output so far", func(s string) bool { return strings.Contains(s, "first output") })
 
 	w.Write([]byte("ne\"]\n"))
 	enc.WriteEvent(out(1.5, "\r\n$ echo second\r\nsecond output\r\n"))
 	notify()
-	screen := tb.waitScreen("output that arrived while watching", func(s string) bool { return strings.Contains(s, "second output") })
+	screen := tb.WaitScreen("output that arrived while watching", func(s string) bool { return strings.Contains(s, "second output") })
 	if !strings.Contains(screen, "half a line") {
 		t.Errorf("the line completed later is missing:\n%s", screen)
 	}
 
 	// A late joiner sees everything on the screen at once.
-	late := newTab(t)
-	late.login(u.base, "alice", "alice-pw")
-	late.do(chromedp.Navigate(u.base + recURL(key)))
-	late.waitScreen("the current screen", func(s string) bool {
+	late := webtest.NewTab(t)
+	late.Login(u.base, "alice", "alice-pw")
+	late.Do(chromedp.Navigate(u.base + recURL(key)))
+	late.WaitScreen("the current screen", func(s string) bool {
 		return strings.Contains(s, "first output") && strings.Contains(s, "second output")
 	})
 
 	enc.WriteEvent(out(2.5, "third output\r\n"))
 	notify()
-	for _, v := range []*tab{tb, late} {
-		v.waitScreen("output for both viewers", func(s string) bool { return strings.Contains(s, "third output") })
+	for _, v := range []*webtest.Tab{tb, late} {
+		v.WaitScreen("output for both viewers", func(s string) bool { return strings.Contains(s, "third output") })
 	}
 	if !u.audit.has("alice", "live", key) {
 		t.Errorf("live view not audited")
 	}
 
 	// The end: the list stops marking it live, without a reload.
-	late.do(chromedp.Navigate(u.base + "/"))
-	late.waitText("#recordings tr.rec .badge", "a live row", func(s string) bool { return s == "live" })
+	late.Do(chromedp.Navigate(u.base + "/"))
+	late.WaitText("#recordings tr.rec .badge", "a live row", func(s string) bool { return s == "live" })
 	w.Close(store.StatusComplete, "")
 	rec := indexRecording(t, u.st, u.idx, key)
 	notify()
-	late.waitText("#recordings tr.rec .badge", "the row complete", func(s string) bool { return s == "complete" })
+	late.WaitText("#recordings tr.rec .badge", "the row complete", func(s string) bool { return s == "complete" })
 	if rec.Status != "complete" {
 		t.Fatalf("status %s", rec.Status)
 	}
-	tb.clean()
-	late.clean()
+	tb.Clean()
+	late.Clean()
 }

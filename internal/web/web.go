@@ -36,6 +36,13 @@ type Viewer struct {
 	// Via says how the viewer was identified: "password", "tailnet",
 	// "proxy". Shown on the page and written to the audit log.
 	Via string
+	// Addr is the client's address as the Authenticator knows it (behind
+	// a trusted proxy, the one the proxy names); "" means the connection's.
+	// It goes to the audit log.
+	Addr string
+	// Detail is the Authenticator's own record of the viewer, handed back
+	// to Access; the UI does not read it.
+	Detail any
 }
 
 // Authenticator identifies viewers. Implementations keep their own
@@ -71,6 +78,13 @@ type Access interface {
 	CanView(v Viewer, r index.Recording) bool
 	// CanViewEvent reports whether v may see the event.
 	CanViewEvent(v Viewer, e index.Event) bool
+}
+
+// DownloadAccess is implemented by an Access whose policy tells viewing
+// from downloading: a viewer may then play a recording it may not
+// download. Without it, whoever may view a recording may download it.
+type DownloadAccess interface {
+	CanDownload(v Viewer, r index.Recording) bool
 }
 
 // AuditEntry is one act of a viewer, for the audit log.

@@ -25,7 +25,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -193,11 +192,19 @@ func (s *Store) marker(key string) string {
 }
 func statusPath(castPath string) string     { return castPath + ".status" }
 func tailPath(castPath string) string       { return castPath + ".tail" }
-func isCast(name string) bool               { return strings.HasSuffix(name, ".cast") }
+func isCast(name string) bool               { return store.IsRecordingName(name) }
 func (s *Store) nodeDir(node string) string { return filepath.Join(s.dir, node) }
 
 // Create implements store.Store.
 func (s *Store) Create(ctx context.Context, sender string, start time.Time) (store.Writer, error) {
+	return s.CreateKind(ctx, sender, start, store.KindTerminal)
+}
+
+var _ store.KindCreator = (*Store)(nil)
+
+// CreateKind implements store.KindCreator: a recording of kind k, whose key
+// ends in k's extension, filed under the sender's node as Create files it.
+func (s *Store) CreateKind(ctx context.Context, sender string, start time.Time, k store.Kind) (store.Writer, error) {
 	if s.lock == nil {
 		return nil, errReadOnly
 	}
@@ -222,7 +229,7 @@ func (s *Store) Create(ctx context.Context, sender string, start time.Time) (sto
 	// without one.
 	t := start.UTC()
 	for range 1000 {
-		key := store.RecordingKey(node, t)
+		key := store.KindKey(node, t, k)
 		m, err := os.OpenFile(s.marker(key), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
 		if errors.Is(err, fs.ErrExist) {
 			t = t.Add(time.Nanosecond)

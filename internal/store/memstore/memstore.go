@@ -121,6 +121,14 @@ func (s *Store) alive() error {
 
 // Create implements store.Store.
 func (s *Store) Create(ctx context.Context, sender string, start time.Time) (store.Writer, error) {
+	return s.CreateKind(ctx, sender, start, store.KindTerminal)
+}
+
+var _ store.KindCreator = (*Store)(nil)
+
+// CreateKind implements store.KindCreator: as Create, for a recording of
+// kind k.
+func (s *Store) CreateKind(ctx context.Context, sender string, start time.Time, k store.Kind) (store.Writer, error) {
 	if err := s.alive(); err != nil {
 		return nil, err
 	}
@@ -138,10 +146,10 @@ func (s *Store) Create(ctx context.Context, sender string, start time.Time) (sto
 		return nil, err
 	}
 	t := start.UTC()
-	for d.recs[store.RecordingKey(node, t)] != nil {
+	for d.recs[store.KindKey(node, t, k)] != nil {
 		t = t.Add(time.Nanosecond)
 	}
-	key := store.RecordingKey(node, t)
+	key := store.KindKey(node, t, k)
 	d.recs[key] = &rec{node: node, start: t, status: store.StatusLive, owner: s}
 	return &writer{s: s, key: key}, nil
 }

@@ -110,6 +110,14 @@ func (r *rec) info() store.Info {
 
 // Create implements store.Store.
 func (s *Store) Create(ctx context.Context, sender string, start time.Time) (store.Writer, error) {
+	return s.CreateKind(ctx, sender, start, store.KindTerminal)
+}
+
+var _ store.KindCreator = (*Store)(nil)
+
+// CreateKind implements store.KindCreator: as Create, for a recording of
+// kind k.
+func (s *Store) CreateKind(ctx context.Context, sender string, start time.Time, k store.Kind) (store.Writer, error) {
 	sp := s.sp
 	if sp == nil {
 		return nil, errReadOnly
@@ -130,7 +138,7 @@ func (s *Store) Create(ctx context.Context, sender string, start time.Time) (sto
 	}
 	for i := range 1000 {
 		t := start.UTC().Add(time.Duration(i))
-		key := store.RecordingKey(node, t)
+		key := store.KindKey(node, t, k)
 		sp.mu.Lock()
 		_, landed := sp.landed[key]
 		if sp.closed || landed || sp.recs[key] != nil {
@@ -689,6 +697,8 @@ func contentType(key string) string {
 	switch filepath.Ext(key) {
 	case ".cast":
 		return "application/x-asciicast"
+	case ".desk":
+		return "application/x-reel-desktop"
 	case ".status", ".jsonl":
 		return "application/json"
 	}

@@ -189,10 +189,10 @@ func (sp *spool) load() error {
 			switch {
 			case strings.HasSuffix(name, ".tmp"):
 				os.Remove(filepath.Join(dir, name))
-			case strings.HasSuffix(name, ".cast.state") && !names[strings.TrimSuffix(name, ".state")]:
+			case strings.HasSuffix(name, ".state") && store.IsRecordingName(strings.TrimSuffix(name, ".state")) && !names[strings.TrimSuffix(name, ".state")]:
 				// Landed; the crash came before the state file went.
 				os.Remove(filepath.Join(dir, name))
-			case strings.HasSuffix(name, ".cast"):
+			case store.IsRecordingName(name):
 				key := n.Name() + "/" + name
 				r, err := sp.loadRec(key)
 				if err != nil {

@@ -82,6 +82,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("Crash", s.testCrash)
 	t.Run("CrashEvents", s.testCrashEvents)
 	t.Run("Files", s.testFiles)
+	t.Run("Kinds", s.testKinds)
 	if h.Reader != nil {
 		t.Run("ReaderView", s.testReaderView)
 		t.Run("FilesReaderView", s.testFilesReaderView)

@@ -47,14 +47,16 @@ func startControl(t *testing.T, configure ...func(*testcontrol.Server)) *tailnet
 	return c
 }
 
-// reelServe is a running "reel serve --tailnet" child.
+// reelServe is a running reel child: "reel serve --tailnet" (startReel)
+// or "reel vnc --tailnet" (startVNC).
 type reelServe struct {
+	name     string // the command: "serve", "vnc"
 	cmd      *exec.Cmd
 	logs     *testutil.Buffer
 	done     chan error
 	dst      string
 	stateDir string
-	addr     netip.AddrPort // the recording API on the tailnet
+	addr     netip.AddrPort // where it serves on the tailnet
 }
 
 var tailnetURL = regexp.MustCompile(`recording API on the tailnet at http://(100\.[0-9.]+:80)`)
@@ -64,38 +66,46 @@ var tailnetURL = regexp.MustCompile(`recording API on the tailnet at http://(100
 // TSRECORDER_LOGIN_SERVER, state in TS_STATE_DIR.
 func startReel(t *testing.T, c *tailnettest.Control, dst, stateDir string, args ...string) *reelServe {
 	t.Helper()
+	args = append([]string{"serve", "--tailnet", "--dst", dst, "--min-free", "0", "--ack-interval", "100ms"}, args...)
+	r := runReel(t, args, []string{"TSRECORDER_LOGIN_SERVER=" + c.URL, "TS_STATE_DIR=" + stateDir}, tailnetURL)
+	r.dst, r.stateDir = dst, stateDir
+	return r
+}
+
+// runReel runs reel with args, its tailnet auth key in a file named by
+// TS_AUTHKEY_FILE and env added, and waits until its output matches
+// ready, whose first group is the address it serves on the tailnet.
+func runReel(t *testing.T, args, env []string, ready *regexp.Regexp) *reelServe {
+	t.Helper()
 	keyFile := filepath.Join(t.TempDir(), "authkey")
 	if err := os.WriteFile(keyFile, []byte(authKey+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	args = append([]string{"serve", "--tailnet", "--dst", dst, "--min-free", "0", "--ack-interval", "100ms"}, args...)
 	cmd := exec.Command(tool(t, "reel"), args...)
 	cmd.Env = append(environWithout("TS_NO_LOGS_NO_SUPPORT"), // set in this process by its own tsnet nodes
-		"TS_AUTHKEY_FILE="+keyFile,
-		"TSRECORDER_LOGIN_SERVER="+c.URL,
-		"TS_STATE_DIR="+stateDir,
-	)
+		"TS_AUTHKEY_FILE="+keyFile)
+	cmd.Env = append(cmd.Env, env...)
 	logs := &testutil.Buffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	r := &reelServe{cmd: cmd, logs: logs, done: make(chan error, 1), dst: dst, stateDir: stateDir}
+	r := &reelServe{name: args[0], cmd: cmd, logs: logs, done: make(chan error, 1)}
 	go func() { r.done <- cmd.Wait() }()
 	t.Cleanup(func() {
 		r.stop(t)
 		if t.Failed() {
-			t.Logf("reel serve output:\n%s", logs.String())
+			t.Logf("reel %s output:\n%s", r.name, logs.String())
 		}
 	})
-	testutil.WaitForSeen(t, testutil.DefaultWait, "reel serve to come up on the tailnet", func() bool {
+	testutil.WaitForSeen(t, testutil.DefaultWait, "reel "+r.name+" to come up on the tailnet", func() bool {
 		select {
 		case err := <-r.done:
 			r.done <- err
-			t.Fatalf("reel serve exited: %v\n%s", err, logs.String())
+			t.Fatalf("reel %s exited: %v\n%s", r.name, err, logs.String())
 		default:
 		}
-		m := tailnetURL.FindStringSubmatch(logs.String())
+		m := ready.FindStringSubmatch(logs.String())
 		if m != nil {
 			r.addr = netip.MustParseAddrPort(m[1])
 		}
@@ -129,11 +139,11 @@ func (r *reelServe) stop(t *testing.T) {
 	case err := <-r.done:
 		r.done <- err
 		if err != nil {
-			t.Errorf("reel serve exited: %v", err)
+			t.Errorf("reel %s exited: %v", r.name, err)
 		}
 	case <-time.After(30 * time.Second):
 		r.cmd.Process.Kill()
-		t.Errorf("reel serve did not stop on SIGTERM")
+		t.Errorf("reel %s did not stop on SIGTERM", r.name)
 		r.done <- <-r.done
 	}
 }
