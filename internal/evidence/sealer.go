@@ -207,6 +207,21 @@ func (s *Store) Create(ctx context.Context, sender string, start time.Time) (sto
 	return s.wrap(w, sender)
 }
 
+// CreateKind implements store.KindCreator when the wrapped store does: a
+// recording of another kind (a desktop's) is sealed like a terminal one,
+// its bytes hashed as they are.
+func (s *Store) CreateKind(ctx context.Context, sender string, start time.Time, kind store.Kind) (store.Writer, error) {
+	kc, ok := s.Backend.(store.KindCreator)
+	if !ok {
+		return nil, fmt.Errorf("evidence: the store %T keeps only terminal recordings", s.Backend)
+	}
+	w, err := kc.CreateKind(ctx, sender, start, kind)
+	if err != nil {
+		return nil, err
+	}
+	return s.wrap(w, sender)
+}
+
 func (s *Store) wrap(w store.Writer, sender string) (store.Writer, error) {
 	key := w.Key()
 	f, err := os.OpenFile(s.livePath(key), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)

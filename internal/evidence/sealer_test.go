@@ -225,3 +225,50 @@ func testCrashSealsWhatWasAcked(t *testing.T) {
 		t.Errorf("notes do not say interrupted: %q", notes)
 	}
 }
+
+// A desktop recording, made through store.KindCreator, is sealed and
+// verified like a terminal one, and a flipped byte in it is detected.
+func TestSealDesktopKind(t *testing.T) {
+	e := newFSEnv(t)
+	b := e.recorder(t)
+	k := mustKey(t)
+	s := openSealer(t, b, filepath.Join(t.TempDir(), "evidence"), k)
+	var _ store.KindCreator = s
+	w, err := s.CreateKind(t.Context(), "node-1", t0, store.KindDesktop)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if store.KindOf(w.Key()) != store.KindDesktop {
+		t.Fatalf("key %q is not a desktop recording's", w.Key())
+	}
+	data := bytes.Repeat([]byte{0, 1, 2, 0xff, 'x'}, 5000)
+	if _, err := w.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(store.StatusComplete, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rep := verify(t, e.reader(t), VerifyOptions{Keys: ring(k)})
+	if !rep.OK() || len(rep.Recordings) != 1 || !rep.Recordings[0].Sealed || rep.Recordings[0].Key != w.Key() {
+		t.Fatalf("untouched desktop recording:\n%s", describe(rep))
+	}
+	got := e.get(t, w.Key())
+	if !bytes.Equal(got, data) {
+		t.Fatalf("stored %d bytes, wrote %d", len(got), len(data))
+	}
+	got[100] ^= 1
+	e.put(t, w.Key(), got)
+	rep = verify(t, e.reader(t), VerifyOptions{Keys: ring(k)})
+	if rep.OK() {
+		t.Fatalf("altered desktop recording verified clean:\n%s", describe(rep))
+	}
+}
