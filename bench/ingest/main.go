@@ -16,6 +16,12 @@
 //	go run ./bench/ingest -mode p1 -streams 32 -mib 32 -runs 3
 //	go run ./bench/ingest -mode idle -sessions 1000 -hold 40s
 //	go run ./bench/ingest -mode idle -sessions 10000 -hold 40s
+//	go run ./bench/ingest -mode seal -streams 32 -mib 32 -runs 3
+//
+// The seal mode (not part of "all") measures what sealing costs: P1 into
+// reel serve with sealing on (the default) and with --no-seal, alternating
+// in the same run; then "reel verify --all" over the last sealed store,
+// beside sha256sum over the same recording files.
 //
 // The idle mode raises this process's open-files limit with setrlimit
 // (soft and hard, as root) to fit the sessions on both ends; reel serve,
@@ -46,7 +52,7 @@ import (
 )
 
 func main() {
-	mode := flag.String("mode", "all", "what to measure: p1, idle or all")
+	mode := flag.String("mode", "all", "what to measure: p1, idle or all (p1 and idle); seal")
 	streams := flag.Int("streams", 32, "p1: concurrent uploads")
 	mib := flag.Int("mib", 32, "p1: MiB each upload sends")
 	runs := flag.Int("runs", 3, "p1: runs of each side, alternating")
@@ -86,6 +92,9 @@ func main() {
 	}
 	if *mode == "p1" || *mode == "all" {
 		p1(*reel, *dir, *streams, *mib, *runs)
+	}
+	if *mode == "seal" {
+		pSeal(*reel, *dir, *streams, *mib, *runs)
 	}
 	if *mode == "idle" || *mode == "all" {
 		// reel serve holds a file and a share of a connection per
@@ -448,4 +457,91 @@ func mustRSS(pid int) int64 {
 		log.Fatal(err)
 	}
 	return n
+}
+
+// pSeal measures P1 with sealing on and off, alternating, in the same run,
+// then reel verify --all beside sha256sum over the same recordings.
+func pSeal(reel, dir string, streams, mib, runs int) {
+	bodies := make([][][]byte, streams)
+	total := 0
+	for i := range bodies {
+		bodies[i] = load.Lines(mib, uint64(i))
+		total += load.Size(bodies[i])
+	}
+	fmt.Printf("P1 sealing on/off: %d streams x %d MiB (%.0f MiB total), %d runs each, dir %s\n", streams, mib, float64(total)/(1<<20), runs, dir)
+	var on, off []float64
+	var cpuOn, cpuOff time.Duration // reel serve's CPU time
+	kept := ""
+	for run := range runs {
+		order := []bool{true, false}
+		if run%2 == 1 {
+			order = []bool{false, true}
+		}
+		var rates [2]float64
+		for _, seal := range order {
+			dst := filepath.Join(dir, fmt.Sprintf("seal-%v-%d", seal, run))
+			addr := load.FreeAddr()
+			args := []string{"serve", "--dst", dst, "--listen", addr, "--min-free", "0"}
+			if !seal {
+				args = append(args, "--no-seal")
+			}
+			r := startChild(reel, args...)
+			waitListen(addr)
+			rate := measure(total, func() error { return sendReel(addr, bodies) })
+			cpu := r.stop()
+			if seal {
+				cpuOn += cpu
+			} else {
+				cpuOff += cpu
+			}
+			if seal {
+				on, rates[0] = append(on, rate), rate
+				if kept != "" {
+					os.RemoveAll(kept)
+				}
+				kept = dst
+			} else {
+				off, rates[1] = append(off, rate), rate
+				os.RemoveAll(dst)
+			}
+		}
+		fmt.Printf("  run %d: sealing on %7.1f MiB/s   off (--no-seal) %7.1f MiB/s\n", run+1, rates[0], rates[1])
+	}
+	mon, moff := load.Median(on), load.Median(off)
+	fmt.Printf("P1 median: sealing on %.1f MiB/s, off %.1f MiB/s, ratio on/off %.3f (goal >= 0.95)\n", mon, moff, mon/moff)
+	gib := float64(total*runs) / (1 << 30)
+	fmt.Printf("reel serve CPU s per GiB: sealing on %.2f, off %.2f (ratio %.3f)\n", cpuOn.Seconds()/gib, cpuOff.Seconds()/gib, cpuOn.Seconds()/cpuOff.Seconds())
+
+	// Verification throughput over the last sealed store.
+	files, err := filepath.Glob(filepath.Join(kept, "*", "*.cast"))
+	if err != nil || len(files) == 0 {
+		log.Fatalf("no recordings in %s: %v", kept, err)
+	}
+	var bytes int64
+	for _, f := range files {
+		fi, err := os.Stat(f)
+		if err != nil {
+			log.Fatal(err)
+		}
+		bytes += fi.Size()
+	}
+	timed := func(name string, args ...string) float64 {
+		cmd := exec.Command(name, args...)
+		cmd.Stdout = io.Discard
+		var errb strings.Builder
+		cmd.Stderr = &errb
+		start := time.Now()
+		if err := cmd.Run(); err != nil {
+			log.Fatalf("%s: %v\n%s", name, err, errb.String())
+		}
+		return float64(bytes) / 1e9 / time.Since(start).Seconds()
+	}
+	var vr, sr []float64
+	for range 3 { // alternating, the files in the page cache for both
+		vr = append(vr, timed(reel, "verify", "--dst", kept, "--all", "--quiet"))
+		sr = append(sr, timed("sha256sum", files...))
+	}
+	fmt.Printf("verify: %d recordings, %.2f GB: reel verify --all %.2f GB/s, sha256sum %.2f GB/s (medians of 3; ratio %.2f)\n",
+		len(files), float64(bytes)/1e9, load.Median(vr), load.Median(sr), load.Median(vr)/load.Median(sr))
+	os.RemoveAll(kept)
 }

@@ -28,7 +28,7 @@ type accessFlags struct {
 
 func addAccessFlags(fs *flag.FlagSet, env *cmdEnv) *accessFlags {
 	f := &accessFlags{}
-	fs.StringVar(&f.policyFile, "policy", envOr(env, "", "REEL_POLICY"), "the policy file whose viewers rules and admins decide who sees which recordings in the web UI; reloaded on SIGHUP and when it changes (see docs/access.md) (env REEL_POLICY)")
+	fs.StringVar(&f.policyFile, "policy", envOr(env, "", "REEL_POLICY"), "the policy file whose viewers rules and admins decide who sees which recordings in the web UI, and whose retention rules say how long recordings are kept; reloaded on SIGHUP and when it changes (see docs/access.md, docs/retention.md) (env REEL_POLICY)")
 	fs.StringVar(&f.trustedProxy, "ui-trusted-proxy", envOr(env, "", "REEL_UI_TRUSTED_PROXY"), "web UI, plain mode: comma-separated addresses and CIDRs of a reverse proxy that authenticates viewers and names them in --ui-proxy-header; the header is refused from anywhere else (env REEL_UI_TRUSTED_PROXY)")
 	fs.StringVar(&f.proxyHeader, "ui-proxy-header", envOr(env, auth.DefaultProxyHeader, "REEL_UI_PROXY_HEADER"), "web UI: the header in which --ui-trusted-proxy names the viewer (env REEL_UI_PROXY_HEADER)")
 	return f

@@ -51,7 +51,7 @@ Examples:
 var auditActions = []string{
 	audit.ActionList, audit.ActionSearch, audit.ActionView, audit.ActionPlay, audit.ActionLive, audit.ActionDownload, audit.ActionEvents,
 	audit.ActionLogin, audit.ActionLogout, audit.ActionPassword, audit.ActionUserAdd, audit.ActionUserPasswd,
-	audit.ActionUserRemove, audit.ActionAudit,
+	audit.ActionUserRemove, audit.ActionAudit, audit.ActionRetentionDelete, audit.ActionHoldAdd, audit.ActionHoldRemove,
 }
 
 // auditCmd is "reel audit"; now is its clock, for --since 24h.

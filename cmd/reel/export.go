@@ -13,11 +13,13 @@ import (
 )
 
 func init() {
-	register(&command{name: "export", summary: "export a recording to a video or an image", run: runExport})
+	register(&command{name: "export", summary: "export a recording (text, cast, html, gif; a desktop's video or image), or a bundle for reel verify", run: runExport})
 }
 
 const exportUsage = `
 Usage: reel export [flags] FILE-or-KEY (--video OUT | --frame AT --png OUT)
+       reel export [flags] --format cast|text|html|gif [-o FILE] FILE-or-KEY
+       reel export [flags] --bundle DIR|FILE.tar KEY...
 
 Exports a desktop recording (reel vnc; key "<node>/<name>.desk"), on this
 machine, not on the recorder:
@@ -35,7 +37,7 @@ Examples:
     reel export 100.64.0.7/2026-11-01T14-03-22.123456789Z.desk --video session.avi
     reel export --from 5m --to 6m KEY --video minute.avi
     reel export --frame 1m02s --png shot.png KEY
-`
+` + terminalExportUsage
 
 // exportOptions are the flags every export format may use.
 type exportOptions struct {
@@ -62,9 +64,11 @@ func runExport(ctx context.Context, env *cmdEnv, args []string) error {
 	fs.StringVar(&o.frame, "frame", "", "with --png: the time of the frame")
 	fs.StringVar(&from, "from", "", "start of the part to export (default: the start)")
 	fs.StringVar(&to, "to", "", "end of the part to export (default: the end)")
-	fs.IntVar(&o.fps, "fps", 10, "video frames per second (1 to 60)")
+	fs.IntVar(&o.fps, "fps", 10, "frames per second of a video, or at most of a GIF (1 to 60)")
 	fs.IntVar(&o.quality, "quality", 90, "JPEG quality of video frames (1 to 100)")
 	fs.BoolVar(&quiet, "quiet", false, "no progress bar")
+	var tf terminalExport // --format, -o, --bundle: export_format.go
+	tf.addFlags(fs)
 	// Flags may come before and after the recording's name.
 	var names []string
 	for {
@@ -76,6 +80,9 @@ func runExport(ctx context.Context, env *cmdEnv, args []string) error {
 		}
 		names = append(names, fs.Arg(0))
 		args = fs.Args()[1:]
+	}
+	if done, err := tf.run(ctx, env, sf, names, o, from, to, quiet); done {
+		return err
 	}
 	if len(names) != 1 {
 		return usagef("name one recording: a file or a <node>/<name>.desk key")
@@ -127,7 +134,7 @@ func runExport(ctx context.Context, env *cmdEnv, args []string) error {
 	}
 	export := exporters[kind]
 	if export == nil {
-		return fmt.Errorf("%s: exporting %s recordings is not supported yet", arg, kind)
+		return fmt.Errorf("%s: a %s recording: export it with --format cast, text, html or gif", arg, kind)
 	}
 	return export(ctx, rs, o, env)
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/reel-rec/reel/internal/auth"
+	"github.com/reel-rec/reel/internal/evidence"
 	"github.com/reel-rec/reel/internal/index"
 	"github.com/reel-rec/reel/internal/policy"
 	"github.com/reel-rec/reel/internal/recorder"
@@ -48,6 +49,12 @@ stores each recording as an asciicast v2 file:
 A byte is acknowledged to the sender only once it is on stable storage.
 Recordings a crash left open are closed out (cut at the last complete line,
 marked interrupted) at the next start.
+
+Every recording is sealed (docs/evidence.md): a hash chain extended at
+each sync, a seal signed at close with the key in <statedir>/evidence
+("reel key show" prints its public half), and a signed manifest, so that
+"reel verify" finds any change or deletion. With --policy, the policy's
+retention rules are applied every --retention-every (docs/retention.md).
 
 Senders are identified by their client certificate under mutual TLS
 (--tls-cert, --tls-key, --client-ca), otherwise by IP address; without
@@ -79,6 +86,7 @@ type serveFlags struct {
 	maxConns, maxConnsPerSender     int
 	maxSessions, maxSessionsPerSndr int
 	s3                              *s3Flags
+	evidence                        *serveEvidence // retention.go
 	tailnet                         *tailnetFlags
 	access                          *accessFlags
 	ui                              *uiFlags
@@ -112,6 +120,8 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) error {
 	f.s3 = addS3Flags(fs, env)
 	fs.StringVar(&f.index, "index", envOr(env, "", "REEL_INDEX"), "the search index: a SQLite file, postgres://user@host/db, or off; default <statedir>/index.db (env REEL_INDEX); see reel index --help")
 	fs.IntVar(&f.maxLine, "max-line", 0, "longest asciicast line accepted before a recording is flagged malformed (default 64 MiB); it is stored either way")
+	f.evidence = &serveEvidence{}
+	f.evidence.addFlags(fs, env)
 	f.tailnet = addTailnetFlags(fs, env, serveTailnetUsage)
 	f.access = addAccessFlags(fs, env)
 	f.ui = addUIFlags(fs, env)
@@ -200,6 +210,7 @@ func serve(ctx context.Context, env *cmdEnv, f serveFlags, log *slog.Logger) (er
 	if err != nil {
 		return err
 	}
+	// holder: the web UI's (--ui: f.access.openAccess) and retention's.
 
 	cleanup := newStartCleanup(f.dst, f.stateDir, fsDst)
 	defer func() {
@@ -216,8 +227,13 @@ func serve(ctx context.Context, env *cmdEnv, f serveFlags, log *slog.Logger) (er
 	if err != nil {
 		return storeOpenError(err, f, fsDst)
 	}
-	defer st.Close()
-	repaired, rerr := st.Recover(ctx)
+	rst, closeStore, err := f.evidence.open(st, f.dst, f.stateDir, log)
+	if err != nil {
+		st.Close()
+		return err
+	}
+	defer closeStore()
+	repaired, rerr := rst.Recover(ctx)
 	for _, info := range repaired {
 		log.Warn("closed out a recording interrupted by a crash", "key", info.Key, "size", info.Size)
 	}
@@ -252,7 +268,7 @@ func serve(ctx context.Context, env *cmdEnv, f serveFlags, log *slog.Logger) (er
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	srv := &recorder.Server{
-		Store:                st,
+		Store:                rst,
 		Log:                  log,
 		DisableV2:            f.noV2,
 		AckInterval:          f.ackInterval,
@@ -272,6 +288,13 @@ func serve(ctx context.Context, env *cmdEnv, f serveFlags, log *slog.Logger) (er
 	}
 	in, closeIndex := startIndexer(ctx, st, indexLocation(f.dst, f.stateDir, f.index), tags, log)
 	defer closeIndex() // after the recorder has stopped, before the store closes
+	// Retention deletes by the policy's rules, and takes what it deleted
+	// out of the index.
+	var forget evidence.Forgetter
+	if in != nil {
+		forget = in.Index
+	}
+	f.evidence.startRetention(holder, f.stateDir, forget, log)
 	srv.Identify = func(r *http.Request) (string, error) {
 		if !mtls {
 			// The listener already closed connections from elsewhere;
@@ -395,6 +418,7 @@ func serve(ctx context.Context, env *cmdEnv, f serveFlags, log *slog.Logger) (er
 	sctx, cancel := context.WithTimeout(context.Background(), f.shutdownGrace)
 	defer cancel()
 	serr := srv.Shutdown(sctx)
+	f.evidence.stop(f.shutdownGrace, log)
 	drainStore(st, f.shutdownGrace, log)
 	if debugSrv != nil {
 		debugSrv.Close()
@@ -450,9 +474,18 @@ func storeOpenError(err error, f serveFlags, fsDst bool) error {
 
 // startCleanup removes what a failed start made: the state directory and
 // the recordings directory, if they did not exist before, as long as they
-// hold nothing but empty directories and the lock files (which hold at
-// most the holder's pid).
+// hold nothing but empty directories, the lock files (which hold at most
+// the holder's pid) and the evidence state a start makes before any
+// recording (a new signing key, an empty manifest: startMade).
 type startCleanup struct{ dirs []string }
+
+// startMade are the files, besides locks, that a start makes in new
+// directories before it can receive a recording: the signing key made on
+// first start and its public key (also published in the store, as
+// .evidence/keys/<keyid>.pub), the manifest's empty journal and its first
+// head (.evidence/manifest/<keyid>/head). In a directory this start made,
+// they sealed nothing.
+var startMade = map[string]bool{"recorder.key": true, "recorder.pub": true, "manifest.journal": true, "manifest.json": true, "head": true}
 
 func newStartCleanup(dst, stateDir string, fsDst bool) *startCleanup {
 	c := &startCleanup{}
@@ -463,8 +496,11 @@ func newStartCleanup(dst, stateDir string, fsDst bool) *startCleanup {
 		if _, err := os.Lstat(d); errors.Is(err, fs.ErrNotExist) {
 			c.dirs = append(c.dirs, d)
 		} else if d == dst {
-			// dst was there; its .reel may be new.
-			if sd := filepath.Join(dst, ".reel"); sd != stateDir {
+			// dst was there; its .reel and .evidence may be new.
+			for _, sd := range []string{filepath.Join(dst, ".reel"), filepath.Join(dst, store.FilesDir)} {
+				if sd == stateDir {
+					continue
+				}
 				if _, err := os.Lstat(sd); errors.Is(err, fs.ErrNotExist) {
 					c.dirs = append(c.dirs, sd)
 				}
@@ -496,6 +532,10 @@ func removeIfBare(dir string) bool {
 			}
 		case e.Name() == "lock":
 			if fi, err := e.Info(); err != nil || !fi.Mode().IsRegular() || fi.Size() > 64 || os.Remove(p) != nil {
+				return false
+			}
+		case startMade[e.Name()] || filepath.Base(dir) == "keys" && strings.HasSuffix(e.Name(), ".pub"):
+			if fi, err := e.Info(); err != nil || !fi.Mode().IsRegular() || fi.Size() > 4096 || os.Remove(p) != nil {
 				return false
 			}
 		default:

@@ -52,6 +52,10 @@ const (
 	ActionUserPasswd = "user-passwd" // an account's password was reset
 	ActionUserRemove = "user-rm"     // an account was removed
 	ActionAudit      = "audit"       // an admin read the audit log
+
+	ActionRetentionDelete = "retention-delete" // retention deleted a recording past its time (or failed to)
+	ActionHoldAdd         = "hold-add"         // a legal hold was placed on a recording
+	ActionHoldRemove      = "hold-rm"          // a legal hold was released
 )
 
 // Results.

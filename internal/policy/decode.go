@@ -279,6 +279,7 @@ type rawPolicy struct {
 	viewers   []rawViewer
 	admins    plist
 	desktop   []rawDesktop
+	retention []rawRetention
 }
 
 type rawGroup struct {
@@ -351,6 +352,11 @@ func (d *decoder) decode(root *hujson.Value) *rawPolicy {
 		{name: "desktop", decode: func(v *hujson.Value) {
 			d.elements(v, "desktop", func(i int, v *hujson.Value) {
 				p.desktop = append(p.desktop, d.decodeDesktop(i, v))
+			})
+		}},
+		{name: "retention", decode: func(v *hujson.Value) {
+			d.elements(v, "retention", func(i int, v *hujson.Value) {
+				p.retention = append(p.retention, d.decodeRetention(i, v))
 			})
 		}},
 	})

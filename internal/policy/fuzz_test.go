@@ -26,6 +26,7 @@ func FuzzParse(f *testing.F) {
 		`{"groups": {"group:a": ["al"]}, "admins": ["group:a", "bo"], "viewers": [{"src": ["group:a"], "nodes": ["tag:x"]}, {"src": ["bo"], "nodes": ["*"], "actions": ["download"]}]}`,
 		"// c\n{\"ssh\": [{\"action\": \"reject\", \"src\": [\"10.0.0.0/8\",], \"dst\": [\"h\"],},],}",
 		`{"ssh": [{"action": "accept", "src": ["::ffff:1.2.3.4"], "dst": ["*"], "users": ["*"]}]}`,
+		`{"groups": {"group:a": ["x"]}, "retention": [{"statuses": ["malformed"], "keep": "7y"}, {"nodes": ["tag:p", "n"], "users": ["group:a"], "kinds": ["desktop"], "keep": "400d"}, {"keep": "forever"}]}`,
 		`[`, `{"ssh": [}`, "{\"a\": \"\xff\"}",
 	} {
 		f.Add([]byte(s))
@@ -53,7 +54,8 @@ func FuzzParse(f *testing.F) {
 			cmpopts.IgnoreFields(SSHRule{}, "Line"),
 			cmpopts.IgnoreFields(KubeRule{}, "Line"),
 			cmpopts.IgnoreFields(ViewerRule{}, "Line"),
-			cmp.AllowUnexported(Policy{}, SSHRule{}, KubeRule{}, ViewerRule{}, principal{}),
+			cmpopts.IgnoreFields(RetentionRule{}, "Line"),
+			cmp.AllowUnexported(Policy{}, SSHRule{}, KubeRule{}, ViewerRule{}, RetentionRule{}, principal{}),
 			cmpopts.EquateComparable(netip.AddrPort{}, netip.Prefix{}),
 			cmpopts.EquateEmpty(),
 		}

@@ -57,7 +57,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "unknown field without close match lists the known ones",
 			src:  `{"acls": []}`,
-			want: []string{`p.hujson:1:2: policy: unknown field "acls"; want one of "groups", "recorders", "recording", "ssh", "kubernetes", "viewers", "admins", "desktop"`},
+			want: []string{`p.hujson:1:2: policy: unknown field "acls"; want one of "groups", "recorders", "recording", "ssh", "kubernetes", "viewers", "admins", "desktop", "retention"`},
 		},
 		{
 			name: "typo in a rule field",

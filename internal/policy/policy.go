@@ -16,6 +16,7 @@
 //	viewers     [ {src, nodes, actions} ]
 //	admins      ["alice", "group:sre"]
 //	desktop     [ {action, src, dst, recorder, enforceRecorder, keyRecording, clipboardRecording} ]
+//	retention   [ {nodes, users, kinds, statuses, keep} ]
 //
 // Parse is strict: a syntax error, an unknown or duplicate field, a value
 // of the wrong type, a reference to an undefined group or recorder tag, a
@@ -82,6 +83,9 @@ type Policy struct {
 	Admins []string `json:"admins,omitempty"`
 	// DesktopRules are the "desktop" rules, in file order (desktop.go).
 	DesktopRules []DesktopRule `json:"desktop,omitempty"`
+	// RetentionRules are the "retention" rules, in file order
+	// (retention.go).
+	RetentionRules []RetentionRule `json:"retention,omitempty"`
 
 	// members maps each group to the set of users in it, nested groups
 	// expanded.
@@ -299,6 +303,9 @@ func (d *decoder) validate(raw *rawPolicy) *Policy {
 	}
 	for i, r := range raw.desktop {
 		p.DesktopRules = append(p.DesktopRules, d.validateDesktop(p, i, r))
+	}
+	for i, r := range raw.retention {
+		p.RetentionRules = append(p.RetentionRules, d.validateRetention(p, i, r))
 	}
 	if len(p.Groups) == 0 {
 		p.Groups = nil

@@ -11,6 +11,10 @@
 // sortable, unique timestamp. Keys sort by node, then by start time. The
 // identity itself, as the sender was known, is kept beside its recordings
 // (Info.Sender).
+//
+// Every backend also implements Files: small named files beside the
+// recordings (a recording's seal and hash chain) and under FilesDir
+// (evidence manifests, legal holds), and deletion of recordings.
 package store
 
 import (

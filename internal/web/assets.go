@@ -15,6 +15,16 @@ import (
 //go:embed assets
 var assetFS embed.FS
 
+// Player returns the asciinema-player's script and style sheet, for pages
+// made elsewhere (reel export --format html).
+func Player() (js, css []byte, err error) {
+	if js, err = assetFS.ReadFile("assets/player/asciinema-player.min.js"); err != nil {
+		return nil, nil, err
+	}
+	css, err = assetFS.ReadFile("assets/player/asciinema-player.css")
+	return js, css, err
+}
+
 func assetHandler() http.Handler {
 	sub, err := fs.Sub(assetFS, "assets")
 	if err != nil {

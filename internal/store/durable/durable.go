@@ -276,3 +276,24 @@ func (g *SyncGroup) Do(syncFn func() error) error {
 	}
 	return g.err
 }
+
+// SyncFSReportsErrors reports whether syncfs(2) returns write-back errors:
+// only since Linux 5.8. Before, it could report success for data that was
+// lost, so it must not be used and every file is synced on its own.
+var SyncFSReportsErrors = sync.OnceValue(func() bool {
+	var u unix.Utsname
+	if unix.Uname(&u) != nil {
+		return false
+	}
+	return releaseAtLeast(unix.ByteSliceToString(u.Release[:]), 5, 8)
+})
+
+// releaseAtLeast reports whether a kernel release ("6.1.0-13-amd64") is
+// major.minor or later.
+func releaseAtLeast(release string, major, minor int) bool {
+	var ma, mi int
+	if _, err := fmt.Sscanf(release, "%d.%d", &ma, &mi); err != nil {
+		return false
+	}
+	return ma > major || ma == major && mi >= minor
+}

@@ -238,3 +238,14 @@ func TestLock(t *testing.T) {
 	}
 	f.Close()
 }
+
+func TestReleaseAtLeast(t *testing.T) {
+	for release, want := range map[string]bool{
+		"6.18.44-fc-v1252": true, "5.8.0": true, "5.10": true, "10.0.0": true,
+		"5.7.19": false, "4.19.0-13-amd64": false, "": false, "linux": false,
+	} {
+		if got := releaseAtLeast(release, 5, 8); got != want {
+			t.Errorf("releaseAtLeast(%q, 5, 8) = %v, want %v", release, got, want)
+		}
+	}
+}

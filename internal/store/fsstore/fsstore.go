@@ -61,12 +61,12 @@ type Store struct {
 // sys holds the system calls through which recordings are made durable.
 type sys struct {
 	fdatasync func(f *os.File) error
-	syncfs    func(fd int) error // nil: not used (see syncfsReportsErrors)
+	syncfs    func(fd int) error // nil: not used (see durable.SyncFSReportsErrors)
 }
 
 func realSys() sys {
 	s := sys{fdatasync: func(f *os.File) error { return unix.Fdatasync(int(f.Fd())) }}
-	if syncfsReportsErrors() {
+	if durable.SyncFSReportsErrors() {
 		s.syncfs = unix.Syncfs
 	}
 	return s
@@ -917,25 +917,4 @@ func syncEach(ws []store.Writer, idx []int, errs []error) {
 		})
 	}
 	wg.Wait()
-}
-
-// syncfsReportsErrors reports whether syncfs(2) returns write-back errors:
-// only since Linux 5.8. Before, it could report success for data that was
-// lost, so it is not used and every recording is synced on its own.
-func syncfsReportsErrors() bool {
-	var u unix.Utsname
-	if unix.Uname(&u) != nil {
-		return false
-	}
-	return releaseAtLeast(unix.ByteSliceToString(u.Release[:]), 5, 8)
-}
-
-// releaseAtLeast reports whether a kernel release ("6.1.0-13-amd64") is
-// major.minor or later.
-func releaseAtLeast(release string, major, minor int) bool {
-	var ma, mi int
-	if _, err := fmt.Sscanf(release, "%d.%d", &ma, &mi); err != nil {
-		return false
-	}
-	return ma > major || ma == major && mi >= minor
 }

@@ -20,7 +20,10 @@ import (
 	"github.com/reel-rec/reel/internal/store"
 )
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store = (*Store)(nil)
+	_ store.Files = (*Store)(nil)
+)
 
 // Options configure a Store.
 type Options struct {
@@ -49,6 +52,7 @@ type data struct {
 	used    int64
 	events  map[string][]store.Event // by node, in the order received
 	senders map[string]string        // node -> its sender's identity
+	files   map[string][]byte        // Files: sidecars and store-wide files
 }
 
 type rec struct {
@@ -70,6 +74,7 @@ func New(opts Options) *Store {
 		tails:    map[string][]byte{},
 		events:   map[string][]store.Event{},
 		senders:  map[string]string{},
+		files:    map[string][]byte{},
 	}}
 }
 

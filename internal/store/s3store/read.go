@@ -357,6 +357,9 @@ func (s *Store) listNode(ctx context.Context, node string, f store.Filter, mine 
 			return yield(store.Info{}, fmt.Errorf("s3store: list %s%s: %w", s.Location(), node, oi.Err))
 		}
 		rel := strings.TrimPrefix(oi.Key, s.prefix)
+		if pending != nil && rel != statusKey(pending.Key) && strings.HasPrefix(rel, pending.Key+".") {
+			continue // a sidecar that sorts before .status (.chain, .seal)
+		}
 		if pending != nil && rel == statusKey(pending.Key) {
 			if err := s.readStatus(ctx, pending); err != nil {
 				if !yield(store.Info{}, err) {

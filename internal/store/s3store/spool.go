@@ -27,6 +27,7 @@ import (
 //	<dir>/rec/<node>/<name>.cast.state  its upload state (JSON); absent while live and not uploading
 //	<dir>/rec/<node>/.sender            the sender's identity, when the node is not it unchanged (sender.go)
 //	<dir>/ev/<node>/<day>/<seg>.jsonl   an event segment not yet landed
+//	<dir>/files/<name>                  a file (store.Files) not yet landed
 //
 // A recording's spool file goes only after its object has landed; its state
 // file goes after that, so a state file without a recording is one that
@@ -55,6 +56,7 @@ type spool struct {
 	// whether the name is taken (starts from before this process, or whose
 	// landed keys were pruned from landed).
 	checkBefore time.Time
+	files       map[string]*file    // by name: every file in the spool
 	segs        map[string]*segment // by id prefix "<node>/events/<day>/<seg>.jsonl": every segment in the spool
 	active      map[string]*segment // by node: the segment events are appended to
 	lastSeg     map[string]time.Time
@@ -80,7 +82,7 @@ func openSpool(s *Store) (*spool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("s3store: spool: %w", err)
 	}
-	for _, d := range []string{dir, filepath.Join(dir, "rec"), filepath.Join(dir, "ev")} {
+	for _, d := range []string{dir, filepath.Join(dir, "rec"), filepath.Join(dir, "ev"), filepath.Join(dir, "files")} {
 		if err := durable.MkdirAll(d); err != nil {
 			return nil, err
 		}
@@ -101,6 +103,7 @@ func openSpool(s *Store) (*spool, error) {
 		recs:     map[string]*rec{},
 		landed:   map[string]time.Time{},
 		segs:     map[string]*segment{},
+		files:    map[string]*file{},
 		active:   map[string]*segment{},
 		lastSeg:  map[string]time.Time{},
 	}
@@ -142,7 +145,7 @@ func (sp *spool) checkID() error {
 
 // empty reports whether the spool holds no recordings and no events.
 func (sp *spool) empty() bool {
-	for _, sub := range []string{"rec", "ev"} {
+	for _, sub := range []string{"rec", "ev", "files"} {
 		found := false
 		filepath.WalkDir(filepath.Join(sp.dir, sub), func(p string, d fs.DirEntry, err error) error {
 			if err == nil && !d.IsDir() && d.Name() != ".sender" { // senders stay; they are no upload
@@ -199,6 +202,9 @@ func (sp *spool) load() error {
 			}
 		}
 	}
+	if err := sp.loadFiles(); err != nil {
+		return fmt.Errorf("s3store: spool: %w", err)
+	}
 	return sp.loadSegments()
 }
 
@@ -246,6 +252,9 @@ func (sp *spool) start() {
 	}
 	for _, seg := range sp.segs {
 		sp.run.kick(seg)
+	}
+	for _, f := range sp.files {
+		sp.run.kick(f)
 	}
 	sp.mu.Unlock()
 	sp.tickStop, sp.tickDone = make(chan struct{}), make(chan struct{})
@@ -380,7 +389,7 @@ func (sp *spool) flush(ctx context.Context) error {
 func (sp *spool) pending() int {
 	sp.mu.Lock()
 	defer sp.mu.Unlock()
-	n := len(sp.segs) - len(sp.active)
+	n := len(sp.segs) - len(sp.active) + len(sp.files)
 	for _, r := range sp.recs {
 		if r.closedNow() {
 			n++
@@ -399,7 +408,7 @@ func (sp *spool) metrics(m *Metrics) {
 			m.LiveRecordings++
 		}
 	}
-	m.UploadsPending = len(sp.recs) + len(sp.segs)
+	m.UploadsPending = len(sp.recs) + len(sp.segs) + len(sp.files)
 	sp.mu.Unlock()
 	m.UploadsFailing = sp.run.failing()
 }

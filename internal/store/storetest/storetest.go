@@ -9,7 +9,8 @@
 // The suite checks the behaviour written in package store's doc comments:
 // byte-exact round trips, key format and uniqueness, listing with filters,
 // statuses and the cut at the last complete line, reading live recordings,
-// errors for missing and malformed keys, events, and recovery after a crash.
+// errors for missing and malformed keys, events, recovery after a crash,
+// and the files kept beside recordings (store.Files).
 package storetest
 
 import (
@@ -80,9 +81,11 @@ func Run(t *testing.T, h Harness) {
 	t.Run("Events", s.testEvents)
 	t.Run("Crash", s.testCrash)
 	t.Run("CrashEvents", s.testCrashEvents)
+	t.Run("Files", s.testFiles)
 	t.Run("Kinds", s.testKinds)
 	if h.Reader != nil {
 		t.Run("ReaderView", s.testReaderView)
+		t.Run("FilesReaderView", s.testFilesReaderView)
 	}
 }
 
