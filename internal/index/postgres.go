@@ -182,3 +182,9 @@ func (pgDialect) retry(err error) bool {
 	}
 	return false
 }
+
+// unindexed: PostgreSQL's planner estimates a node range from its
+// statistics (autovacuum keeps them), so it needs no hint.
+func (pgDialect) unindexed(string) string { return "" }
+
+func (pgDialect) putDone(context.Context, *sql.DB, int) {}

@@ -35,6 +35,13 @@ type dialect interface {
 	// retry reports whether err is a transient conflict worth retrying
 	// (SQLite's busy database).
 	retry(err error) bool
+	// unindexed is col in a form the planner will not use an index for
+	// (SQLite: +col), or "" when the dialect's planner needs no such
+	// hint (PostgreSQL estimates ranges from its statistics).
+	unindexed(col string) string
+	// putDone is told, after each batch, how many rows it put
+	// (SQLite keeps its planner statistics fresh).
+	putDone(ctx context.Context, db *sql.DB, n int)
 }
 
 // sqlIndex is the Index over database/sql shared by SQLite and
@@ -54,6 +61,57 @@ type sqlIndex struct {
 type builder struct {
 	d    dialect
 	args []any
+	// wideNode: Filter.Node is a prefix that matches many rows, so the
+	// node condition is checked row by row, not looked up by index.
+	wideNode bool
+	// busyUser: Filter.User has many rows and a node filters too, so the
+	// user is checked row by row, not looked up by index.
+	busyUser bool
+}
+
+// SQLite's planner cannot tell how many rows a node prefix or a user
+// matches (its statistics hold averages), so List counts them in the
+// index first, up to these bounds (a few milliseconds), and hints.
+var (
+	// wideNodeRows is how many rows a node prefix must match for List to
+	// walk the index of its sort order and check the node on each row
+	// (about limit × rows/wideNodeRows of them) rather than find every
+	// matching row by node and sort them all.
+	wideNodeRows = 10000
+	// busyUserRows is how many recordings a user must have for List,
+	// when a node also filters, to walk the node's index in sort order
+	// and check the user against the set of the user's ids in memory
+	// (the index entries hold the id), rather than fetch every one of
+	// the user's rows and sort them.
+	busyUserRows = 500
+)
+
+// hints sets b.wideNode and b.busyUser for f (SQLite only).
+func (x *sqlIndex) hints(ctx context.Context, b *builder, f Filter) error {
+	if x.d.unindexed("r.id") == "" {
+		return nil
+	}
+	count := func(table, col, v string, max int) (bool, error) {
+		c := &builder{d: x.d}
+		w := c.match(col, v)
+		var n int
+		err := x.rdb.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM `+table+` WHERE `+w+` LIMIT `+c.arg(max)+`)`, c.args...).Scan(&n)
+		if err != nil {
+			return false, fmt.Errorf("index: list: %w", err)
+		}
+		return n >= max, nil
+	}
+	var err error
+	if _, _, pre := prefixRange(f.Node); pre {
+		if b.wideNode, err = count("recordings", "node", f.Node, wideNodeRows); err != nil {
+			return err
+		}
+	}
+	byNode := (f.Node != "" && !b.wideNode) || len(f.Nodes) > 0
+	if f.User != "" && byNode {
+		b.busyUser, err = count("rec_users", "name", strings.ToLower(f.User), busyUserRows)
+	}
+	return err
 }
 
 func (b *builder) arg(v any) string {
@@ -150,17 +208,62 @@ func (x *sqlIndex) PutRecordings(ctx context.Context, rs []Recording) error {
 			return errors.New("index: recording without a key")
 		}
 	}
-	return x.tx(ctx, func(tx *sql.Tx) error {
+	err := x.tx(ctx, func(tx *sql.Tx) error {
+		// The statements are prepared once per batch, not once per row.
+		var st putStmts
+		defer st.close()
+		var err error
+		if st.upsert, err = tx.PrepareContext(ctx, x.upsertSQL()); err != nil {
+			return fmt.Errorf("index: put: %w", err)
+		}
+		if st.delUsers, err = tx.PrepareContext(ctx, `DELETE FROM rec_users WHERE rid = `+x.d.ph(1)); err != nil {
+			return fmt.Errorf("index: put: %w", err)
+		}
+		if st.addUser, err = tx.PrepareContext(ctx, `INSERT INTO rec_users (name, rid) VALUES (`+x.d.ph(1)+`, `+x.d.ph(2)+`)`); err != nil {
+			return fmt.Errorf("index: put: %w", err)
+		}
 		for _, r := range rs {
-			if err := x.putRecording(ctx, tx, r); err != nil {
+			if err := x.putRecording(ctx, &st, r); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+	if err == nil {
+		x.d.putDone(ctx, x.db, len(rs))
+	}
+	return err
 }
 
-func (x *sqlIndex) putRecording(ctx context.Context, tx *sql.Tx, r Recording) error {
+// putStmts are PutRecordings' statements, prepared in its transaction.
+type putStmts struct{ upsert, delUsers, addUser *sql.Stmt }
+
+func (st *putStmts) close() {
+	for _, s := range []*sql.Stmt{st.upsert, st.delUsers, st.addUser} {
+		if s != nil {
+			s.Close()
+		}
+	}
+}
+
+// recPutCols are the columns putRecording writes, in its argument order.
+var recPutCols = []string{"key", "node", "sender", "start_ns", "end_ns", "dur_ns", "size", "status", "reason", "kind", "user_name", "login", "local_user", "tags", "command", "title", "width", "height", "pod", "namespace", "container", "updated_ns"}
+
+// upsertSQL inserts or updates one recording by key and returns its id.
+func (x *sqlIndex) upsertSQL() string {
+	ph := make([]string, len(recPutCols))
+	for i := range ph {
+		ph[i] = x.d.ph(i + 1)
+	}
+	set := make([]string, 0, len(recPutCols))
+	for _, c := range recPutCols[1:] {
+		set = append(set, c+" = excluded."+c)
+	}
+	return `INSERT INTO recordings (` + strings.Join(recPutCols, ", ") + `, indexed) VALUES (` + strings.Join(ph, ", ") + `, 0)
+		ON CONFLICT (key) DO UPDATE SET ` + strings.Join(set, ", ") + ` RETURNING id`
+}
+
+func (x *sqlIndex) putRecording(ctx context.Context, st *putStmts, r Recording) error {
 	tags := ""
 	if len(r.Tags) > 0 {
 		b, _ := json.Marshal(r.Tags)
@@ -170,28 +273,16 @@ func (x *sqlIndex) putRecording(ctx context.Context, tx *sql.Tx, r Recording) er
 	if !r.End.IsZero() {
 		end = r.End.UnixNano()
 	}
-	b := &builder{d: x.d}
 	vals := []any{r.Key, r.Node, r.Sender, r.Start.UnixNano(), end, durNanos(r), r.Size, r.Status, r.Reason, string(r.Kind), r.User, r.Login, r.LocalUser, tags, r.Command, r.Title, r.Width, r.Height, r.Pod, r.Namespace, r.Container, x.now().UnixNano()}
-	ph := make([]string, len(vals))
-	for i, v := range vals {
-		ph[i] = b.arg(v)
-	}
-	cols := []string{"key", "node", "sender", "start_ns", "end_ns", "dur_ns", "size", "status", "reason", "kind", "user_name", "login", "local_user", "tags", "command", "title", "width", "height", "pod", "namespace", "container", "updated_ns"}
-	set := make([]string, 0, len(cols))
-	for _, c := range cols[1:] {
-		set = append(set, c+" = excluded."+c)
-	}
-	q := `INSERT INTO recordings (` + strings.Join(cols, ", ") + `, indexed) VALUES (` + strings.Join(ph, ", ") + `, 0)
-		ON CONFLICT (key) DO UPDATE SET ` + strings.Join(set, ", ") + ` RETURNING id`
 	var id int64
-	if err := tx.QueryRowContext(ctx, q, b.args...).Scan(&id); err != nil {
+	if err := st.upsert.QueryRowContext(ctx, vals...).Scan(&id); err != nil {
 		return fmt.Errorf("index: put %q: %w", r.Key, err)
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM rec_users WHERE rid = `+x.d.ph(1), id); err != nil {
+	if _, err := st.delUsers.ExecContext(ctx, id); err != nil {
 		return fmt.Errorf("index: put %q: %w", r.Key, err)
 	}
 	for _, n := range userNames(r) {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO rec_users (name, rid) VALUES (`+x.d.ph(1)+`, `+x.d.ph(2)+`)`, n, id); err != nil {
+		if _, err := st.addUser.ExecContext(ctx, n, id); err != nil {
 			return fmt.Errorf("index: put %q: %w", r.Key, err)
 		}
 	}
@@ -274,13 +365,21 @@ func (x *sqlIndex) ResetText(ctx context.Context, key string) error {
 func (x *sqlIndex) recWhere(b *builder, f Filter) []string {
 	var w []string
 	if f.Node != "" {
-		w = append(w, b.match("r.node", f.Node))
+		col := "r.node"
+		if b.wideNode {
+			col = x.d.unindexed(col)
+		}
+		w = append(w, b.match(col, f.Node))
 	}
 	if f.Nodes != nil {
 		w = append(w, b.in("r.node", f.Nodes))
 	}
 	if f.User != "" {
-		w = append(w, "r.id IN (SELECT rid FROM rec_users WHERE "+b.match("name", strings.ToLower(f.User))+")")
+		col := "r.id"
+		if b.busyUser {
+			col = x.d.unindexed(col)
+		}
+		w = append(w, col+" IN (SELECT rid FROM rec_users WHERE "+b.match("name", strings.ToLower(f.User))+")")
 	}
 	if f.Kind != "" {
 		w = append(w, "r.kind = "+b.arg(string(f.Kind)))
@@ -308,35 +407,13 @@ func where(w []string) string {
 }
 
 func (x *sqlIndex) List(ctx context.Context, f Filter, p Page) ([]Recording, string, error) {
-	if f.Text != "" {
-		if err := checkQuery(f.Text); err != nil {
-			return nil, "", err
-		}
-	}
-	spec, err := sortOf(p.Sort)
+	q, args, err := x.listQuery(ctx, f, p)
 	if err != nil {
 		return nil, "", err
 	}
-	cur, err := decodeCursor(p.After)
-	if err != nil {
-		return nil, "", err
-	}
+	spec, _ := sortOf(p.Sort)
 	limit := pageLimit(p)
-	b := &builder{d: x.d}
-	w := x.recWhere(b, f)
-	op, dir := ">", "ASC"
-	if spec.desc {
-		op, dir = "<", "DESC"
-	}
-	if cur != nil {
-		if cur.Sort != p.Sort {
-			return nil, "", errors.New("index: page cursor is for another sort")
-		}
-		w = append(w, "(r."+spec.col+", r.key) "+op+" ("+b.arg(cur.V)+", "+b.arg(cur.K)+")")
-	}
-	q := `SELECT ` + recCols + ` FROM recordings r` + where(w) +
-		` ORDER BY r.` + spec.col + ` ` + dir + `, r.key ` + dir + ` LIMIT ` + b.arg(limit+1)
-	rows, err := x.rdb.QueryContext(ctx, q, b.args...)
+	rows, err := x.rdb.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("index: list: %w", err)
 	}
@@ -359,6 +436,41 @@ func (x *sqlIndex) List(ctx context.Context, f Filter, p Page) ([]Recording, str
 		next = cursor{Sort: p.Sort, V: spec.value(last), K: last.Key}.encode()
 	}
 	return out, next, nil
+}
+
+// listQuery is List's query for f and p, and its arguments.
+func (x *sqlIndex) listQuery(ctx context.Context, f Filter, p Page) (string, []any, error) {
+	if f.Text != "" {
+		if err := checkQuery(f.Text); err != nil {
+			return "", nil, err
+		}
+	}
+	spec, err := sortOf(p.Sort)
+	if err != nil {
+		return "", nil, err
+	}
+	cur, err := decodeCursor(p.After)
+	if err != nil {
+		return "", nil, err
+	}
+	b := &builder{d: x.d}
+	if err := x.hints(ctx, b, f); err != nil {
+		return "", nil, err
+	}
+	w := x.recWhere(b, f)
+	op, dir := ">", "ASC"
+	if spec.desc {
+		op, dir = "<", "DESC"
+	}
+	if cur != nil {
+		if cur.Sort != p.Sort {
+			return "", nil, errors.New("index: page cursor is for another sort")
+		}
+		w = append(w, "(r."+spec.col+", r.key) "+op+" ("+b.arg(cur.V)+", "+b.arg(cur.K)+")")
+	}
+	q := `SELECT ` + recCols + ` FROM recordings r` + where(w) +
+		` ORDER BY r.` + spec.col + ` ` + dir + `, r.key ` + dir + ` LIMIT ` + b.arg(pageLimit(p)+1)
+	return q, b.args, nil
 }
 
 func (x *sqlIndex) Search(ctx context.Context, text string, f Filter, p Page) ([]Hit, string, error) {
