@@ -187,4 +187,4 @@ func (pgDialect) retry(err error) bool {
 // statistics (autovacuum keeps them), so it needs no hint.
 func (pgDialect) unindexed(string) string { return "" }
 
-func (pgDialect) putDone(context.Context, *sql.DB, int) {}
+func (pgDialect) putDone(context.Context, *sql.DB, *sql.DB, int) {}

@@ -40,8 +40,9 @@ type dialect interface {
 	// hint (PostgreSQL estimates ranges from its statistics).
 	unindexed(col string) string
 	// putDone is told, after each batch, how many rows it put
-	// (SQLite keeps its planner statistics fresh).
-	putDone(ctx context.Context, db *sql.DB, n int)
+	// (SQLite keeps its planner statistics fresh in the writer, db, and
+	// the readers, rdb).
+	putDone(ctx context.Context, db, rdb *sql.DB, n int)
 }
 
 // sqlIndex is the Index over database/sql shared by SQLite and
@@ -230,7 +231,7 @@ func (x *sqlIndex) PutRecordings(ctx context.Context, rs []Recording) error {
 		return nil
 	})
 	if err == nil {
-		x.d.putDone(ctx, x.db, len(rs))
+		x.d.putDone(ctx, x.db, x.rdb, len(rs))
 	}
 	return err
 }
