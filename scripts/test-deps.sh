@@ -12,6 +12,17 @@
 # units of a newly installed openssh-server are disabled on a systemd
 # machine, so that it does not start at the next boot either.
 set -euo pipefail
+
+# One run at a time: two "make test" started together would otherwise both
+# run apt-get (the second fails on dpkg's lock) and npm ci into the same
+# cache directory. The second waits, then finds everything installed.
+lockdir=$(go env GOPATH)/reel-cache
+mkdir -p "$lockdir"
+exec 9>"$lockdir/test-deps.lock"
+if ! flock -n 9; then
+  echo "test-deps: another run is installing; waiting for it" >&2
+  flock 9
+fi
 cd "$(dirname "$0")/.."
 
 need_pkgs=()
