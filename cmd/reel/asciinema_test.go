@@ -115,7 +115,15 @@ func runTool(name string, args ...string) (stdout, stderr string, err error) {
 	cmd := exec.Command(name, args...)
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
-	cmd.Env = append(os.Environ(), "TERM=xterm-256color", "LANG=C.UTF-8", "LC_ALL=C.UTF-8")
+	// A config directory of its own: asciinema makes an install ID in its
+	// config directory on first use, and parallel runs racing to make the
+	// first one failed ("no install ID found").
+	cfg, err := os.MkdirTemp("", "asciinema-config-")
+	if err != nil {
+		return "", "", err
+	}
+	defer os.RemoveAll(cfg)
+	cmd.Env = append(os.Environ(), "TERM=xterm-256color", "LANG=C.UTF-8", "LC_ALL=C.UTF-8", "ASCIINEMA_CONFIG_HOME="+cfg)
 	err = cmd.Run()
 	return o.String(), e.String(), err
 }
