@@ -36,6 +36,10 @@ type file struct {
 
 	mu  sync.Mutex // held while the spool file is written or read
 	gen int        // bumped by every PutFile of name
+	// up is held by an upload from reading the spool file until its PUT
+	// has landed, and by DeleteFile, so that an upload in flight cannot
+	// put back an object DeleteFile has just removed.
+	up sync.Mutex
 
 	sc sched // guarded by runner.mu
 }
@@ -49,6 +53,8 @@ func (sp *spool) filePath(name string) string {
 
 // run uploads the file and forgets it, unless it was put again meanwhile.
 func (f *file) run(ctx context.Context) error {
+	f.up.Lock()
+	defer f.up.Unlock()
 	f.mu.Lock()
 	b, err := os.ReadFile(f.path)
 	gen := f.gen
@@ -292,13 +298,20 @@ func (s *Store) DeleteFile(ctx context.Context, name string) error {
 		f := s.sp.files[name]
 		s.sp.mu.Unlock()
 		if f != nil {
+			// Wait for an upload in flight, then take the file out of the
+			// spool (its file and its entry, unless a PutFile came since)
+			// before the object goes.
+			f.up.Lock()
+			defer f.up.Unlock()
 			f.mu.Lock()
 			err := durable.Remove(f.path)
 			f.gen++
+			gen := f.gen
 			f.mu.Unlock()
 			if err != nil {
 				return fmt.Errorf("s3store: delete %s: %w", name, err)
 			}
+			s.sp.forgetFile(f, gen)
 			inSpool = true
 		}
 	}
