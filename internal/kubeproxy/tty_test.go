@@ -28,9 +28,12 @@ func TestExecTTYResize(t *testing.T) {
 			cmd := exec.Command(e.kubectl, "--kubeconfig", kc, "exec", "-it", "test", "--", "sh")
 			cmd.Env = kubetest.KubectlEnv(kc, tc.ws)
 			tm := testutil.StartTerminal(t, 91, 27, cmd)
-			tm.Send("stty size; echo READY$((40+2))\r")
-			tm.Expect("27 91")
-			tm.Expect("READY42")
+			// kubectl sends its first size beside stdin, not before it:
+			// the shell may start at 80x24 and see 91x27 a moment later.
+			testutil.WaitFor(t, "the first size to reach the shell", func() bool {
+				tm.Send("stty size; echo READY$((40+2))\r")
+				return strings.Contains(tm.Output(), "27 91")
+			})
 			tm.Resize(133, 41)
 			// The shell sees the new size only once kubectl has sent it.
 			testutil.WaitFor(t, "the new size to reach the shell", func() bool {
