@@ -1,6 +1,7 @@
 package kubeproxy_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -79,9 +80,6 @@ type cast struct {
 	raw    []byte
 	header asciicast.Header
 	events []asciicast.Event
-	// partial is set for a live recording whose bytes do not parse
-	// yet (the header line is written after the file is created).
-	partial error
 }
 
 func (rr *realRecorder) casts(t *testing.T) []cast {
@@ -102,37 +100,36 @@ func (rr *realRecorder) casts(t *testing.T) []cast {
 			t.Fatal(err)
 		}
 		c := cast{key: info.Key, status: info.Status, raw: b}
-		dec := asciicast.NewDecoder(strings.NewReader(string(b)))
-		// A live recording may end mid-line or before its header: it
-		// is reported as partial. A finished one must parse whole.
-		fail := func(err error) {
-			if info.Status == store.StatusLive {
-				c.partial = err
-				return
-			}
+		c.header, c.events, err = parseCast(b)
+		// A live recording may end mid-line or before its header line
+		// (the file exists before the header is written): waitCasts
+		// waits for it to finish. A finished one must parse whole.
+		if err != nil && info.Status != store.StatusLive {
 			t.Fatalf("%s (%s): %v\n%s", info.Key, info.Status, err, b)
-		}
-		h, err := dec.Header()
-		if err != nil {
-			fail(fmt.Errorf("header: %w", err))
-			out = append(out, c)
-			continue
-		}
-		c.header = h
-		for {
-			ev, err := dec.Next()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				fail(err)
-				break
-			}
-			c.events = append(c.events, ev)
 		}
 		out = append(out, c)
 	}
 	return out
+}
+
+// parseCast decodes a whole recording.
+func parseCast(b []byte) (asciicast.Header, []asciicast.Event, error) {
+	dec := asciicast.NewDecoder(bytes.NewReader(b))
+	h, err := dec.Header()
+	if err != nil {
+		return h, nil, fmt.Errorf("header: %w", err)
+	}
+	var events []asciicast.Event
+	for {
+		ev, err := dec.Next()
+		if err == io.EOF {
+			return h, events, nil
+		}
+		if err != nil {
+			return h, events, err
+		}
+		events = append(events, ev)
+	}
 }
 
 // waitCasts waits until n recordings are stored and complete.

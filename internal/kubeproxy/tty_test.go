@@ -34,6 +34,7 @@ func TestExecTTYResize(t *testing.T) {
 				tm.Send("stty size; echo READY$((40+2))\r")
 				return strings.Contains(tm.Output(), "27 91")
 			})
+			tm.Expect("READY42")
 			tm.Resize(133, 41)
 			// The shell sees the new size only once kubectl has sent it.
 			testutil.WaitFor(t, "the new size to reach the shell", func() bool {
