@@ -119,6 +119,7 @@ func (s *Server) serveSession(w http.ResponseWriter, req *proxyRequest) {
 
 	d = req.decision // refuseUnrecordable may have turned recording off
 	var rec *sender.Recording
+	recStart := s.now()
 	if d.Record {
 		var err error
 		rec, err = s.startRecording(req, proto, tty)
@@ -146,7 +147,9 @@ func (s *Server) serveSession(w http.ResponseWriter, req *proxyRequest) {
 		}
 	}
 
+	upStart := s.now()
 	resp, err := s.transport().RoundTrip(out)
+	upDone := s.now()
 	if err != nil {
 		s.closeUnused(rec)
 		if events {
@@ -209,6 +212,9 @@ func (s *Server) serveSession(w http.ResponseWriter, req *proxyRequest) {
 		s.closeUnused(rec)
 		return
 	}
+	s.log().Debug("session set up", "user", req.id.User, "pod", req.pod, "namespace", req.info.Namespace, "kind", kind,
+		"proto", proto, "recorded", rec != nil, "total", s.now().Sub(req.start),
+		"recorder", upStart.Sub(recStart), "upstream", upDone.Sub(upStart))
 	sess := &session{
 		s: s, req: req, rec: rec, proto: proto, tty: tty, kind: kind,
 		client: conn, clientR: brw.Reader, up: up, enforce: d.EnforceRecorder,

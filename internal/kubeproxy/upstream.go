@@ -85,6 +85,10 @@ func roundTripper(cfg *rest.Config) (http.RoundTripper, error) {
 	}
 	if tlsConfig != nil {
 		tlsConfig.NextProtos = []string{"http/1.1"}
+		// Every exec, attach or port-forward takes a connection of its
+		// own (an upgraded one is never reused): resuming the TLS session
+		// spares each a full handshake.
+		tlsConfig.ClientSessionCache = tls.NewLRUClientSessionCache(256)
 	}
 	base := &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,

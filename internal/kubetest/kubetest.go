@@ -16,6 +16,7 @@ package kubetest
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -83,6 +84,9 @@ type Server struct {
 	// URL is the server's own base URL (http://127.0.0.1:port): the
 	// WebSocket translator dials it for the SPDY leg.
 	URL string
+	// TLS is the client configuration for that leg when URL is https
+	// (for example one that trusts httptest's certificate).
+	TLS *tls.Config
 	// Dir is where commands run. Empty means the current directory.
 	Dir string
 
@@ -280,7 +284,7 @@ func (s *Server) serveExec(w http.ResponseWriter, r *http.Request, via string) {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
-		h := proxy.NewStreamTranslatorHandler(loc, &http.Transport{Proxy: nil}, 0, proxy.Options{
+		h := proxy.NewStreamTranslatorHandler(loc, &http.Transport{Proxy: nil, TLSClientConfig: s.TLS}, 0, proxy.Options{
 			Stdin: opts.Stdin, Stdout: opts.Stdout, Stderr: opts.Stderr, Tty: opts.TTY,
 		})
 		h.ServeHTTP(w, r)
