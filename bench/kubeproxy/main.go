@@ -1,7 +1,8 @@
 // Command kubeproxy measures what "reel kube-proxy" costs kubectl (see
 // docs/kubernetes.md, "Performance"), against the same kubectl talking
-// straight to the same test API server (internal/kubetest), in the same
-// run, runs alternating:
+// straight to the same test API server (internal/kubetest, served over TLS
+// as a real API server is; -plain for plain HTTP), in the same run, runs
+// alternating:
 //
 //	latency:     wall time of "kubectl exec test -- true", p50 and p99,
 //	             through the proxy (recorded, enforceRecorder) and direct;
@@ -22,6 +23,8 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
+	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
@@ -30,6 +33,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -46,6 +50,7 @@ func main() {
 	mib := flag.Int("mib", 100, "throughput: size of the file to cat, MiB")
 	runs := flag.Int("runs", 3, "throughput: runs through each path, alternating")
 	spdy := flag.Bool("spdy", false, "use SPDY instead of WebSocket")
+	plain := flag.Bool("plain", false, "serve the test API server over plain HTTP (default: TLS, as a real API server; both paths then pay a handshake per connection)")
 	reel := flag.String("reel", "", "reel binary (default: built from ./cmd/reel)")
 	kubectl := flag.String("kubectl", "kubectl", "kubectl binary")
 	flag.Parse()
@@ -65,14 +70,19 @@ func main() {
 	work := filepath.Join(dir, "pod")
 	must(os.MkdirAll(work, 0o755))
 	kube := &kubetest.Server{Dir: work}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	must(err)
-	hs := &http.Server{Handler: kube.Handler()}
-	go hs.Serve(ln)
+	hs := httptest.NewUnstartedServer(kube.Handler())
+	var ca []byte
+	if *plain {
+		hs.Start()
+	} else {
+		hs.StartTLS() // HTTP/1.1 only, as kubectl's upgrades need
+		ca = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: hs.Certificate().Raw})
+		kube.TLS = hs.Client().Transport.(*http.Transport).TLSClientConfig
+	}
 	defer hs.Close()
-	kube.URL = "http://" + ln.Addr().String()
+	kube.URL = hs.URL
 	direct := filepath.Join(dir, "direct.kubeconfig")
-	must(os.WriteFile(direct, []byte(kubeconfig(kube.URL)), 0o600))
+	must(os.WriteFile(direct, []byte(kubeconfig(kube.URL, ca)), 0o600))
 
 	// The recorder and the proxy.
 	defer stopChildren()
@@ -115,7 +125,11 @@ func main() {
 		return time.Since(t0)
 	}
 
-	fmt.Printf("reel kube-proxy vs direct, kubectl %s, %s\n", kubectlVersion(*kubectl), proto)
+	scheme := "TLS"
+	if *plain {
+		scheme = "plain HTTP"
+	}
+	fmt.Printf("reel kube-proxy vs direct, kubectl %s, %s, API server over %s\n", kubectlVersion(*kubectl), proto, scheme)
 	// Warm up both paths (kubectl's discovery cache, connections).
 	run(direct, io.Discard, "true")
 	run(proxied, io.Discard, "true")
@@ -181,14 +195,21 @@ type countWriter struct{ n int64 }
 
 func (c *countWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
 
-func kubeconfig(server string) string {
+// kubeconfig points at server, trusting the PEM certificate ca (if any).
+func kubeconfig(server string, ca []byte) string {
+	cluster, user := fmt.Sprintf("{server: %q}", server), "{}"
+	if ca != nil {
+		// Over TLS without credentials kubectl asks for a password.
+		cluster = fmt.Sprintf("{server: %q, certificate-authority-data: %s}", server, base64.StdEncoding.EncodeToString(ca))
+		user = "{token: bench}"
+	}
 	return fmt.Sprintf(`apiVersion: v1
 kind: Config
-clusters: [{name: c, cluster: {server: %q}}]
-users: [{name: u, user: {}}]
+clusters: [{name: c, cluster: %s}]
+users: [{name: u, user: %s}]
 contexts: [{name: c, context: {cluster: c, user: u, namespace: default}}]
 current-context: c
-`, server)
+`, cluster, user)
 }
 
 // writeText writes mib MiB of random text lines (valid UTF-8).
