@@ -321,7 +321,9 @@ func differ(a, b *desktop.Image) int {
 // shows it as a desktop session; the page opens at its start; a click at
 // 90 % of the progress bar shows exactly the frame reel export --frame
 // renders for that moment, having fetched only the segment of the
-// keyframe before it (the next is fetched ahead only while playing); rewind goes back 10 s; play
+// keyframe before it (the next is fetched ahead only while playing); a
+// seek back to that keyframe, in the same segment, shows its frame;
+// rewind goes back 10 s; play
 // runs at the chosen speed to the end; Replay restarts from the start;
 // pause stops the clock.
 func TestBrowserDesktop(t *testing.T) {
@@ -377,6 +379,34 @@ func TestBrowserDesktop(t *testing.T) {
 	tb.waitFor("the segment", func() bool { return u.sent.segments.Load()-before >= segSize(k) })
 	if sent := u.sent.segments.Load() - before; sent != segSize(k) {
 		t.Errorf("the seek fetched %d bytes; want %d (segment %d, of the keyframe before, alone)", sent, segSize(k), k)
+	}
+
+	// Back to that segment's keyframe: the screen the player keeps is
+	// cleared and drawn again from the keyframe (nothing of the later
+	// moment stays), as reel export draws it.
+	if kt := ix.Keyframes[k].T.Seconds(); kt < at {
+		seeks = tb.Eval(`document.getElementById("desktop").dataset.seeks`)
+		tb.Eval(fmt.Sprintf(`reelDesktop.seek(%f), ""`, kt))
+		tb.waitFor("the seek back to the keyframe", func() bool {
+			return tb.Eval(`document.getElementById("desktop").dataset.seeks`) != seeks && tb.Eval(`document.getElementById("desktop").dataset.seeking`) == ""
+		})
+		if got, want := tb.canvasImage(), frameAt(t, data, kt); differ(got, want) != 0 {
+			t.Errorf("back at the keyframe, %.3f s: %d pixels differ from reel export's frame", kt, differ(got, want))
+		}
+		if got, want := tb.canvasImage(), frameAt(t, data, at); differ(got, want) == 0 {
+			t.Errorf("the frames at %.3f s and %.3f s are the same: the seek back shows nothing", kt, at)
+		}
+		// And forward again, for the rewind below.
+		seeks = tb.Eval(`document.getElementById("desktop").dataset.seeks`)
+		tb.Eval(fmt.Sprintf(`reelDesktop.seek(%f), ""`, at))
+		tb.waitFor("the seek forward again", func() bool {
+			return tb.Eval(`document.getElementById("desktop").dataset.seeks`) != seeks && tb.Eval(`document.getElementById("desktop").dataset.seeking`) == ""
+		})
+		if got, want := tb.canvasImage(), frameAt(t, data, at); differ(got, want) != 0 {
+			t.Errorf("forward again at %.3f s: %d pixels differ from reel export's frame", at, differ(got, want))
+		}
+	} else {
+		t.Errorf("the click landed on keyframe %d's own moment (%.3f s); the test wants a moment after it", k, at)
 	}
 
 	// Rewind.
