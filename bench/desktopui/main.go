@@ -14,7 +14,10 @@
 // to that moment. Beside that time it gives the CPU time the page's main
 // thread spent from the click to the frame (Chromium's ThreadTime
 // metric): on a shared machine the wall time follows the load, the CPU
-// time much less. Run from the repository root:
+// time much less. With -hover the pointer first rests over the place
+// until the page has fetched the segment under it (as the player does
+// when a pointer moves over the progress bar), then clicks; the time is
+// still from the pointerdown. Run from the repository root:
 //
 //	go run ./bench/desktopui                  # 1 hour at 1920x1080, 20 runs
 //	go run ./bench/desktopui -minutes 10 -runs 5
@@ -55,17 +58,18 @@ func main() {
 	runs := flag.Int("runs", 20, "clicks to time at each place")
 	at := flag.Float64("at", 0.95, "where to click on the progress bar, 0 to 1")
 	base := flag.Float64("base", 0.05, "where to click for the baseline, 0 to 1")
+	hover := flag.Bool("hover", false, "rest the pointer over the place until its segment has come, then click")
 	flag.Parse()
 	var w, h int
 	if _, err := fmt.Sscanf(*size, "%dx%d", &w, &h); err != nil || w < 64 || h < 64 {
 		log.Fatalf("-size %q: want WxH", *size)
 	}
-	if err := run(*minutes, w, h, *runs, []float64{*base, *at}); err != nil {
+	if err := run(*minutes, w, h, *runs, []float64{*base, *at}, *hover); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(minutes, w, h, runs int, places []float64) error {
+func run(minutes, w, h, runs int, places []float64, hover bool) error {
 	dir, err := os.MkdirTemp("", "reel-bench-desktopui-")
 	if err != nil {
 		return err
@@ -116,7 +120,7 @@ func run(minutes, w, h, runs int, places []float64) error {
 		var times, cpus []time.Duration
 		var fetched int64
 		for i := 0; i < runs; i++ {
-			d, cpu, t, err := clickOnce(ctx, page, place)
+			d, cpu, t, err := clickOnce(ctx, page, place, hover)
 			if err != nil {
 				return fmt.Errorf("click at %.0f %%, run %d: %w", place*100, i, err)
 			}
@@ -156,8 +160,9 @@ func segmentSize(ix *desktop.Index, k desktop.Keyframe) int64 {
 // clickOnce loads the page, waits for the player, clicks at the fraction
 // at of the progress bar and returns the time, measured in the page, from
 // the pointerdown to the frame on screen, the main thread's CPU time over
-// the click, and the moment shown.
-func clickOnce(ctx context.Context, page string, at float64) (time.Duration, time.Duration, float64, error) {
+// the click, and the moment shown. With hover, the pointer first rests
+// there until the page has fetched one more segment.
+func clickOnce(ctx context.Context, page string, at float64, hover bool) (time.Duration, time.Duration, float64, error) {
 	tctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	if err := chromedp.Do(tctx, chromedp.Navigate(page), chromedp.WaitVisible(chromedp.ID("desk-seek"))); err != nil {
@@ -180,6 +185,19 @@ func clickOnce(ctx context.Context, page string, at float64) (time.Duration, tim
 	// its own.
 	const thumb = 16
 	x, y := q[0]+thumb/2+at*(q[2]-q[0]-thumb), (q[1]+q[5])/2
+	if hover {
+		const segs = `performance.getEntriesByType("resource").filter((e) => e.name.includes("/desk/seg/") && e.responseEnd > 0).length`
+		n, err := chromedp.Run(tctx, chromedp.Evaluate[int](segs))
+		if err != nil {
+			return 0, 0, 0, err
+		}
+		if err := chromedp.Do(tctx, chromedp.MouseEvent(chromedp.MouseMoved, x, y)); err != nil {
+			return 0, 0, 0, err
+		}
+		if _, err := chromedp.Run(tctx, chromedp.Poll[bool](fmt.Sprintf("%s > %d", segs, n), chromedp.WithPollingInterval(10*time.Millisecond))); err != nil {
+			return 0, 0, 0, fmt.Errorf("hovering: the segment never came: %w", err)
+		}
+	}
 	if _, err := chromedp.Call(tctx, performance.Enable, performance.EnableParams{TimeDomain: performance.EnableTimeDomainThreadTicks}); err != nil {
 		return 0, 0, 0, err
 	}

@@ -456,6 +456,61 @@ func TestBrowserDesktop(t *testing.T) {
 	tb.Clean()
 }
 
+// TestBrowserDesktopHover: with the pointer over the progress bar the
+// player fetches the segment under it, before any click; a click there
+// then shows that moment exactly as reel export draws it without
+// fetching anything more.
+func TestBrowserDesktopHover(t *testing.T) {
+	u := newUI(t, nil, nil)
+	key, data := writeDesktop(t, u, "node-h", t0, 60, store.StatusComplete)
+	ix, _ := desktop.Scan(bytes.NewReader(data))
+	tb := newTab(t)
+	tb.Login(u.base, "alice", "alice-pw")
+	tb.Do(chromedp.Navigate(u.base + recURL(key)))
+	tb.waitAttr("#desktop", "ready", "1")
+	before := u.sent.segments.Load()
+	var box struct{ X, Y, W, H float64 }
+	json.Unmarshal([]byte(tb.Eval(`JSON.stringify((() => { const r = document.getElementById("desk-seek").getBoundingClientRect(); return {X: r.x, Y: r.y, W: r.width, H: r.height}; })())`)), &box)
+	const thumb, place = 16, 0.5
+	x, y := box.X+thumb/2+place*(box.W-thumb), box.Y+box.H/2
+	// Where the click will land: the segment of the keyframe before it.
+	want := place * ix.Duration.Seconds()
+	k := 0
+	for i, kf := range ix.Keyframes {
+		if kf.T.Seconds() <= want {
+			k = i
+		}
+	}
+	if k == 0 {
+		t.Fatalf("at %.3f s: the first segment, which the page has already", want)
+	}
+	size := ix.Size - ix.Keyframes[k].Off
+	if k+1 < len(ix.Keyframes) {
+		size = ix.Keyframes[k+1].Off - ix.Keyframes[k].Off
+	}
+	tb.Do(chromedp.MouseEvent(chromedp.MouseMoved, x, y))
+	tb.waitFor("the segment under the pointer", func() bool { return u.sent.segments.Load()-before >= size })
+	if sent := u.sent.segments.Load() - before; sent != size {
+		t.Errorf("hovering fetched %d bytes; want %d (segment %d alone)", sent, size, k)
+	}
+	seeks := tb.Eval(`document.getElementById("desktop").dataset.seeks`)
+	tb.Do(chromedp.MouseClickXY(x, y))
+	tb.waitFor("the seek to end", func() bool {
+		return tb.Eval(`document.getElementById("desktop").dataset.seeks`) != seeks && tb.Eval(`document.getElementById("desktop").dataset.seeking`) == ""
+	})
+	at, _ := strconv.ParseFloat(tb.Eval(`document.getElementById("desktop").dataset.t`), 64)
+	if kt := ix.Keyframes[k].T.Seconds(); at < kt || (k+1 < len(ix.Keyframes) && at >= ix.Keyframes[k+1].T.Seconds()) {
+		t.Fatalf("the click went to %.3f s, outside segment %d (from %.3f s)", at, k, kt)
+	}
+	if got, want := tb.canvasImage(), frameAt(t, data, at); differ(got, want) != 0 {
+		t.Errorf("at %.3f s: %d pixels differ from reel export's frame", at, differ(got, want))
+	}
+	if sent := u.sent.segments.Load() - before; sent != size {
+		t.Errorf("hover and click fetched %d bytes; want %d (segment %d, once)", sent, size, k)
+	}
+	tb.Clean()
+}
+
 // waitAttr waits until the element sel has data-name="want".
 func (tb *tab) waitAttr(sel, name, want string) {
 	tb.t.Helper()

@@ -5,7 +5,8 @@
 // per keyframe (desk/seg/N: the stored bytes from keyframe N to keyframe
 // N+1). A segment decodes alone: seeking to T fetches the segment of the
 // last keyframe at or before T and applies its records up to T. Playing
-// goes on into the next segment, fetched ahead of time.
+// goes on into the next segment, fetched ahead of time; so is the segment
+// under a pointer that moves over the progress bar.
 "use strict";
 
 (function () {
@@ -423,8 +424,10 @@
     function show(msg) { status.hidden = !msg; status.textContent = msg || ""; }
 
     // segment returns segment i's records (a promise), fetched once; a
-    // failed fetch is tried again only when retry says so (a seek).
-    function segment(i, retry) {
+    // failed fetch is tried again only when retry says so (a seek). One
+    // fetched for the pointer over the progress bar (hover) displaces only
+    // the one fetched so before, until a seek or playing uses it.
+    function segment(i, retry, hover) {
       let p = segs.get(i);
       if (p && p.error && retry) p = null;
       if (!p) {
@@ -435,11 +438,30 @@
           })
           .then(parseSegment);
         p.then((list) => { p.ready = list; }, (e) => { p.error = e; });
+        if (hover) {
+          for (const [k, q] of segs) if (q.hover) segs.delete(k);
+          p.hover = true;
+        } else {
+          // Keep the segments around the one being played.
+          for (const k of segs.keys()) if (k < i - 1 || k > i + 2) segs.delete(k);
+        }
         segs.set(i, p);
-        // Keep the segments around the one being played.
-        for (const k of segs.keys()) if (k < i - 1 || k > i + 2) segs.delete(k);
       }
+      if (!hover) p.hover = false;
       return p;
+    }
+
+    // While the pointer moves over the progress bar, the segment under it
+    // is fetched, so that a click there finds it here: one fetch at a
+    // time, then the one for where the pointer is by then.
+    let hoverAt = -1, hoverBusy = false;
+    function hoverFetch() {
+      if (hoverBusy || hoverAt < 0) return;
+      const i = keyframeBefore(hoverAt);
+      hoverAt = -1;
+      if (segs.has(i)) return;
+      hoverBusy = true;
+      segment(i, false, true).catch(() => {}).finally(() => { hoverBusy = false; hoverFetch(); });
     }
 
     // ahead fetches segment i ahead of time, if there is one.
@@ -624,6 +646,15 @@
         // The frame is on screen from the next rendering on.
         if (ok) requestAnimationFrame(() => { canvas.dataset.shown = String(performance.now()); });
       }, () => {});
+    });
+    seekBar.addEventListener("pointermove", (e) => {
+      if (!index || seekBar.disabled) return;
+      // The moment under the pointer, as the range input maps it (its
+      // thumb, 16 px in Chromium, travels the width less its own).
+      const r = seekBar.getBoundingClientRect(), thumb = 16;
+      const f = (e.clientX - r.left - thumb / 2) / Math.max(1, r.width - thumb);
+      hoverAt = Math.min(1, Math.max(0, f)) * index.duration;
+      hoverFetch();
     });
     speedSel.addEventListener("change", () => {
       clockT = t; clockWall = performance.now();
