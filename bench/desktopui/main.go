@@ -11,7 +11,13 @@
 // the player, clicks on the progress bar at -at (and, as the baseline,
 // at -base), and times in the page from the pointerdown to the first
 // animation frame after the player has drawn the keyframe's segment up
-// to that moment. Run from the repository root:
+// to that moment. Beside that time it gives the CPU time the page's main
+// thread spent from the click to the frame (Chromium's ThreadTime
+// metric): on a shared machine the wall time follows the load, the CPU
+// time much less. With -hover the pointer first rests over the place
+// until the page has fetched the segment under it (as the player does
+// when a pointer moves over the progress bar), then clicks; the time is
+// still from the pointerdown. Run from the repository root:
 //
 //	go run ./bench/desktopui                  # 1 hour at 1920x1080, 20 runs
 //	go run ./bench/desktopui -minutes 10 -runs 5
@@ -35,6 +41,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/performance"
 	"github.com/chromedp/chromedp"
 
 	"github.com/reel-rec/reel/bench/internal/uibench"
@@ -50,17 +58,18 @@ func main() {
 	runs := flag.Int("runs", 20, "clicks to time at each place")
 	at := flag.Float64("at", 0.95, "where to click on the progress bar, 0 to 1")
 	base := flag.Float64("base", 0.05, "where to click for the baseline, 0 to 1")
+	hover := flag.Bool("hover", false, "rest the pointer over the place until its segment has come, then click")
 	flag.Parse()
 	var w, h int
 	if _, err := fmt.Sscanf(*size, "%dx%d", &w, &h); err != nil || w < 64 || h < 64 {
 		log.Fatalf("-size %q: want WxH", *size)
 	}
-	if err := run(*minutes, w, h, *runs, []float64{*base, *at}); err != nil {
+	if err := run(*minutes, w, h, *runs, []float64{*base, *at}, *hover); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(minutes, w, h, runs int, places []float64) error {
+func run(minutes, w, h, runs int, places []float64, hover bool) error {
 	dir, err := os.MkdirTemp("", "reel-bench-desktopui-")
 	if err != nil {
 		return err
@@ -108,10 +117,10 @@ func run(minutes, w, h, runs int, places []float64) error {
 	defer stop()
 	dur := ix.Duration.Seconds()
 	for _, place := range places {
-		var times []time.Duration
+		var times, cpus []time.Duration
 		var fetched int64
 		for i := 0; i < runs; i++ {
-			d, t, err := clickOnce(ctx, page, place)
+			d, cpu, t, err := clickOnce(ctx, page, place, hover)
 			if err != nil {
 				return fmt.Errorf("click at %.0f %%, run %d: %w", place*100, i, err)
 			}
@@ -119,13 +128,16 @@ func run(minutes, w, h, runs int, places []float64) error {
 				return fmt.Errorf("click at %.0f %%: the player went to %.1f s of %.1f", place*100, t, dur)
 			}
 			times = append(times, d)
+			cpus = append(cpus, cpu)
 			k, _ := ix.Before(time.Duration(t * float64(time.Second)))
 			fetched = segmentSize(ix, k)
 		}
 		slices.Sort(times)
-		p := func(q float64) time.Duration { return times[min(len(times)-1, int(q*float64(len(times))))] }
-		fmt.Printf("click at %.0f %% -> that frame on screen, %d runs: p50 %.0f ms, p99 %.0f ms, min %.0f ms, max %.0f ms (segment of %.0f KB)\n",
-			place*100, len(times), ms(p(0.5)), ms(p(0.99)), ms(times[0]), ms(times[len(times)-1]), float64(fetched)/1e3)
+		slices.Sort(cpus)
+		p := func(d []time.Duration, q float64) time.Duration { return d[min(len(d)-1, int(q*float64(len(d))))] }
+		fmt.Printf("click at %.0f %% -> that frame on screen, %d runs: p50 %.0f ms, p99 %.0f ms, min %.0f ms, max %.0f ms (segment of %.0f KB); main-thread CPU p50 %.0f ms, min %.0f ms\n",
+			place*100, len(times), ms(p(times, 0.5)), ms(p(times, 0.99)), ms(times[0]), ms(times[len(times)-1]), float64(fetched)/1e3,
+			ms(p(cpus, 0.5)), ms(cpus[0]))
 	}
 	return nil
 }
@@ -147,15 +159,17 @@ func segmentSize(ix *desktop.Index, k desktop.Keyframe) int64 {
 
 // clickOnce loads the page, waits for the player, clicks at the fraction
 // at of the progress bar and returns the time, measured in the page, from
-// the pointerdown to the frame on screen, and the moment shown.
-func clickOnce(ctx context.Context, page string, at float64) (time.Duration, float64, error) {
+// the pointerdown to the frame on screen, the main thread's CPU time over
+// the click, and the moment shown. With hover, the pointer first rests
+// there until the page has fetched one more segment.
+func clickOnce(ctx context.Context, page string, at float64, hover bool) (time.Duration, time.Duration, float64, error) {
 	tctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	if err := chromedp.Do(tctx, chromedp.Navigate(page), chromedp.WaitVisible(chromedp.ID("desk-seek"))); err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	if _, err := chromedp.Run(tctx, chromedp.Poll[bool](`document.getElementById("desktop").dataset.ready === "1"`)); err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	setup := `(() => {
 		window.__seek = {t0: 0};
@@ -164,24 +178,62 @@ func clickOnce(ctx context.Context, page string, at float64) (time.Duration, flo
 	})()`
 	box, err := chromedp.Run(tctx, chromedp.Dimensions(chromedp.ID("desk-seek")))
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	q := box.Border
 	// A range input's thumb (16 px in Chromium) travels the width less
 	// its own.
 	const thumb = 16
 	x, y := q[0]+thumb/2+at*(q[2]-q[0]-thumb), (q[1]+q[5])/2
+	if hover {
+		const segs = `performance.getEntriesByType("resource").filter((e) => e.name.includes("/desk/seg/") && e.responseEnd > 0).length`
+		n, err := chromedp.Run(tctx, chromedp.Evaluate[int](segs))
+		if err != nil {
+			return 0, 0, 0, err
+		}
+		if err := chromedp.Do(tctx, chromedp.MouseEvent(chromedp.MouseMoved, x, y)); err != nil {
+			return 0, 0, 0, err
+		}
+		if _, err := chromedp.Run(tctx, chromedp.Poll[bool](fmt.Sprintf("%s > %d", segs, n), chromedp.WithPollingInterval(10*time.Millisecond))); err != nil {
+			return 0, 0, 0, fmt.Errorf("hovering: the segment never came: %w", err)
+		}
+	}
+	if _, err := chromedp.Call(tctx, performance.Enable, performance.EnableParams{TimeDomain: performance.EnableTimeDomainThreadTicks}); err != nil {
+		return 0, 0, 0, err
+	}
+	cpu0, err := threadTime(tctx)
+	if err != nil {
+		return 0, 0, 0, err
+	}
 	if err := chromedp.Do(tctx, chromedp.Evaluate[chromedp.Void](setup), chromedp.MouseClickXY(x, y)); err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	got, err := chromedp.Run(tctx, chromedp.Poll[string](`(() => { const s = document.getElementById("desktop").dataset.shown; return s ? (parseFloat(s) - window.__seek.t0) + " " + document.getElementById("desktop").dataset.t : ""; })()`, chromedp.WithPollingInterval(10*time.Millisecond)))
 	if err != nil {
-		return 0, 0, fmt.Errorf("the frame never showed: %w", err)
+		return 0, 0, 0, fmt.Errorf("the frame never showed: %w", err)
+	}
+	cpu1, err := threadTime(tctx)
+	if err != nil {
+		return 0, 0, 0, err
 	}
 	msStr, tStr, _ := strings.Cut(got, " ")
 	d, _ := strconv.ParseFloat(msStr, 64)
 	t, _ := strconv.ParseFloat(tStr, 64)
-	return time.Duration(d * float64(time.Millisecond)), t, nil
+	return time.Duration(d * float64(time.Millisecond)), time.Duration((cpu1 - cpu0) * float64(time.Second)), t, nil
+}
+
+// threadTime is the page's main-thread CPU time so far, in seconds.
+func threadTime(ctx context.Context) (float64, error) {
+	res, err := chromedp.Call(ctx, performance.GetMetrics, cdp.Empty{})
+	if err != nil {
+		return 0, err
+	}
+	for _, m := range res.Metrics {
+		if m.Name == "ThreadTime" {
+			return m.Value, nil
+		}
+	}
+	return 0, fmt.Errorf("no ThreadTime among Chromium's metrics")
 }
 
 // record writes the recording into st.

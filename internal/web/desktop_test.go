@@ -321,7 +321,9 @@ func differ(a, b *desktop.Image) int {
 // shows it as a desktop session; the page opens at its start; a click at
 // 90 % of the progress bar shows exactly the frame reel export --frame
 // renders for that moment, having fetched only the segment of the
-// keyframe before it (the next is fetched ahead only while playing); rewind goes back 10 s; play
+// keyframe before it (the next is fetched ahead only while playing); a
+// seek back to that keyframe, in the same segment, shows its frame;
+// rewind goes back 10 s; play
 // runs at the chosen speed to the end; Replay restarts from the start;
 // pause stops the clock.
 func TestBrowserDesktop(t *testing.T) {
@@ -379,6 +381,34 @@ func TestBrowserDesktop(t *testing.T) {
 		t.Errorf("the seek fetched %d bytes; want %d (segment %d, of the keyframe before, alone)", sent, segSize(k), k)
 	}
 
+	// Back to that segment's keyframe: the screen the player keeps is
+	// cleared and drawn again from the keyframe (nothing of the later
+	// moment stays), as reel export draws it.
+	if kt := ix.Keyframes[k].T.Seconds(); kt < at {
+		seeks = tb.Eval(`document.getElementById("desktop").dataset.seeks`)
+		tb.Eval(fmt.Sprintf(`reelDesktop.seek(%f), ""`, kt))
+		tb.waitFor("the seek back to the keyframe", func() bool {
+			return tb.Eval(`document.getElementById("desktop").dataset.seeks`) != seeks && tb.Eval(`document.getElementById("desktop").dataset.seeking`) == ""
+		})
+		if got, want := tb.canvasImage(), frameAt(t, data, kt); differ(got, want) != 0 {
+			t.Errorf("back at the keyframe, %.3f s: %d pixels differ from reel export's frame", kt, differ(got, want))
+		}
+		if got, want := tb.canvasImage(), frameAt(t, data, at); differ(got, want) == 0 {
+			t.Errorf("the frames at %.3f s and %.3f s are the same: the seek back shows nothing", kt, at)
+		}
+		// And forward again, for the rewind below.
+		seeks = tb.Eval(`document.getElementById("desktop").dataset.seeks`)
+		tb.Eval(fmt.Sprintf(`reelDesktop.seek(%f), ""`, at))
+		tb.waitFor("the seek forward again", func() bool {
+			return tb.Eval(`document.getElementById("desktop").dataset.seeks`) != seeks && tb.Eval(`document.getElementById("desktop").dataset.seeking`) == ""
+		})
+		if got, want := tb.canvasImage(), frameAt(t, data, at); differ(got, want) != 0 {
+			t.Errorf("forward again at %.3f s: %d pixels differ from reel export's frame", at, differ(got, want))
+		}
+	} else {
+		t.Errorf("the click landed on keyframe %d's own moment (%.3f s); the test wants a moment after it", k, at)
+	}
+
 	// Rewind.
 	tb.Do(chromedp.Click(chromedp.ID("desk-back")))
 	tb.waitFor("10 s back", func() bool {
@@ -422,6 +452,61 @@ func TestBrowserDesktop(t *testing.T) {
 	tb.EvalAsync(`new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => requestAnimationFrame(() => r("")))))`)
 	if now := tb.Eval(`document.getElementById("desktop").dataset.t`); now != paused {
 		t.Errorf("paused at %s, then at %s", paused, now)
+	}
+	tb.Clean()
+}
+
+// TestBrowserDesktopHover: with the pointer over the progress bar the
+// player fetches the segment under it, before any click; a click there
+// then shows that moment exactly as reel export draws it without
+// fetching anything more.
+func TestBrowserDesktopHover(t *testing.T) {
+	u := newUI(t, nil, nil)
+	key, data := writeDesktop(t, u, "node-h", t0, 60, store.StatusComplete)
+	ix, _ := desktop.Scan(bytes.NewReader(data))
+	tb := newTab(t)
+	tb.Login(u.base, "alice", "alice-pw")
+	tb.Do(chromedp.Navigate(u.base + recURL(key)))
+	tb.waitAttr("#desktop", "ready", "1")
+	before := u.sent.segments.Load()
+	var box struct{ X, Y, W, H float64 }
+	json.Unmarshal([]byte(tb.Eval(`JSON.stringify((() => { const r = document.getElementById("desk-seek").getBoundingClientRect(); return {X: r.x, Y: r.y, W: r.width, H: r.height}; })())`)), &box)
+	const thumb, place = 16, 0.5
+	x, y := box.X+thumb/2+place*(box.W-thumb), box.Y+box.H/2
+	// Where the click will land: the segment of the keyframe before it.
+	want := place * ix.Duration.Seconds()
+	k := 0
+	for i, kf := range ix.Keyframes {
+		if kf.T.Seconds() <= want {
+			k = i
+		}
+	}
+	if k == 0 {
+		t.Fatalf("at %.3f s: the first segment, which the page has already", want)
+	}
+	size := ix.Size - ix.Keyframes[k].Off
+	if k+1 < len(ix.Keyframes) {
+		size = ix.Keyframes[k+1].Off - ix.Keyframes[k].Off
+	}
+	tb.Do(chromedp.MouseEvent(chromedp.MouseMoved, x, y))
+	tb.waitFor("the segment under the pointer", func() bool { return u.sent.segments.Load()-before >= size })
+	if sent := u.sent.segments.Load() - before; sent != size {
+		t.Errorf("hovering fetched %d bytes; want %d (segment %d alone)", sent, size, k)
+	}
+	seeks := tb.Eval(`document.getElementById("desktop").dataset.seeks`)
+	tb.Do(chromedp.MouseClickXY(x, y))
+	tb.waitFor("the seek to end", func() bool {
+		return tb.Eval(`document.getElementById("desktop").dataset.seeks`) != seeks && tb.Eval(`document.getElementById("desktop").dataset.seeking`) == ""
+	})
+	at, _ := strconv.ParseFloat(tb.Eval(`document.getElementById("desktop").dataset.t`), 64)
+	if kt := ix.Keyframes[k].T.Seconds(); at < kt || (k+1 < len(ix.Keyframes) && at >= ix.Keyframes[k+1].T.Seconds()) {
+		t.Fatalf("the click went to %.3f s, outside segment %d (from %.3f s)", at, k, kt)
+	}
+	if got, want := tb.canvasImage(), frameAt(t, data, at); differ(got, want) != 0 {
+		t.Errorf("at %.3f s: %d pixels differ from reel export's frame", at, differ(got, want))
+	}
+	if sent := u.sent.segments.Load() - before; sent != size {
+		t.Errorf("hover and click fetched %d bytes; want %d (segment %d, once)", sent, size, k)
 	}
 	tb.Clean()
 }

@@ -5,7 +5,8 @@
 // per keyframe (desk/seg/N: the stored bytes from keyframe N to keyframe
 // N+1). A segment decodes alone: seeking to T fetches the segment of the
 // last keyframe at or before T and applies its records up to T. Playing
-// goes on into the next segment, fetched ahead of time.
+// goes on into the next segment, fetched ahead of time; so is the segment
+// under a pointer that moves over the progress bar.
 "use strict";
 
 (function () {
@@ -29,14 +30,17 @@
   }
 
   // Raw DEFLATE (RFC 1951), inflated here, synchronously, only when a
-  // record is drawn: a DecompressionStream costs milliseconds of set-up
-  // each, a segment holds hundreds of small regions, and a seek needs only
-  // those up to its moment.
-  const LBASE = [3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258];
-  const LEXT = [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0];
-  const DBASE = [1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193, 257, 385, 513, 769, 1025, 1537, 2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577];
-  const DEXT = [0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13];
-  const CLORDER = [16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15];
+  // record is drawn: a segment holds hundreds of small regions, a seek
+  // needs only those up to its moment, and a DecompressionStream costs
+  // set-up and trips through the event loop for each. Even a 1080p
+  // keyframe (6 MB) came out slower through a DecompressionStream (read
+  // into one buffer) than through this inflater, in headless Chromium
+  // (docs/vnc.md, "Seek in the web UI").
+  const LBASE = new Uint16Array([3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258]);
+  const LEXT = new Uint8Array([0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0]);
+  const DBASE = new Uint16Array([1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193, 257, 385, 513, 769, 1025, 1537, 2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577]);
+  const DEXT = new Uint8Array([0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13]);
+  const CLORDER = new Uint8Array([16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15]);
 
   // huffman makes a decoding table for a canonical Huffman code from its
   // code lengths: indexed by the next max bits of input (least significant
@@ -73,36 +77,37 @@
     return { lit: huffman(l, 288), dist: huffman(l.subarray(288), 30) };
   })();
 
-  function inflateSync(src, want) {
-    const out = new Uint8Array(want), n = src.length;
-    let pos = 0, bitbuf = 0, bitcnt = 0, o = 0;
-    const bits = (need) => {
-      while (bitcnt < need) {
-        if (pos >= n) throw new Error("pixel data cut short");
-        bitbuf |= src[pos++] << bitcnt;
-        bitcnt += 8;
-      }
-      const v = bitbuf & ((1 << need) - 1);
-      bitbuf >>>= need;
-      bitcnt -= need;
-      return v;
-    };
-    const decode = (h) => {
-      while (bitcnt < h.max && pos < n) {
-        bitbuf |= src[pos++] << bitcnt;
-        bitcnt += 8;
-      }
-      const e = h.tab[bitbuf & h.mask], len = e & 15;
-      if (len === 0 || len > bitcnt) throw new Error("bad Huffman code in pixel data");
-      bitbuf >>>= len;
-      bitcnt -= len;
-      return e >>> 4;
-    };
+  // inflateSync inflates src, which must give exactly want bytes. With
+  // scratch, the result is in a buffer that the next such call reuses
+  // (pixels read once, at once): a keyframe's 6 MB is not allocated, and
+  // later collected, at every seek.
+  //
+  // It is written for the JIT: one function, its state in locals (no
+  // closure over the bit buffer, which would keep it in memory rather
+  // than registers), tables in typed arrays, short copies by hand. The
+  // bit buffer holds at most 30 bits, so it stays a small integer.
+  let scratchBuf = new Uint8Array(0);
+  function inflateSync(src, want, scratch) {
+    let out;
+    if (scratch) {
+      if (scratchBuf.length < want) scratchBuf = new Uint8Array(want);
+      out = scratchBuf.subarray(0, want);
+    } else {
+      out = new Uint8Array(want);
+    }
+    const n = src.length, st = { pos: 0, bb: 0, bc: 0, o: 0 };
+    let pos = 0, bb = 0, bc = 0, o = 0;
     for (let last = 0; !last;) {
-      last = bits(1);
-      const type = bits(2);
+      while (bc <= 22 && pos < n) { bb |= src[pos++] << bc; bc += 8; }
+      if (bc < 3) throw new Error("pixel data cut short");
+      last = bb & 1;
+      const type = (bb >>> 1) & 3;
+      bb >>>= 3; bc -= 3;
       if (type === 0) {
-        bitbuf = 0; bitcnt = 0;
+        // Stored: from the next byte boundary (whole bytes still in the
+        // bit buffer are given back).
+        pos -= bc >>> 3;
+        bb = 0; bc = 0;
         if (pos + 4 > n) throw new Error("pixel data cut short");
         const len = src[pos] | (src[pos + 1] << 8), nlen = src[pos + 2] | (src[pos + 3] << 8);
         pos += 4;
@@ -115,21 +120,39 @@
       if (type === 1) {
         lit = FIXED.lit; dist = FIXED.dist;
       } else if (type === 2) {
-        const nlit = bits(5) + 257, ndist = bits(5) + 1, ncl = bits(4) + 4;
+        while (bc <= 22 && pos < n) { bb |= src[pos++] << bc; bc += 8; }
+        if (bc < 14) throw new Error("pixel data cut short");
+        const nlit = (bb & 31) + 257, ndist = ((bb >>> 5) & 31) + 1, ncl = ((bb >>> 10) & 15) + 4;
+        bb >>>= 14; bc -= 14;
         if (nlit > 286 || ndist > 30) throw new Error("bad code lengths in pixel data");
         const cl = new Uint8Array(19);
-        for (let i = 0; i < ncl; i++) cl[CLORDER[i]] = bits(3);
-        const clh = huffman(cl, 19);
+        for (let i = 0; i < ncl; i++) {
+          while (bc <= 22 && pos < n) { bb |= src[pos++] << bc; bc += 8; }
+          if (bc < 3) throw new Error("pixel data cut short");
+          cl[CLORDER[i]] = bb & 7;
+          bb >>>= 3; bc -= 3;
+        }
+        const clh = huffman(cl, 19), ctab = clh.tab, cmask = clh.mask;
         const lens = new Uint8Array(nlit + ndist);
         for (let i = 0; i < nlit + ndist;) {
-          const sym = decode(clh);
+          while (bc <= 22 && pos < n) { bb |= src[pos++] << bc; bc += 8; }
+          const e = ctab[bb & cmask], len = e & 15;
+          if (len === 0 || len > bc) throw new Error("bad Huffman code in pixel data");
+          bb >>>= len; bc -= len;
+          const sym = e >>> 4;
           if (sym < 16) { lens[i++] = sym; continue; }
           let rep, val = 0;
           if (sym === 16) {
             if (i === 0) throw new Error("bad code lengths in pixel data");
-            val = lens[i - 1]; rep = 3 + bits(2);
-          } else if (sym === 17) rep = 3 + bits(3);
-          else rep = 11 + bits(7);
+            if (bc < 2) throw new Error("pixel data cut short");
+            val = lens[i - 1]; rep = 3 + (bb & 3); bb >>>= 2; bc -= 2;
+          } else if (sym === 17) {
+            if (bc < 3) throw new Error("pixel data cut short");
+            rep = 3 + (bb & 7); bb >>>= 3; bc -= 3;
+          } else {
+            if (bc < 7) throw new Error("pixel data cut short");
+            rep = 11 + (bb & 127); bb >>>= 7; bc -= 7;
+          }
           if (i + rep > nlit + ndist) throw new Error("bad code lengths in pixel data");
           lens.fill(val, i, i + rep); i += rep;
         }
@@ -138,31 +161,65 @@
       } else {
         throw new Error("bad block type in pixel data");
       }
-      for (;;) {
-        let sym = decode(lit);
-        if (sym < 256) {
-          if (o >= want) throw new Error("pixel data too long");
-          out[o++] = sym;
-          continue;
-        }
-        if (sym === 256) break;
-        sym -= 257;
-        if (sym >= 29) throw new Error("bad length in pixel data");
-        const len = LBASE[sym] + bits(LEXT[sym]);
-        const ds = decode(dist);
-        if (ds >= 30) throw new Error("bad distance in pixel data");
-        const d = DBASE[ds] + bits(DEXT[ds]);
-        if (d > o || o + len > want) throw new Error("bad match in pixel data");
-        if (d >= len) {
-          out.copyWithin(o, o - d, o - d + len);
-          o += len;
-        } else {
-          for (let k = 0; k < len; k++, o++) out[o] = out[o - d];
-        }
-      }
+      st.pos = pos; st.bb = bb; st.bc = bc; st.o = o;
+      inflateBlock(src, out, want, st, lit.tab, lit.mask, dist.tab, dist.mask);
+      pos = st.pos; bb = st.bb; bc = st.bc; o = st.o;
     }
     if (o !== want) throw new Error("pixel data of " + o + " bytes, want " + want);
     return out;
+  }
+
+  // inflateBlock decodes one compressed block's symbols into out, from
+  // and to the state st (a function of its own, so that the JIT makes this
+  // loop fast alone, without waiting on the rest).
+  function inflateBlock(src, out, want, st, ltab, lmask, dtab, dmask) {
+    const n = src.length;
+    let pos = st.pos, bb = st.bb, bc = st.bc, o = st.o;
+    for (;;) {
+      if (bc < 15) while (bc <= 22 && pos < n) { bb |= src[pos++] << bc; bc += 8; }
+      const e = ltab[bb & lmask], len = e & 15;
+      if (len === 0 || len > bc) throw new Error("bad Huffman code in pixel data");
+      bb >>>= len; bc -= len;
+      let sym = e >>> 4;
+      if (sym < 256) {
+        if (o >= want) throw new Error("pixel data too long");
+        out[o++] = sym;
+        continue;
+      }
+      if (sym === 256) break;
+      sym -= 257;
+      if (sym >= 29) throw new Error("bad length in pixel data");
+      // Up to 5 extra bits, then a distance code of up to 15 and up to
+      // 13 extra bits: refilled before each.
+      let mlen = LBASE[sym];
+      const lx = LEXT[sym];
+      if (lx) {
+        if (bc < lx) while (bc <= 22 && pos < n) { bb |= src[pos++] << bc; bc += 8; }
+        if (bc < lx) throw new Error("pixel data cut short");
+        mlen += bb & ((1 << lx) - 1); bb >>>= lx; bc -= lx;
+      }
+      if (bc < 15) while (bc <= 22 && pos < n) { bb |= src[pos++] << bc; bc += 8; }
+      const de = dtab[bb & dmask], dlen = de & 15;
+      if (dlen === 0 || dlen > bc) throw new Error("bad Huffman code in pixel data");
+      bb >>>= dlen; bc -= dlen;
+      const ds = de >>> 4;
+      if (ds >= 30) throw new Error("bad distance in pixel data");
+      let d = DBASE[ds];
+      const dx = DEXT[ds];
+      if (dx) {
+        if (bc < dx) while (bc <= 22 && pos < n) { bb |= src[pos++] << bc; bc += 8; }
+        if (bc < dx) throw new Error("pixel data cut short");
+        d += bb & ((1 << dx) - 1); bb >>>= dx; bc -= dx;
+      }
+      if (d > o || o + mlen > want) throw new Error("bad match in pixel data");
+      if (mlen < 32 || d < mlen) {
+        for (let s = o - d, end = o + mlen; o < end;) out[o++] = out[s++];
+      } else {
+        out.copyWithin(o, o - d, o - d + mlen);
+        o += mlen;
+      }
+    }
+    st.pos = pos; st.bb = bb; st.bc = bc; st.o = o;
   }
 
   // A reader over one unescaped record.
@@ -264,6 +321,17 @@
   // the cursor's shape, mirroring internal/desktop's Player.
   class Screen {
     constructor(w, h) { this.reset(w, h); this.cursor = null; this.x = 0; this.y = 0; }
+    // clear makes it a fresh w×h screen (black, no cursor), in the same
+    // memory when the size is the same.
+    clear(w, h) {
+      if (w === this.w && h === this.h) {
+        this.pix32.fill(LE ? 0xff000000 : 0x000000ff);
+        this.dirty = { x0: 0, y0: 0, x1: w, y1: h };
+      } else {
+        this.reset(w, h);
+      }
+      this.cursor = null; this.x = 0; this.y = 0;
+    }
     reset(w, h) {
       this.w = w; this.h = h;
       this.pix = new Uint8ClampedArray(w * h * 4);
@@ -284,11 +352,11 @@
       switch (r.type) {
         case "F":
           if (r.w !== this.w || r.h !== this.h) this.reset(r.w, r.h);
-          this.rgb(inflateSync(r.data, r.size), 0, 0, r.w, r.h);
+          this.rgb(inflateSync(r.data, r.size, true), 0, 0, r.w, r.h);
           break;
         case "R":
           if (!this.inside(r.x, r.y, r.w, r.h)) throw new Error("region outside the screen");
-          this.rgb(inflateSync(r.data, r.size), r.x, r.y, r.w, r.h);
+          this.rgb(inflateSync(r.data, r.size, true), r.x, r.y, r.w, r.h);
           break;
         case "C": {
           if (!this.inside(r.x, r.y, r.w, r.h) || !this.inside(r.sx, r.sy, r.w, r.h)) throw new Error("copy outside the screen");
@@ -356,8 +424,10 @@
     function show(msg) { status.hidden = !msg; status.textContent = msg || ""; }
 
     // segment returns segment i's records (a promise), fetched once; a
-    // failed fetch is tried again only when retry says so (a seek).
-    function segment(i, retry) {
+    // failed fetch is tried again only when retry says so (a seek). One
+    // fetched for the pointer over the progress bar (hover) displaces only
+    // the one fetched so before, until a seek or playing uses it.
+    function segment(i, retry, hover) {
       let p = segs.get(i);
       if (p && p.error && retry) p = null;
       if (!p) {
@@ -368,11 +438,30 @@
           })
           .then(parseSegment);
         p.then((list) => { p.ready = list; }, (e) => { p.error = e; });
+        if (hover) {
+          for (const [k, q] of segs) if (q.hover) segs.delete(k);
+          p.hover = true;
+        } else {
+          // Keep the segments around the one being played.
+          for (const k of segs.keys()) if (k < i - 1 || k > i + 2) segs.delete(k);
+        }
         segs.set(i, p);
-        // Keep the segments around the one being played.
-        for (const k of segs.keys()) if (k < i - 1 || k > i + 2) segs.delete(k);
       }
+      if (!hover) p.hover = false;
       return p;
+    }
+
+    // While the pointer moves over the progress bar, the segment under it
+    // is fetched, so that a click there finds it here: one fetch at a
+    // time, then the one for where the pointer is by then.
+    let hoverAt = -1, hoverBusy = false;
+    function hoverFetch() {
+      if (hoverBusy || hoverAt < 0) return;
+      const i = keyframeBefore(hoverAt);
+      hoverAt = -1;
+      if (segs.has(i)) return;
+      hoverBusy = true;
+      segment(i, false, true).catch(() => {}).finally(() => { hoverBusy = false; hoverFetch(); });
     }
 
     // ahead fetches segment i ahead of time, if there is one.
@@ -456,7 +545,8 @@
       if (playing) ahead(i + 1);
       // A fresh screen, as reel export starts one: nothing from before the
       // keyframe (not even the cursor) shows.
-      scr = new Screen(index.width, index.height);
+      if (scr) scr.clear(index.width, index.height);
+      else scr = new Screen(index.width, index.height);
       seg = i; recs = list; pos = 0;
       // The keyframe always applies, even when sec comes before it.
       try {
@@ -556,6 +646,15 @@
         // The frame is on screen from the next rendering on.
         if (ok) requestAnimationFrame(() => { canvas.dataset.shown = String(performance.now()); });
       }, () => {});
+    });
+    seekBar.addEventListener("pointermove", (e) => {
+      if (!index || seekBar.disabled) return;
+      // The moment under the pointer, as the range input maps it (its
+      // thumb, 16 px in Chromium, travels the width less its own).
+      const r = seekBar.getBoundingClientRect(), thumb = 16;
+      const f = (e.clientX - r.left - thumb / 2) / Math.max(1, r.width - thumb);
+      hoverAt = Math.min(1, Math.max(0, f)) * index.duration;
+      hoverFetch();
     });
     speedSel.addEventListener("change", () => {
       clockT = t; clockWall = performance.now();
