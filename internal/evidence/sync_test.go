@@ -1,9 +1,9 @@
 package evidence
 
 import (
-	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/reel-rec/reel/internal/store"
 	"github.com/reel-rec/reel/internal/store/memstore"
+	"github.com/reel-rec/reel/internal/testutil"
 )
 
 // faultStore is a memstore whose writers' syncs can be made to fail or
@@ -26,11 +27,17 @@ type faultStore struct {
 	fail    map[string]error         // key -> what its Sync returns instead of syncing
 	hold    map[string]chan struct{} // key -> closed to let its Sync go on
 	entered map[string]chan struct{} // key -> closed when its held Sync began
-	synced  map[string]int           // key -> Syncs that succeeded
+
+	putFail  map[string]error         // file name -> what PutFile returns
+	putHold  map[string]chan struct{} // file name -> closed to let its next PutFile go on
+	putEnter map[string]chan struct{} // file name -> closed when that PutFile began
+	puts     map[string]int           // file name -> PutFiles done
+	synced   map[string]int           // key -> Syncs that succeeded
 }
 
 func newFaultStore(ms *memstore.Store) *faultStore {
-	return &faultStore{Store: ms, fail: map[string]error{}, hold: map[string]chan struct{}{}, entered: map[string]chan struct{}{}}
+	return &faultStore{Store: ms, fail: map[string]error{}, hold: map[string]chan struct{}{}, entered: map[string]chan struct{}{},
+		putFail: map[string]error{}, putHold: map[string]chan struct{}{}, putEnter: map[string]chan struct{}{}, puts: map[string]int{}}
 }
 
 func (f *faultStore) Create(ctx context.Context, sender string, start time.Time) (store.Writer, error) {
@@ -55,6 +62,37 @@ func (f *faultStore) holdSync(key string) (entered <-chan struct{}, release func
 	h, e := make(chan struct{}), make(chan struct{})
 	f.hold[key], f.entered[key] = h, e
 	return e, func() { close(h) }
+}
+
+// holdPut makes the next PutFile of name wait until release is called.
+func (f *faultStore) holdPut(name string) (entered <-chan struct{}, release func()) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	h, e := make(chan struct{}), make(chan struct{})
+	f.putHold[name], f.putEnter[name] = h, e
+	return e, func() { close(h) }
+}
+
+func (f *faultStore) PutFile(ctx context.Context, name string, data []byte) error {
+	f.mu.Lock()
+	err := f.putFail[name]
+	h, e := f.putHold[name], f.putEnter[name]
+	delete(f.putHold, name)
+	f.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if h != nil {
+		close(e)
+		<-h
+	}
+	if err := f.Store.PutFile(ctx, name, data); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	f.puts[name]++
+	f.mu.Unlock()
+	return nil
 }
 
 type faultWriter struct {
@@ -172,24 +210,6 @@ func TestDataSyncFailureTakesRecordBack(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a log sink for a test.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // A crash while a round's bytes are being synced leaves its sync record,
 // written first, ahead of the stored bytes. Recovery drops that record as
 // never acknowledged (a warning, not the error that says the bytes were
@@ -223,7 +243,7 @@ func TestCrashWithRecordAheadOfBytes(t *testing.T) {
 
 	s.crash()
 	ms2 := ms.Crash()
-	var logs lockedBuffer
+	var logs testutil.Buffer
 	s2, err := Open(ms2, Options{Dir: dir, Signer: k, CheckpointEvery: time.Hour, Log: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -257,5 +277,103 @@ func TestCrashWithRecordAheadOfBytes(t *testing.T) {
 	}
 	if strings.Contains(out, "level=ERROR") {
 		t.Errorf("recovery logged an error for a record a crash left ahead:\n%s", out)
+	}
+}
+
+// Recordings that close while another's seal is being committed are
+// committed together as the next group, numbered in order; when one of
+// them cannot write its seal, the ones after it are renumbered (their
+// seals written again), so the manifest has no gap, and the one that
+// failed is sealed at the next start.
+func TestSealsCommitInGroups(t *testing.T) {
+	ms := memstore.New(memstore.Options{})
+	fs := newFaultStore(ms)
+	k := mustKey(t)
+	dir := filepath.Join(t.TempDir(), "evidence")
+	s := openSealer(t, fs, dir, k)
+	data := castData(500)
+	var ws []store.Writer
+	for i := range 4 {
+		w, err := s.Create(t.Context(), fmt.Sprintf("node-%d", i), t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write(data)
+		if err := w.Sync(); err != nil {
+			t.Fatal(err)
+		}
+		ws = append(ws, w)
+	}
+	closed := make(chan error, len(ws))
+	closeW := func(w store.Writer) { closed <- w.Close(store.StatusComplete, "") }
+	queued := func() int {
+		s.man.qmu.Lock()
+		defer s.man.qmu.Unlock()
+		return len(s.man.queue)
+	}
+
+	// The first seal's commit waits in its PutFile; three more close
+	// meanwhile, one after another, and queue up.
+	entered, release := fs.holdPut(ws[0].Key() + SealSuffix)
+	go closeW(ws[0])
+	testutil.Recv(t, "the first seal being written", entered)
+	fault := errors.New("EIO writing the seal")
+	fs.mu.Lock()
+	fs.putFail[ws[2].Key()+SealSuffix] = fault
+	fs.mu.Unlock()
+	for i, w := range ws[1:] {
+		go closeW(w)
+		testutil.WaitFor(t, fmt.Sprintf("%d seals queued behind the first", i+1), func() bool { return queued() == i+1 })
+	}
+	release()
+	for range ws {
+		if err := testutil.Recv(t, "a close", closed); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	seqOf := func(st Backend, key string) int64 {
+		t.Helper()
+		b, err := store.ReadFile(t.Context(), st, key+SealSuffix)
+		if err != nil {
+			t.Fatalf("seal of %s: %v", key, err)
+		}
+		sl, err := ParseSeal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sl.Seq
+	}
+	for i, want := range map[int]int64{0: 1, 1: 2, 3: 3} {
+		if got := seqOf(fs, ws[i].Key()); got != want {
+			t.Errorf("recording %d sealed as entry %d; want %d", i, got, want)
+		}
+	}
+	fs.mu.Lock()
+	rewritten := fs.puts[ws[3].Key()+SealSuffix]
+	fs.mu.Unlock()
+	if rewritten != 2 {
+		t.Errorf("the seal after the failed one was written %d times; want 2 (numbered 4, then 3)", rewritten)
+	}
+	if _, err := os.Stat(s.livePath(ws[2].Key())); err != nil {
+		t.Errorf("the recording whose seal failed lost its live chain: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// The next start seals it as entry 4, and the store verifies clean.
+	ms2 := ms.Crash() // the same data, a new store: a restart
+	s2 := openSealer(t, ms2, dir, k)
+	defer s2.Close()
+	if err := s2.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got := seqOf(ms2, ws[2].Key()); got != 4 {
+		t.Errorf("recording whose seal failed sealed at the next start as entry %d; want 4", got)
+	}
+	rep := verify(t, ms2, VerifyOptions{Keys: ring(k)})
+	if !rep.OK() || rep.Manifests[0].Entries != 4 {
+		t.Fatalf("after a group with a failed seal:\n%s", describe(rep))
 	}
 }
