@@ -42,6 +42,10 @@ type manifest struct {
 	sg    Signer
 	now   func() time.Time
 
+	qmu     sync.Mutex // guards queue and leading
+	queue   []*addReq  // adds waiting for the next group
+	leading bool       // an adder is committing groups
+
 	mu      sync.Mutex
 	seq     int64    // entries so far
 	head    Hash     // m_seq
@@ -150,33 +154,132 @@ func (m *manifest) rewriteJournal() error {
 // add appends an entry made by mk, which is given the entry's number and
 // runs with the manifest locked (so that the seal it writes and the entry
 // agree); if mk fails, the number is not used.
+//
+// Entries are committed in groups: while one group is being committed,
+// the adds that arrive queue up, and the next group runs their mk
+// functions at the same time (each writing its seal) and appends their
+// entries to the journal with one write and one sync. So recordings that
+// close together wait for one journal sync, not one each in a row.
 func (m *manifest) add(mk func(seq int64) (Entry, error)) (Entry, error) {
+	r := &addReq{mk: mk}
+	m.qmu.Lock()
+	m.queue = append(m.queue, r)
+	if m.leading {
+		r.done = make(chan struct{})
+		m.qmu.Unlock()
+		<-r.done
+		return r.e, r.err
+	}
+	m.leading = true
+	for len(m.queue) > 0 {
+		group := m.queue
+		m.queue = nil
+		m.qmu.Unlock()
+		m.commit(group)
+		m.qmu.Lock()
+		for _, q := range group {
+			if q.done != nil {
+				close(q.done)
+			}
+		}
+	}
+	m.leading = false
+	m.qmu.Unlock()
+	return r.e, r.err
+}
+
+// addReq is an add waiting for its group's commit.
+type addReq struct {
+	mk   func(seq int64) (Entry, error)
+	e    Entry
+	err  error
+	done chan struct{} // closed when e and err are set; nil for the adder that commits
+}
+
+// commit numbers the group's entries in order, runs their mk functions
+// (again, with its new number, for one that follows an entry whose mk
+// failed), and appends the entries made to the journal, synced.
+func (m *manifest) commit(group []*addReq) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.journal == nil {
-		return Entry{}, errors.New("evidence: manifest closed")
+		for _, r := range group {
+			r.err = errors.New("evidence: manifest closed")
+		}
+		return
 	}
-	e, err := mk(m.seq + 1)
+	made := make([]int64, len(group)) // the number each r.e was made with; 0: none
+	for {
+		var todo []int // entries whose number changed
+		seq := m.seq
+		for i, r := range group {
+			if r.err != nil {
+				continue
+			}
+			seq++
+			if made[i] != seq {
+				made[i] = seq
+				todo = append(todo, i)
+			}
+		}
+		if len(todo) == 0 {
+			break
+		}
+		parallel(len(todo), func(k int) {
+			r := group[todo[k]]
+			r.e, r.err = r.mk(made[todo[k]])
+		})
+	}
+	var b []byte
+	var lines [][]byte
+	var ok []*addReq
+	for i, r := range group {
+		if r.err != nil {
+			continue
+		}
+		r.e.Seq = made[i]
+		if r.e.Time.IsZero() {
+			r.e.Time = m.now().UTC()
+		}
+		line, err := json.Marshal(r.e)
+		if err != nil {
+			r.err = err
+			// The entries after it have numbers one too high: fail them
+			// too rather than leave a gap (json.Marshal of an Entry does
+			// not fail).
+			for _, q := range group[i+1:] {
+				if q.err == nil {
+					q.err = err
+				}
+			}
+			break
+		}
+		b = append(append(b, line...), '\n')
+		lines = append(lines, line)
+		ok = append(ok, r)
+	}
+	if len(ok) == 0 {
+		return
+	}
+	_, err := m.journal.Write(b)
+	if err == nil {
+		err = m.journal.Sync()
+	}
 	if err != nil {
-		return Entry{}, err
+		err = fmt.Errorf("evidence: manifest journal: %w", err)
+		for _, r := range ok {
+			r.e, r.err = Entry{}, err
+		}
+		// Leave the journal holding exactly the entries before the group.
+		if rerr := m.rewriteJournal(); rerr != nil {
+			m.journal = nil
+		}
+		return
 	}
-	e.Seq = m.seq + 1
-	if e.Time.IsZero() {
-		e.Time = m.now().UTC()
+	for k, r := range ok {
+		m.seq, m.head = r.e.Seq, nextManifest(m.head, lines[k])
+		m.pending = append(m.pending, lines[k])
 	}
-	line, err := json.Marshal(e)
-	if err != nil {
-		return Entry{}, err
-	}
-	if _, err := m.journal.Write(append(line, '\n')); err != nil {
-		return Entry{}, fmt.Errorf("evidence: manifest journal: %w", err)
-	}
-	if err := m.journal.Sync(); err != nil {
-		return Entry{}, fmt.Errorf("evidence: manifest journal: %w", err)
-	}
-	m.seq, m.head = e.Seq, nextManifest(m.head, line)
-	m.pending = append(m.pending, line)
-	return e, nil
 }
 
 // flush writes the pending entries to the store as a segment ending in a

@@ -235,7 +235,7 @@ func (s *Store) wrap(w store.Writer, sender string) (store.Writer, error) {
 		w.Close(store.StatusFailed, "cannot start the recording's hash chain: "+err.Error())
 		return nil, fmt.Errorf("evidence: live chain of %s: %w", key, err)
 	}
-	ew := &writer{s: s, w: w, key: key, sender: sender, f: f, ch: NewChain()}
+	ew := &writer{s: s, w: w, key: key, sender: sender, f: f, end: int64(len(chainHeader(key))), ch: NewChain()}
 	ew.ch.OnBlock = func(i int64, d Hash) { ew.lines = appendBlockLine(ew.lines, i, d) }
 	return ew, nil
 }
@@ -253,6 +253,7 @@ type writer struct {
 
 	syncMu    sync.Mutex // one sync or close at a time; guards the rest
 	f         *os.File   // the live chain file
+	end       int64      // its length
 	dirSynced bool
 	acked     int64 // bytes covered by the last sync record written
 	ackedHead Hash
@@ -295,42 +296,112 @@ func (w *writer) unprepare(r round) {
 	w.mu.Unlock()
 }
 
-// record appends the round's block lines and a signed sync record to the
-// live chain file, and makes it durable: called once the wrapped writer's
-// sync covered the round's bytes, before they are acknowledged.
-func (w *writer) record(r round, durableToo bool) error {
+// staged is a round whose records are in the live chain file, not yet
+// known durable, nor its bytes: what to put back if the bytes fail.
+type staged struct {
+	r         round
+	wrote     bool  // records were appended
+	end       int64 // the chain file's length before them
+	acked     int64 // and the writer's figures
+	ackedHead Hash
+}
+
+// stage appends the round's block lines and a signed sync record to the
+// live chain file, without syncing it. They cover bytes whose Write
+// returned; the caller then makes the bytes and the chain durable
+// together, before the round is acknowledged, and unstages the round if
+// the bytes could not be synced.
+func (w *writer) stage(r round) (staged, error) {
+	st := staged{r: r, end: w.end, acked: w.acked, ackedHead: w.ackedHead}
 	if w.err != nil {
-		return w.err
+		return st, w.err
 	}
 	if r.size == w.acked && len(r.lines) == 0 {
-		return nil
+		return st, nil
 	}
 	line, err := syncLine(w.key, r.size, r.head, w.s.now(), w.s.sg)
 	if err != nil {
 		w.err = err
-		return err
+		return st, err
 	}
-	if _, err := w.f.Write(append(r.lines, line...)); err != nil {
+	b := append(r.lines, line...)
+	if _, err := w.f.Write(b); err != nil {
 		w.err = fmt.Errorf("evidence: live chain of %s: %w", w.key, err)
-		return w.err
+		return st, w.err
 	}
-	if durableToo {
-		if err := w.f.Sync(); err != nil {
-			w.err = fmt.Errorf("evidence: sync live chain of %s: %w", w.key, err)
-			return w.err
-		}
-		if !w.dirSynced {
-			if err := durable.SyncDir(w.s.live); err != nil {
-				w.err = err
-				return err
-			}
-			w.dirSynced = true
-		}
-	}
+	st.wrote = true
+	w.end += int64(len(b))
 	w.acked, w.ackedHead = r.size, r.head
+	return st, nil
+}
+
+// unstage takes back a staged round whose bytes failed to sync: the live
+// chain file is cut back to its length before the round and synced, so
+// that no record claims bytes that may be lost, and the round's block
+// lines wait for the next round.
+func (w *writer) unstage(st staged) {
+	w.unprepare(st.r)
+	w.acked, w.ackedHead = st.acked, st.ackedHead
+	if !st.wrote {
+		return
+	}
+	err := w.f.Truncate(st.end)
+	if err == nil {
+		_, err = w.f.Seek(st.end, io.SeekStart)
+	}
+	if err == nil {
+		err = w.f.Sync()
+	}
+	w.end = st.end
+	if err != nil && w.err == nil {
+		w.err = fmt.Errorf("evidence: take back a sync record from the live chain of %s: %w", w.key, err)
+	}
+}
+
+// syncChain makes the live chain file durable, and its name the first
+// time.
+func (w *writer) syncChain() error {
+	if err := w.f.Sync(); err != nil {
+		return fmt.Errorf("evidence: sync live chain of %s: %w", w.key, err)
+	}
+	if !w.dirSynced {
+		if err := durable.SyncDir(w.s.live); err != nil {
+			return err
+		}
+		w.dirSynced = true
+	}
 	return nil
 }
 
+// settle ends a staged round once its bytes' sync (dataErr) and its
+// chain's (chainErr) are done: the round is acknowledged only if both
+// succeeded.
+func (w *writer) settle(st staged, dataErr, chainErr error) error {
+	if dataErr != nil {
+		w.unstage(st)
+		return dataErr
+	}
+	if chainErr != nil {
+		w.acked, w.ackedHead = st.acked, st.ackedHead
+		if w.err == nil {
+			w.err = chainErr
+		}
+		return chainErr
+	}
+	return nil
+}
+
+// record appends the round's records to the live chain file (at close:
+// not synced, the seal follows).
+func (w *writer) record(r round) error {
+	_, err := w.stage(r)
+	return err
+}
+
+// Sync syncs the recording's bytes and its live chain together: the
+// chain's new records are written first, then both files are synced at
+// once, so that the round costs one commit of the file system's journal,
+// not two in a row.
 func (w *writer) Sync() error {
 	w.syncMu.Lock()
 	defer w.syncMu.Unlock()
@@ -341,16 +412,26 @@ func (w *writer) Sync() error {
 		return w.err
 	}
 	r := w.prepare()
-	if err := w.w.Sync(); err != nil {
-		w.unprepare(r)
+	st, err := w.stage(r)
+	if err != nil {
 		return err
 	}
-	return w.record(r, true)
+	var dataErr, chainErr error
+	var wg sync.WaitGroup
+	wg.Go(func() { dataErr = w.w.Sync() })
+	if st.wrote {
+		chainErr = w.syncChain()
+	}
+	wg.Wait()
+	return w.settle(st, dataErr, chainErr)
 }
 
-// SyncAll syncs many recordings at once: the wrapped store's batch sync
-// (one syncfs for fsstore) for their bytes, then their live chains, several
-// at a time. It returns one error per writer.
+// SyncAll syncs many recordings at once. Their live chains get their sync
+// records first; then the wrapped store's batch sync (one syncfs for
+// fsstore) makes their bytes durable while one syncfs of the evidence
+// directory's file system makes the chains durable (on the same file
+// system the two join one journal commit). A recording whose bytes failed
+// to sync has its records taken back. It returns one error per writer.
 func (s *Store) SyncAll(ws []store.Writer) []error {
 	errs := make([]error, len(ws))
 	inner := make([]store.Writer, 0, len(ws))
@@ -377,10 +458,18 @@ func (s *Store) SyncAll(ws []store.Writer) []error {
 	if len(mine) == 0 {
 		return errs
 	}
-	rounds := make([]round, len(mine))
+	stages := make([]staged, len(mine))
+	stageErrs := make([]error, len(mine))
+	var wrote []int
 	for j, ew := range mine {
-		rounds[j] = ew.prepare()
+		stages[j], stageErrs[j] = ew.stage(ew.prepare())
+		if stageErrs[j] == nil && stages[j].wrote {
+			wrote = append(wrote, j)
+		}
 	}
+	chainErrs := make([]error, len(mine))
+	var wg sync.WaitGroup
+	wg.Go(func() { s.syncChains(mine, wrote, chainErrs) })
 	var innerErrs []error
 	if bs, ok := s.Backend.(batchSyncer); ok {
 		innerErrs = bs.SyncAll(inner)
@@ -388,77 +477,40 @@ func (s *Store) SyncAll(ws []store.Writer) []error {
 		innerErrs = make([]error, len(inner))
 		parallel(len(inner), func(j int) { innerErrs[j] = inner[j].Sync() })
 	}
-	if len(mine) > 1 && durable.SyncFSReportsErrors() {
-		s.recordAll(mine, idx, rounds, innerErrs, errs)
-		return errs
-	}
-	parallel(len(mine), func(j int) {
-		if innerErrs[j] != nil {
-			mine[j].unprepare(rounds[j])
-			errs[idx[j]] = innerErrs[j]
-			return
+	wg.Wait()
+	for j, ew := range mine {
+		if stageErrs[j] != nil {
+			errs[idx[j]] = stageErrs[j]
+			continue
 		}
-		errs[idx[j]] = mine[j].record(rounds[j], true)
-	})
+		errs[idx[j]] = ew.settle(stages[j], innerErrs[j], chainErrs[j])
+	}
 	return errs
 }
 
-// recordAll appends the sync records of a batch to their live chains (each
-// round's bytes are durable already: the records never get ahead of them),
-// then makes them all durable with one syncfs of the file system holding
-// the evidence directory, instead of one fsync each. If syncfs fails (it
-// reports any file's write-back error, other programs' too), each chain is
-// synced on its own, so that only the recordings whose own chain was lost
-// fail.
-func (s *Store) recordAll(mine []*writer, idx []int, rounds []round, innerErrs, errs []error) {
-	type prev struct {
-		acked int64
-		head  Hash
-	}
-	var wrote []int
-	before := make([]prev, len(mine))
-	for j, w := range mine {
-		if innerErrs[j] != nil {
-			w.unprepare(rounds[j])
-			errs[idx[j]] = innerErrs[j]
-			continue
-		}
-		before[j] = prev{w.acked, w.ackedHead}
-		if err := w.record(rounds[j], false); err != nil {
-			errs[idx[j]] = err
-			continue
-		}
-		wrote = append(wrote, j)
-	}
+// syncChains makes the live chains mine[j], j in wrote, durable: with one
+// syncfs of the file system holding the evidence directory when there
+// are several (and syncfs reports write-back errors), else one fsync
+// each. If syncfs fails (it reports any file's write-back error, other
+// programs' too), each chain is synced on its own, so that only the
+// recordings whose own chain was lost fail.
+func (s *Store) syncChains(mine []*writer, wrote []int, errs []error) {
 	if len(wrote) == 0 {
 		return
 	}
-	err := syncFS(s.live)
-	if err == nil {
-		for _, j := range wrote {
-			mine[j].dirSynced = true // syncfs covers directories as well
-		}
-		return
-	}
-	s.log.Warn("syncfs failed: syncing each live chain on its own to find which was lost", "dir", s.live, "err", err)
-	parallel(len(wrote), func(k int) {
-		j := wrote[k]
-		w := mine[j]
-		if err := w.f.Sync(); err != nil {
-			w.acked, w.ackedHead = before[j].acked, before[j].head
-			w.err = fmt.Errorf("evidence: sync live chain of %s: %w", w.key, err)
-			errs[idx[j]] = w.err
+	if len(wrote) > 1 && durable.SyncFSReportsErrors() {
+		err := syncFS(s.live)
+		if err == nil {
+			for _, j := range wrote {
+				mine[j].dirSynced = true // syncfs covers directories as well
+			}
 			return
 		}
-		if !w.dirSynced {
-			if err := durable.SyncDir(s.live); err != nil {
-				w.acked, w.ackedHead = before[j].acked, before[j].head
-				w.err = err
-				errs[idx[j]] = err
-				return
-			}
-			w.dirSynced = true
-		}
+		s.log.Warn("syncfs failed: syncing each live chain on its own to find which was lost", "dir", s.live, "err", err)
+	}
+	parallel(len(wrote), func(k int) {
+		j := wrote[k]
+		errs[j] = mine[j].syncChain()
 	})
 }
 
@@ -501,7 +553,7 @@ func (w *writer) Close(status store.Status, reason string) error {
 	r := w.prepare()
 	err := w.w.Close(status, reason)
 	acked, ackedHead := w.acked, w.ackedHead // by the last sync round
-	if rerr := w.record(r, false); rerr != nil {
+	if rerr := w.record(r); rerr != nil {
 		w.s.log.Error("recording not sealed: its chain cannot be written; it is sealed at the next start", "key", w.key, "err", rerr)
 		w.f.Close()
 		return err
@@ -621,14 +673,20 @@ func (s *Store) recoverOne(ctx context.Context, key string) error {
 		Status: info.Status, Reason: info.Reason, Recovered: true,
 	}
 	// The acknowledged bytes are those of the last sync record whose head
-	// the stored bytes still have.
+	// the stored bytes still have. A record is written before its round's
+	// bytes are synced (the two are synced together, then acknowledged),
+	// so a crash can leave the last records beyond the stored bytes: those
+	// bytes were never acknowledged.
 	good := syncs[:0:0]
 	for i, sr := range syncs {
-		if !res.syncOK[i] {
+		switch {
+		case res.syncOK[i]:
+			good = append(good, sr)
+		case sr.Size > res.size:
+			s.log.Warn("a sync record got ahead of the stored bytes in a crash: those bytes were never acknowledged; dropping the record", "key", key, "record", sr.Size, "stored", res.size)
+		default:
 			s.log.Error("stored bytes differ from what was acknowledged: the recording was changed before it was sealed", "key", key, "acked", sr.Size)
-			continue
 		}
-		good = append(good, sr)
 	}
 	if n := len(good); n > 0 {
 		d.Acked, d.AckedHead = good[n-1].Size, hexHash(good[n-1].Head)
