@@ -296,3 +296,59 @@ func TestSQLiteFTSDeletesByRange(t *testing.T) {
 	}
 	check(x, "after statistics were gathered")
 }
+
+// TestSQLiteMigrateText: an index written by a reel before the trigram
+// documents (schema 1: the text in an FTS5 trigram table) opens, has its
+// text dropped and every recording marked for indexing again from the
+// store (Indexed 0, which the indexer's catch-up takes up), and indexes
+// and finds new text.
+func TestSQLiteMigrateText(t *testing.T) {
+	ctx := context.Background()
+	log := slog.New(slog.DiscardHandler)
+	path := filepath.Join(t.TempDir(), "index.db")
+	current := sqliteSchema
+	sqliteSchema = current[:2]
+	ix, err := openSQLite(ctx, path, log)
+	sqliteSchema = current
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := Recording{Key: "n/old.cast", Node: "n", Start: time.Unix(1, 0), Size: 100, Status: "complete"}
+	x := ix.(*sqlIndex)
+	if err := x.PutRecording(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`UPDATE recordings SET indexed = 100`,
+		`INSERT INTO chunks (id, rid, seq, tstart, tend) SELECT 1, id, 0, 0, 1 FROM recordings`,
+		`INSERT INTO chunks_fts (rowid, text) VALUES (1, 'old text here')`,
+	} {
+		if _, err := x.db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if err := ix.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	if ix, err = openSQLite(ctx, path, log); err != nil {
+		t.Fatalf("open an index of schema 1: %v", err)
+	}
+	defer ix.Close()
+	got, err := ix.GetRecording(ctx, r.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Indexed != 0 {
+		t.Errorf("Indexed %d after the migration, want 0 (index the text again)", got.Indexed)
+	}
+	if hits, _, err := ix.Search(ctx, "old text", Filter{}, Page{}); err != nil || len(hits) != 0 {
+		t.Errorf("Search after the migration: %d hits, %v; want none", len(hits), err)
+	}
+	if err := ix.AddChunks(ctx, r.Key, 100, []Chunk{{Key: r.Key, TEnd: 1, Text: "old text here\n"}}); err != nil {
+		t.Fatal(err)
+	}
+	if hits, _, err := ix.Search(ctx, "old text", Filter{}, Page{}); err != nil || len(hits) != 1 {
+		t.Errorf("Search of text indexed again: %d hits, %v; want 1", len(hits), err)
+	}
+}

@@ -90,6 +90,28 @@ CREATE INDEX events_at ON events (at_ns, id);
 CREATE INDEX events_node ON events (node, at_ns, id);
 CREATE INDEX events_user ON events (user_lc, at_ns, id);
 `,
+	// 2: the text moves to chunks.text, and FTS5 indexes a document of each
+	// chunk's distinct trigrams instead (trigramDoc): several times less
+	// work for the same index. The old text is dropped and every
+	// recording's Indexed set back to 0, so the indexer extracts the text
+	// again from the store in the background (its catch-up at start);
+	// converting it here would hold up the recorder's start.
+	2: `
+DROP TABLE chunks_fts;
+DROP TABLE chunks;
+CREATE TABLE chunks (
+	id INTEGER PRIMARY KEY,
+	rid INTEGER NOT NULL,
+	seq INTEGER NOT NULL,
+	tstart REAL NOT NULL,
+	tend REAL NOT NULL,
+	times BLOB,
+	text TEXT NOT NULL,
+	UNIQUE (rid, seq)
+);
+CREATE VIRTUAL TABLE chunks_fts USING fts5 (words, content = '', contentless_delete = 1, tokenize = 'ascii', detail = 'none');
+UPDATE recordings SET indexed = 0;
+`,
 }
 
 // quickCheckMax is the largest file checked page by page at open; a
@@ -296,37 +318,21 @@ func (sqliteDialect) chunkFrom() string {
 	return "chunks_fts JOIN chunks c ON c.id = chunks_fts.rowid"
 }
 
-func (sqliteDialect) chunkText() string { return "chunks_fts.text" }
+func (sqliteDialect) chunkText() string { return "c.text" }
 
 // textMatch looks up every trigram of q in the index (which keeps no
-// positions: detail=none makes it several times smaller) and checks the
-// candidates with reel_contains, which folds case as the index does.
+// positions) and checks the candidates with reel_contains, which folds
+// case as the index does.
 func (sqliteDialect) textMatch(b *builder, q string) string {
-	return "chunks_fts MATCH " + b.arg(trigramQuery(q)) + " AND reel_contains(chunks_fts.text, " + b.arg(q) + ")"
+	return "chunks_fts MATCH " + b.arg(trigramMatch(q)) + " AND reel_contains(c.text, " + b.arg(q) + ")"
 }
 
 func (sqliteDialect) candidates(b *builder, q string) string {
-	return "chunks_fts MATCH " + b.arg(trigramQuery(q))
+	return "chunks_fts MATCH " + b.arg(trigramMatch(q))
 }
 
 func (sqliteDialect) textsByID(ph string) string {
-	return "SELECT rowid, text FROM chunks_fts WHERE rowid IN (" + ph + ")"
-}
-
-// trigramQuery is the FTS5 query for every trigram of q.
-func trigramQuery(q string) string {
-	rs := []rune(q)
-	seen := map[string]bool{}
-	var terms []string
-	for i := 0; i+3 <= len(rs); i++ {
-		t := string(rs[i : i+3])
-		if seen[t] {
-			continue
-		}
-		seen[t] = true
-		terms = append(terms, `"`+strings.ReplaceAll(t, `"`, `""`)+`"`)
-	}
-	return strings.Join(terms, " AND ")
+	return "SELECT id, text FROM chunks WHERE id IN (" + ph + ")"
 }
 
 func init() {
@@ -342,29 +348,58 @@ func (sqliteDialect) eventMatch(b *builder, q string) string {
 	return "instr(lower(e.data), " + b.arg(strings.ToLower(q)) + ") > 0"
 }
 
-func (sqliteDialect) putChunk(ctx context.Context, tx *sql.Tx, rid int64, c Chunk) error {
-	times := encodeTimes(c.TStart, c.Times)
-	var id int64
-	err := tx.QueryRowContext(ctx, `SELECT id FROM chunks WHERE rid = ? AND seq = ?`, rid, c.Seq).Scan(&id)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		err = tx.QueryRowContext(ctx, `INSERT INTO chunks (rid, seq, tstart, tend, times) VALUES (?, ?, ?, ?, ?) RETURNING id`,
-			rid, c.Seq, c.TStart, c.TEnd, times).Scan(&id)
-		if err != nil {
-			return err
-		}
-	case err != nil:
-		return err
-	default:
-		if _, err := tx.ExecContext(ctx, `DELETE FROM chunks_fts WHERE rowid = ?`, id); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE chunks SET tstart = ?, tend = ?, times = ? WHERE id = ?`, c.TStart, c.TEnd, times, id); err != nil {
-			return err
+// putChunks writes the chunks' rows first and their FTS5 documents after,
+// one after the other: FTS5 writes what it has pending to a new segment of
+// its index at every statement savepoint, and a write to chunks (unique
+// (rid, seq), RETURNING) opens one. Interleaved, each chunk made a segment
+// of its own, and FTS5 spent its time merging them; this way a batch makes
+// one.
+func (sqliteDialect) putChunks(ctx context.Context, tx *sql.Tx, rid int64, cs []Chunk) error {
+	ids := make([]int64, len(cs))
+	for i, c := range cs {
+		times := encodeTimes(c.TStart, c.Times)
+		err := tx.QueryRowContext(ctx, `SELECT id FROM chunks WHERE rid = ? AND seq = ?`, rid, c.Seq).Scan(&ids[i])
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			err = tx.QueryRowContext(ctx, `INSERT INTO chunks (rid, seq, tstart, tend, times, text) VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
+				rid, c.Seq, c.TStart, c.TEnd, times, c.Text).Scan(&ids[i])
+			if err != nil {
+				return fmt.Errorf("chunk %d: %w", c.Seq, err)
+			}
+		case err != nil:
+			return fmt.Errorf("chunk %d: %w", c.Seq, err)
+		default:
+			if _, err := tx.ExecContext(ctx, `UPDATE chunks SET tstart = ?, tend = ?, times = ?, text = ? WHERE id = ?`, c.TStart, c.TEnd, times, c.Text, ids[i]); err != nil {
+				return fmt.Errorf("chunk %d: %w", c.Seq, err)
+			}
+			if _, err := tx.ExecContext(ctx, `DELETE FROM chunks_fts WHERE rowid = ?`, ids[i]); err != nil {
+				return fmt.Errorf("chunk %d: %w", c.Seq, err)
+			}
 		}
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO chunks_fts (rowid, text) VALUES (?, ?)`, id, c.Text)
-	return err
+	if len(cs) == 0 {
+		return nil
+	}
+	ins, err := tx.PrepareContext(ctx, `INSERT INTO chunks_fts (rowid, words) VALUES (?, ?)`)
+	if err != nil {
+		return err
+	}
+	defer ins.Close()
+	last := make(map[int64]int, len(cs)) // a chunk given twice: its last text
+	for i, id := range ids {
+		last[id] = i
+	}
+	var doc []byte
+	for i, c := range cs {
+		if last[ids[i]] != i {
+			continue
+		}
+		doc = trigramDoc(doc[:0], c.Text)
+		if _, err := ins.ExecContext(ctx, ids[i], string(doc)); err != nil {
+			return fmt.Errorf("chunk %d: %w", c.Seq, err)
+		}
+	}
+	return nil
 }
 
 func (sqliteDialect) deleteChunks(ctx context.Context, tx *sql.Tx, rid int64) error {
