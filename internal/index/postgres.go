@@ -163,11 +163,16 @@ func (pgDialect) eventMatch(b *builder, q string) string {
 	return `e.data ILIKE ` + b.arg("%"+likeEscape(q)+"%") + ` ESCAPE '\'`
 }
 
-func (pgDialect) putChunk(ctx context.Context, tx *sql.Tx, rid int64, c Chunk) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO chunks (rid, seq, tstart, tend, times, text) VALUES ($1, $2, $3, $4, $5, $6)
+func (pgDialect) putChunks(ctx context.Context, tx *sql.Tx, rid int64, cs []Chunk) error {
+	for _, c := range cs {
+		_, err := tx.ExecContext(ctx, `INSERT INTO chunks (rid, seq, tstart, tend, times, text) VALUES ($1, $2, $3, $4, $5, $6)
 		ON CONFLICT (rid, seq) DO UPDATE SET tstart = excluded.tstart, tend = excluded.tend, times = excluded.times, text = excluded.text`,
-		rid, c.Seq, c.TStart, c.TEnd, encodeTimes(c.TStart, c.Times), c.Text)
-	return err
+			rid, c.Seq, c.TStart, c.TEnd, encodeTimes(c.TStart, c.Times), c.Text)
+		if err != nil {
+			return fmt.Errorf("chunk %d: %w", c.Seq, err)
+		}
+	}
+	return nil
 }
 
 func (pgDialect) deleteChunks(ctx context.Context, tx *sql.Tx, rid int64) error {

@@ -28,8 +28,8 @@ type dialect interface {
 	// eventMatch is a condition on events e: the event's JSON contains q,
 	// ignoring case.
 	eventMatch(b *builder, q string) string
-	// putChunk inserts or replaces one chunk of recording rid.
-	putChunk(ctx context.Context, tx *sql.Tx, rid int64, c Chunk) error
+	// putChunks inserts or replaces chunks of recording rid.
+	putChunks(ctx context.Context, tx *sql.Tx, rid int64, cs []Chunk) error
 	// deleteChunks removes every chunk of recording rid.
 	deleteChunks(ctx context.Context, tx *sql.Tx, rid int64) error
 	// retry reports whether err is a transient conflict worth retrying
@@ -335,10 +335,8 @@ func (x *sqlIndex) AddChunks(ctx context.Context, key string, indexed int64, chu
 		if err != nil {
 			return err
 		}
-		for _, c := range chunks {
-			if err := x.d.putChunk(ctx, tx, id, c); err != nil {
-				return fmt.Errorf("index: add chunk %d of %q: %w", c.Seq, key, err)
-			}
+		if err := x.d.putChunks(ctx, tx, id, chunks); err != nil {
+			return fmt.Errorf("index: add chunks of %q: %w", key, err)
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE recordings SET indexed = `+x.d.ph(1)+`, updated_ns = `+x.d.ph(2)+` WHERE id = `+x.d.ph(3), indexed, x.now().UnixNano(), id)
 		if err != nil {

@@ -90,6 +90,28 @@ CREATE INDEX events_at ON events (at_ns, id);
 CREATE INDEX events_node ON events (node, at_ns, id);
 CREATE INDEX events_user ON events (user_lc, at_ns, id);
 `,
+	// 2: the text moves to chunks.text, and FTS5 indexes a document of each
+	// chunk's distinct trigrams instead (trigramDoc): several times less
+	// work for the same index. The old text is dropped and every
+	// recording's Indexed set back to 0, so the indexer extracts the text
+	// again from the store in the background (its catch-up at start);
+	// converting it here would hold up the recorder's start.
+	2: `
+DROP TABLE chunks_fts;
+DROP TABLE chunks;
+CREATE TABLE chunks (
+	id INTEGER PRIMARY KEY,
+	rid INTEGER NOT NULL,
+	seq INTEGER NOT NULL,
+	tstart REAL NOT NULL,
+	tend REAL NOT NULL,
+	times BLOB,
+	text TEXT NOT NULL,
+	UNIQUE (rid, seq)
+);
+CREATE VIRTUAL TABLE chunks_fts USING fts5 (words, content = '', contentless_delete = 1, tokenize = 'ascii', detail = 'none');
+UPDATE recordings SET indexed = 0;
+`,
 }
 
 // quickCheckMax is the largest file checked page by page at open; a
@@ -150,7 +172,7 @@ func openSQLite(ctx context.Context, path string, log *slog.Logger) (Index, erro
 	// The planner needs statistics to choose between the indexes (without
 	// them a filter on status, 6 values, looks as selective as one on
 	// node, hundreds): gather them now if they are missing or stale.
-	if _, err := db.ExecContext(ctx, optimizeAll); err != nil {
+	if err := optimize(ctx, db); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("index: %s: %w", path, err)
 	}
@@ -254,6 +276,38 @@ func migrateSQLite(ctx context.Context, db *sql.DB) error {
 // 3.46+: a no-op otherwise, so it is cheap to repeat).
 const optimizeAll = `PRAGMA optimize=0x10002`
 
+// optimize gathers statistics (optimizeAll), then drops those of FTS5's
+// own tables. Gathered while the index was new, they said its data table
+// had 2 rows, and the planner then chose to scan the whole table for each
+// range of segment pages FTS5 deletes after a merge (PRAGMA optimize
+// never updates them: the table has no index): half of all the indexing
+// time at 200 MB of cast, and growing with the index. Without statistics
+// SQLite assumes a large table and uses the rowid range. A connection
+// keeps the row counts it loaded even when their statistics are gone, so
+// the one that gathered them is closed.
+func optimize(ctx context.Context, db *sql.DB) error {
+	c, err := db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if _, err := c.ExecContext(ctx, optimizeAll); err != nil {
+		return err
+	}
+	var n int
+	if err := c.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema WHERE name = 'sqlite_stat1'`).Scan(&n); err != nil || n == 0 {
+		return err
+	}
+	res, err := c.ExecContext(ctx, `DELETE FROM sqlite_stat1 WHERE tbl LIKE 'chunks\_fts\_%' ESCAPE '\'`)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n > 0 {
+		c.Raw(func(any) error { return driver.ErrBadConn }) // not reused
+	}
+	return nil
+}
+
 type sqliteDialect struct {
 	put *atomic.Int64 // rows put since open
 }
@@ -264,37 +318,21 @@ func (sqliteDialect) chunkFrom() string {
 	return "chunks_fts JOIN chunks c ON c.id = chunks_fts.rowid"
 }
 
-func (sqliteDialect) chunkText() string { return "chunks_fts.text" }
+func (sqliteDialect) chunkText() string { return "c.text" }
 
 // textMatch looks up every trigram of q in the index (which keeps no
-// positions: detail=none makes it several times smaller) and checks the
-// candidates with reel_contains, which folds case as the index does.
+// positions) and checks the candidates with reel_contains, which folds
+// case as the index does.
 func (sqliteDialect) textMatch(b *builder, q string) string {
-	return "chunks_fts MATCH " + b.arg(trigramQuery(q)) + " AND reel_contains(chunks_fts.text, " + b.arg(q) + ")"
+	return "chunks_fts MATCH " + b.arg(trigramMatch(q)) + " AND reel_contains(c.text, " + b.arg(q) + ")"
 }
 
 func (sqliteDialect) candidates(b *builder, q string) string {
-	return "chunks_fts MATCH " + b.arg(trigramQuery(q))
+	return "chunks_fts MATCH " + b.arg(trigramMatch(q))
 }
 
 func (sqliteDialect) textsByID(ph string) string {
-	return "SELECT rowid, text FROM chunks_fts WHERE rowid IN (" + ph + ")"
-}
-
-// trigramQuery is the FTS5 query for every trigram of q.
-func trigramQuery(q string) string {
-	rs := []rune(q)
-	seen := map[string]bool{}
-	var terms []string
-	for i := 0; i+3 <= len(rs); i++ {
-		t := string(rs[i : i+3])
-		if seen[t] {
-			continue
-		}
-		seen[t] = true
-		terms = append(terms, `"`+strings.ReplaceAll(t, `"`, `""`)+`"`)
-	}
-	return strings.Join(terms, " AND ")
+	return "SELECT id, text FROM chunks WHERE id IN (" + ph + ")"
 }
 
 func init() {
@@ -310,29 +348,58 @@ func (sqliteDialect) eventMatch(b *builder, q string) string {
 	return "instr(lower(e.data), " + b.arg(strings.ToLower(q)) + ") > 0"
 }
 
-func (sqliteDialect) putChunk(ctx context.Context, tx *sql.Tx, rid int64, c Chunk) error {
-	times := encodeTimes(c.TStart, c.Times)
-	var id int64
-	err := tx.QueryRowContext(ctx, `SELECT id FROM chunks WHERE rid = ? AND seq = ?`, rid, c.Seq).Scan(&id)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		err = tx.QueryRowContext(ctx, `INSERT INTO chunks (rid, seq, tstart, tend, times) VALUES (?, ?, ?, ?, ?) RETURNING id`,
-			rid, c.Seq, c.TStart, c.TEnd, times).Scan(&id)
-		if err != nil {
-			return err
-		}
-	case err != nil:
-		return err
-	default:
-		if _, err := tx.ExecContext(ctx, `DELETE FROM chunks_fts WHERE rowid = ?`, id); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE chunks SET tstart = ?, tend = ?, times = ? WHERE id = ?`, c.TStart, c.TEnd, times, id); err != nil {
-			return err
+// putChunks writes the chunks' rows first and their FTS5 documents after,
+// one after the other: FTS5 writes what it has pending to a new segment of
+// its index at every statement savepoint, and a write to chunks (unique
+// (rid, seq), RETURNING) opens one. Interleaved, each chunk made a segment
+// of its own, and FTS5 spent its time merging them; this way a batch makes
+// one.
+func (sqliteDialect) putChunks(ctx context.Context, tx *sql.Tx, rid int64, cs []Chunk) error {
+	ids := make([]int64, len(cs))
+	for i, c := range cs {
+		times := encodeTimes(c.TStart, c.Times)
+		err := tx.QueryRowContext(ctx, `SELECT id FROM chunks WHERE rid = ? AND seq = ?`, rid, c.Seq).Scan(&ids[i])
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			err = tx.QueryRowContext(ctx, `INSERT INTO chunks (rid, seq, tstart, tend, times, text) VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
+				rid, c.Seq, c.TStart, c.TEnd, times, c.Text).Scan(&ids[i])
+			if err != nil {
+				return fmt.Errorf("chunk %d: %w", c.Seq, err)
+			}
+		case err != nil:
+			return fmt.Errorf("chunk %d: %w", c.Seq, err)
+		default:
+			if _, err := tx.ExecContext(ctx, `UPDATE chunks SET tstart = ?, tend = ?, times = ?, text = ? WHERE id = ?`, c.TStart, c.TEnd, times, c.Text, ids[i]); err != nil {
+				return fmt.Errorf("chunk %d: %w", c.Seq, err)
+			}
+			if _, err := tx.ExecContext(ctx, `DELETE FROM chunks_fts WHERE rowid = ?`, ids[i]); err != nil {
+				return fmt.Errorf("chunk %d: %w", c.Seq, err)
+			}
 		}
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO chunks_fts (rowid, text) VALUES (?, ?)`, id, c.Text)
-	return err
+	if len(cs) == 0 {
+		return nil
+	}
+	ins, err := tx.PrepareContext(ctx, `INSERT INTO chunks_fts (rowid, words) VALUES (?, ?)`)
+	if err != nil {
+		return err
+	}
+	defer ins.Close()
+	last := make(map[int64]int, len(cs)) // a chunk given twice: its last text
+	for i, id := range ids {
+		last[id] = i
+	}
+	var doc []byte
+	for i, c := range cs {
+		if last[ids[i]] != i {
+			continue
+		}
+		doc = trigramDoc(doc[:0], c.Text)
+		if _, err := ins.ExecContext(ctx, ids[i], string(doc)); err != nil {
+			return fmt.Errorf("chunk %d: %w", c.Seq, err)
+		}
+	}
+	return nil
 }
 
 func (sqliteDialect) deleteChunks(ctx context.Context, tx *sql.Tx, rid int64) error {
@@ -356,7 +423,7 @@ func (sqliteDialect) unindexed(col string) string { return "+" + col }
 // 235 ms instead of 1 ms at a million rows, bench/index -mode p5).
 func (d sqliteDialect) putDone(ctx context.Context, db, rdb *sql.DB, n int) {
 	if t := d.put.Add(int64(n)); t/optimizeRows != (t-int64(n))/optimizeRows {
-		if _, err := db.ExecContext(ctx, optimizeAll); err == nil { // best effort: statistics only
+		if err := optimize(ctx, db); err == nil { // best effort: statistics only
 			rdb.SetMaxIdleConns(0)
 			rdb.SetMaxIdleConns(readConns)
 		}

@@ -53,9 +53,16 @@ type Options struct {
 	// means 30.
 	Span float64
 	// MaxBytes closes a chunk early once its text is this long. Zero means
-	// 16 KiB.
+	// DefaultMaxBytes.
 	MaxBytes int
 }
+
+// DefaultMaxBytes is the default Options.MaxBytes. Chunks this large still
+// link every line to its own moment (Chunk.Times); what their size sets
+// is how many rows the search index has for text that comes fast (logs,
+// bulk output), and so how much work indexing it is: each row lists each
+// distinct trigram of its text once.
+const DefaultMaxBytes = 256 << 10
 
 // maxSeen bounds the set of alternate-screen lines already taken.
 const maxSeen = 1 << 14
@@ -107,7 +114,7 @@ func New(h asciicast.Header, opt Options, emit func(Chunk)) *Extractor {
 		x.span = 30
 	}
 	if x.maxBytes <= 0 {
-		x.maxBytes = 16 << 10
+		x.maxBytes = DefaultMaxBytes
 	}
 	x.term.LineOff = x.lineOff
 	x.term.AltWipe = x.captureAlt

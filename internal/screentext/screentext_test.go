@@ -57,7 +57,7 @@ func checkChunks(t *testing.T, chunks []Chunk, opt Options) {
 	t.Helper()
 	maxBytes := opt.MaxBytes
 	if maxBytes == 0 {
-		maxBytes = 16 << 10
+		maxBytes = DefaultMaxBytes
 	}
 	for i, c := range chunks {
 		n := strings.Count(c.Text, "\n")

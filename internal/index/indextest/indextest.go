@@ -39,6 +39,7 @@ func Run(t *testing.T, open func(t *testing.T) index.Index) {
 		{"Search", testSearch},
 		{"SearchSpecial", testSearchSpecial},
 		{"SearchPages", testSearchPages},
+		{"SearchRepeatsAndBigChunks", testSearchRepeats},
 		{"Chunks", testChunks},
 		{"Events", testEvents},
 		{"Concurrency", testConcurrency},
@@ -620,6 +621,55 @@ func testSearchPages(t *testing.T, ix index.Index) {
 		if d := cmp.Diff(want, got); d != "" {
 			t.Errorf("limit %d (-want +got):\n%s", limit, d)
 		}
+	}
+}
+
+// testSearchRepeats: a line repeated within a chunk (top redrawing, a
+// prompt shown again) is a hit at each of its moments, the first
+// included, even though the SQLite index lists each trigram of a chunk
+// once; a hit deep in a large chunk (screentext.DefaultMaxBytes is 256 KiB)
+// is at its own line's moment, within the chunk's span; and a chunk given
+// twice in one call is stored once, with its last text.
+func testSearchRepeats(t *testing.T, ix index.Index) {
+	ctx := context.Background()
+	r := rec("n", 1)
+	put(t, ix, r)
+	var text strings.Builder
+	var times []float64
+	line := func(s string, at float64) {
+		text.WriteString(s + "\n")
+		times = append(times, at)
+	}
+	line("top - 14:00:01 up 3 days, load average: 0.52", 30.5)
+	for i := range 6000 { // some 240 KB
+		line(fmt.Sprintf("%6d root 20 0 1.2g R 99.0 kworker/%d", i, i%7), 30.5+float64(i)/1000)
+		if i%2000 == 1999 {
+			line("top - 14:00:01 up 3 days, load average: 0.52", 31+float64(i)/1000)
+		}
+	}
+	line("needle-7f3a deep in the chunk", 58.25)
+	c := index.Chunk{Key: r.Key, Seq: 0, TStart: 30.5, TEnd: 58.25, Text: text.String(), Times: times}
+	stale := c
+	stale.Text, stale.Times = "stale-text-9b2e\n", []float64{30.5}
+	if err := ix.AddChunks(ctx, r.Key, 10, []index.Chunk{stale, c}); err != nil {
+		t.Fatal(err)
+	}
+	var got []float64
+	for _, h := range search(t, ix, "LOAD AVERAGE: 0.52", index.Filter{}) {
+		got = append(got, h.At)
+	}
+	if d := cmp.Diff([]float64{30.5, 32.999, 34.999, 36.999}, got, cmpopts.EquateApprox(0, 0.0005)); d != "" {
+		t.Errorf("moments of a repeated line (-want +got):\n%s", d)
+	}
+	hits := search(t, ix, "needle-7f3a", index.Filter{})
+	if len(hits) != 1 || hits[0].At != 58.25 || hits[0].At < hits[0].TStart || hits[0].At > hits[0].TEnd {
+		t.Errorf("hit deep in a big chunk: %+v, want one at 58.25 within its span", viewHits(hits))
+	}
+	if hits := search(t, ix, "stale-text", index.Filter{}); len(hits) != 0 {
+		t.Errorf("the first of a chunk given twice is searchable: %+v", viewHits(hits))
+	}
+	if hits := search(t, ix, "kworker/3", index.Filter{}); len(hits) != 857 {
+		t.Errorf("%d hits of a line in many forms, want 857", len(hits))
 	}
 }
 
