@@ -200,8 +200,9 @@ type env struct {
 }
 
 type envOptions struct {
-	mode     kubeproxy.Mode
-	clientCA []byte // impersonation: users' client certificates
+	mode       kubeproxy.Mode
+	clientCA   []byte // impersonation: users' client certificates
+	bufferSize int    // the sender's buffer; 0 for its default
 }
 
 func newEnv(t *testing.T, o envOptions) *env {
@@ -245,7 +246,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 		Policy:        e.pol.Load,
 		TLSConfig:     tlsCfg,
 		Hostname:      "kp-test",
-		Recording:     &sender.Client{AttemptTimeout: 5 * time.Second},
+		Recording:     &sender.Client{AttemptTimeout: 5 * time.Second, BufferSize: o.bufferSize},
 		FinishTimeout: 10 * time.Second,
 		Log:           slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}

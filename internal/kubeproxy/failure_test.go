@@ -1,10 +1,13 @@
 package kubeproxy_test
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"net/netip"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -118,4 +121,33 @@ func TestFailover(t *testing.T) {
 		t.Errorf("recorded %q", c.output(t))
 	}
 	var _ netip.AddrPort
+}
+
+// TestSlowRecorderPacesSession: a recorder that works but takes output
+// slower than the container writes it slows the session down; under
+// enforceRecorder it does not end it, and every byte is recorded.
+func TestSlowRecorderPacesSession(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ws   bool
+	}{{"websocket", true}, {"spdy", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, envOptions{bufferSize: 64 << 10}) // 1/32 of the output
+			const size = 2 << 20
+			if err := os.WriteFile(filepath.Join(e.dir, "big"), bytes.Repeat([]byte("Q"), size), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			slow := testutil.StartSlowRecorder(t)
+			e.setPolicy(policyWith(true), slow.Addr)
+			kc := e.kubeconfig(kubeproxy.KubeconfigUser{Token: aliceToken})
+			out, err := e.run(kc, kubetest.Options{WebSocket: tc.ws}, "exec", "test", "--", "cat", "big")
+			if err != nil || len(out) != size {
+				t.Fatalf("kubectl exec: %v, %d bytes out, want %d\n%.500s", err, len(out), size, out)
+			}
+			testutil.WaitFor(t, "the upload to end", func() bool { return len(slow.Uploads()) == 1 })
+			if got := strings.Count(string(slow.Uploads()[0]), "Q"); got != size {
+				t.Errorf("the recorder got %d of the %d bytes", got, size)
+			}
+		})
+	}
 }

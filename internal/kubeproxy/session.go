@@ -521,6 +521,9 @@ func (ss *session) output(stream int, p []byte) {
 	if rec == nil {
 		return
 	}
+	// A recorder slower than the container paces it: the relay stops
+	// reading the API server, and flow control reaches the container.
+	rec.WaitRoom()
 	if err := ss.out[stream].write(rec, p); err != nil {
 		ss.lost(rec, err)
 	}

@@ -14,7 +14,9 @@
 // Writes never block: Output, Input and Resize copy the data into a
 // bounded buffer that a background upload drains. When the buffer is full
 // the recording fails with ErrOverflow; the caller decides whether the
-// session goes on (fail open) or ends (fail closed).
+// session goes on (fail open) or ends (fail closed). A caller that can
+// slow its session down calls WaitRoom before writing, so that a recorder
+// slower than the session paces it instead of losing the recording.
 package sender
 
 import (
@@ -43,6 +45,9 @@ const (
 	DefaultAckTimeout     = 30 * time.Second
 	DefaultAttemptTimeout = 10 * time.Second
 	DefaultBufferSize     = 8 << 20
+	// DefaultRoomWait is long enough for a recorder busy syncing, short
+	// enough that a recorder that takes nothing is noticed.
+	DefaultRoomWait = 10 * time.Second
 )
 
 // A Client starts recordings. The zero value is ready to use; a Client is
@@ -67,6 +72,10 @@ type Client struct {
 	// BufferSize bounds the bytes written but not yet handed to the
 	// connection. Zero means DefaultBufferSize (8 MiB).
 	BufferSize int
+	// RoomWait bounds how long Recording.WaitRoom waits for a recorder
+	// that is behind before it lets the writer go on (and overflow).
+	// Zero means DefaultRoomWait.
+	RoomWait time.Duration
 	// Now returns the current time; event times are measured with it.
 	// Nil means time.Now.
 	Now func() time.Time
@@ -204,6 +213,13 @@ func (c *Client) bufferSize() int {
 		return c.BufferSize
 	}
 	return DefaultBufferSize
+}
+
+func (c *Client) roomWait() time.Duration {
+	if c.RoomWait > 0 {
+		return c.RoomWait
+	}
+	return DefaultRoomWait
 }
 
 func (c *Client) now() time.Time {

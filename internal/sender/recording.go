@@ -49,6 +49,7 @@ type Recording struct {
 	err      error         // why the recording was lost
 	ended    bool          // the request is over (finish ran)
 	wake     chan struct{}
+	room     chan struct{} // WaitRoom's: closed when the queue drains to half the limit
 	lost     chan struct{} // closed when err is set
 	done     chan struct{} // closed when the request is over
 
@@ -153,6 +154,42 @@ func (r *Recording) Write(p []byte) error { return r.add(rawCode, p) }
 
 // rawCode marks an event whose bytes are sent as they are.
 const rawCode = 0
+
+// WaitRoom blocks while the buffer is more than half full, so that a
+// session writing faster than the recorder takes is slowed to the
+// recorder's pace (its relay stops reading, and flow control pushes back
+// on the program) instead of overflowing the buffer and losing the
+// recording. It returns false when it waited the Client's RoomWait and the
+// buffer is still that full: the recorder takes nothing, and the caller's next write may
+// overflow, to be handled by its failure policy. It returns true at once
+// when the recording is lost or closing (the write then says so).
+func (r *Recording) WaitRoom() bool {
+	var timer *time.Timer
+	for {
+		r.mu.Lock()
+		if r.err != nil || r.closing || r.queued <= r.limit/2 {
+			r.mu.Unlock()
+			if timer != nil {
+				timer.Stop()
+			}
+			return true
+		}
+		if r.room == nil {
+			r.room = make(chan struct{})
+		}
+		room := r.room
+		r.mu.Unlock()
+		if timer == nil {
+			timer = time.NewTimer(r.c.roomWait())
+		}
+		select {
+		case <-room:
+		case <-r.lost:
+		case <-timer.C:
+			return false
+		}
+	}
+}
 
 // Resize records a new terminal size.
 func (r *Recording) Resize(cols, rows int) error {
@@ -353,6 +390,10 @@ func (b *body) Read(p []byte) (int, error) {
 			r.queue = nil // let the backing array go
 		}
 		r.queued -= n
+		if r.room != nil && r.queued <= r.limit/2 {
+			close(r.room)
+			r.room = nil
+		}
 		drained := r.closing && len(r.queue) == 0
 		r.mu.Unlock()
 		for i := range batch {

@@ -654,3 +654,73 @@ func TestConnectionDropWhileIdle(t *testing.T) {
 	}
 	rec.Close(context.Background())
 }
+
+// TestWaitRoomSlowsTheWriter: a writer that waits for room before each
+// write never overflows a small buffer, however much it writes, and the
+// recorder stores every byte.
+func TestWaitRoomSlowsTheWriter(t *testing.T) {
+	rr := startRecorder(t, false)
+	rec, err := (&Client{BufferSize: 64 << 10, RoomWait: time.Minute}).Start(context.Background(), []netip.AddrPort{rr.addr}, asciicast.Header{Width: 80, Height: 24})
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk := bytes.Repeat([]byte("0123456789abcde\n"), 2<<10) // 32 KiB
+	const chunks = 640                                        // 20 MiB: 320 times the buffer
+	for i := range chunks {
+		if !rec.WaitRoom() {
+			t.Fatalf("write %d: WaitRoom gave up on a working recorder", i)
+		}
+		if err := rec.Output(chunk); err != nil {
+			t.Fatalf("write %d: %v", i, err)
+		}
+	}
+	if err := rec.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	for _, e := range rr.recordings(t)[0].events {
+		n += len(e.Data)
+	}
+	if want := chunks * len(chunk); n != want {
+		t.Fatalf("stored %d bytes of output, want %d", n, want)
+	}
+}
+
+// TestWaitRoomGivesUp: with a recorder that takes nothing, WaitRoom
+// returns false after its bound instead of blocking the session forever,
+// and returns at once when the recording is lost.
+func TestWaitRoomGivesUp(t *testing.T) {
+	c := &Client{BufferSize: 256 << 10, RoomWait: 20 * time.Millisecond}
+	rec, err := c.Start(context.Background(),
+		[]netip.AddrPort{testutil.StartStalledRecorder(t)}, asciicast.Header{Width: 80, Height: 24})
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk := bytes.Repeat([]byte("x"), 32<<10)
+	gaveUp := false
+	for i := 0; i < 10000 && !gaveUp; i++ {
+		if err := rec.Output(chunk); err != nil {
+			t.Fatalf("write %d overflowed before WaitRoom gave up: %v", i, err)
+		}
+		gaveUp = !rec.WaitRoom()
+	}
+	if !gaveUp {
+		t.Fatal("WaitRoom never gave up on a stalled recorder")
+	}
+	for err == nil {
+		err = rec.Output(chunk)
+	}
+	if !errors.Is(err, ErrOverflow) {
+		t.Fatalf("Output: %v, want ErrOverflow", err)
+	}
+	waitLost(t, rec)
+	// Lost: at once, not after RoomWait with a false.
+	done := make(chan bool)
+	go func() { done <- rec.WaitRoom() }()
+	if !<-done {
+		t.Fatal("WaitRoom on a lost recording returned false")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	rec.Close(ctx)
+}

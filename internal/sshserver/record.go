@@ -92,6 +92,9 @@ func (r *sessionRecording) output(ss *session, p []byte) bool {
 	if rec == nil {
 		return !ss.ended.Load()
 	}
+	// A recorder slower than the program paces it: the pty stops being
+	// read, and the program blocks on its writes.
+	rec.WaitRoom()
 	if err := rec.Output(p); err != nil {
 		r.lost(ss, rec, err)
 		return !r.enforce

@@ -405,6 +405,7 @@ func TestBufferFull(t *testing.T) {
 			}
 			e := newEnv(t, policyFor([]netip.AddrPort{stalled}, extra), func(s *Server) {
 				s.Recording.BufferSize = 64 << 10
+				s.Recording.RoomWait = 100 * time.Millisecond
 				s.FinishTimeout = 200 * time.Millisecond
 			})
 			// 20 MB of output: far more than the recorder takes.
@@ -422,6 +423,26 @@ func TestBufferFull(t *testing.T) {
 				t.Errorf("no loud log line")
 			}
 		})
+	}
+}
+
+// TestSlowRecorderPacesSession: a recorder that works but takes output
+// slower than the program writes it slows the session down; it does not
+// end it under fail closed, and every byte reaches the recorder.
+func TestSlowRecorderPacesSession(t *testing.T) {
+	slow := testutil.StartSlowRecorder(t)
+	e := newEnv(t, policyFor([]netip.AddrPort{slow.Addr}, `"enforceRecorder": true,`), func(s *Server) {
+		s.Recording.BufferSize = 64 << 10 // 1/32 of the output
+	})
+	const size = 2 << 20
+	stdout, stderr, code := e.runSSH("", e.sshArgs(e.target(), fmt.Sprintf("head -c %d /dev/zero | tr '\\0' x; echo; echo end", size))...)
+	if code != 0 || len(stdout) != size+5 {
+		t.Fatalf("exit %d, %d bytes out, stderr %q; want the whole output", code, len(stdout), stderr)
+	}
+	testutil.WaitFor(t, "the upload to end", func() bool { return len(slow.Uploads()) == 1 })
+	_, events, _ := strings.Cut(string(slow.Uploads()[0]), "\n") // the header names the command
+	if got := strings.Count(events, "x"); got != size {
+		t.Errorf("the recorder got %d of the %d x's", got, size)
 	}
 }
 

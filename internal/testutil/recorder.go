@@ -1,10 +1,13 @@
 package testutil
 
 import (
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 )
@@ -63,4 +66,62 @@ func StartStalledRecorder(t testing.TB) netip.AddrPort {
 			}
 		}
 	}))
+}
+
+// SlowRecorder is a recording-API recorder (v2, h2c) on a loopback port
+// that takes uploads at a bounded pace and acks what it took: a working
+// recorder slower than the session that writes to it.
+type SlowRecorder struct {
+	Addr netip.AddrPort
+
+	mu     sync.Mutex
+	bodies [][]byte
+}
+
+// StartSlowRecorder starts a SlowRecorder that reads at most 16 KiB of an
+// upload every 5 ms (about 3 MB/s). It stops at the end of the test.
+func StartSlowRecorder(t testing.TB) *SlowRecorder {
+	t.Helper()
+	s := &SlowRecorder{}
+	s.Addr = ServeHTTP(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v2/record" {
+			http.NotFound(w, r)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+		if r.Method != http.MethodPost {
+			return // the HEAD probe
+		}
+		rc := http.NewResponseController(w)
+		rc.Flush()
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		var body []byte
+		buf := make([]byte, 16<<10)
+		for {
+			n, err := io.ReadFull(r.Body, buf)
+			body = append(body, buf[:n]...)
+			fmt.Fprintf(w, `{"ack":%d}`+"\n", len(body))
+			rc.Flush()
+			if err != nil {
+				break
+			}
+			select {
+			case <-r.Context().Done():
+				return
+			case <-tick.C:
+			}
+		}
+		s.mu.Lock()
+		s.bodies = append(s.bodies, body)
+		s.mu.Unlock()
+	}))
+	return s
+}
+
+// Uploads returns the bodies of the uploads that have ended.
+func (s *SlowRecorder) Uploads() [][]byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.bodies)
 }
