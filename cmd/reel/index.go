@@ -350,7 +350,7 @@ func runIndexStatus(ctx context.Context, env *cmdEnv, args []string) error {
 // It returns nil when there is no index; close stops the indexer and
 // closes the index. With tags (the web UI's), the indexer tells it the
 // tags of every recording row it writes (tagLearner).
-func startIndexer(ctx context.Context, st store.Store, loc string, tags *auth.TagMap, log *slog.Logger) (in *indexer.Indexer, close func()) {
+func startIndexer(ctx context.Context, st store.Store, loc string, tags *auth.TagMap, busy func() bool, log *slog.Logger) (in *indexer.Indexer, close func()) {
 	if loc == "" {
 		log.Info("search index off")
 		return nil, func() {}
@@ -364,7 +364,7 @@ func startIndexer(ctx context.Context, st store.Store, loc string, tags *auth.Ta
 	if tags != nil {
 		target = tagLearner{Index: ix, tags: tags}
 	}
-	in = &indexer.Indexer{Store: st, Index: target, Log: log}
+	in = &indexer.Indexer{Store: st, Index: target, Log: log, Busy: busy}
 	in.Start(context.WithoutCancel(ctx), true)
 	log.Info("search index", "index", index.Describe(loc))
 	return in, func() {

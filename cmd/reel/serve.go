@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/reel-rec/reel/internal/auth"
+	"github.com/reel-rec/reel/internal/busy"
 	"github.com/reel-rec/reel/internal/evidence"
 	"github.com/reel-rec/reel/internal/index"
 	"github.com/reel-rec/reel/internal/policy"
@@ -267,6 +268,12 @@ func serve(ctx context.Context, env *cmdEnv, f serveFlags, log *slog.Logger) (er
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// busyRate is the rate of recording bytes received above which the
+	// recorder counts as busy, and background work (the index's text, the
+	// UI's segment cuts) leaves it the CPU (internal/busy): far above what
+	// a fleet of interactive sessions sends, reached by bulk output (a cat
+	// of a large file, a build log).
+	const busyRate = 16 << 20
 	srv := &recorder.Server{
 		Store:                rst,
 		Log:                  log,
@@ -286,7 +293,10 @@ func serve(ctx context.Context, env *cmdEnv, f serveFlags, log *slog.Logger) (er
 	if f.ui.enabled {
 		tags = &auth.TagMap{}
 	}
-	in, closeIndex := startIndexer(ctx, st, indexLocation(f.dst, f.stateDir, f.index), tags, log)
+	// While the recorder takes a burst of data, the indexer yields it the
+	// CPU and catches up after.
+	isBusy := busy.Meter(srv.Metrics.BytesReceived, busyRate, time.Second, time.Now)
+	in, closeIndex := startIndexer(ctx, st, indexLocation(f.dst, f.stateDir, f.index), tags, isBusy, log)
 	defer closeIndex() // after the recorder has stopped, before the store closes
 	// Retention deletes by the policy's rules, and takes what it deleted
 	// out of the index.
@@ -348,7 +358,7 @@ func serve(ctx context.Context, env *cmdEnv, f serveFlags, log *slog.Logger) (er
 		if in != nil {
 			idx = in.Index
 		}
-		u, err := startUI(ctx, f.ui, uiDeps{store: st, stateDir: f.stateDir, tailnet: node, index: idx, tags: tags, holder: holder, access: f.access}, log)
+		u, err := startUI(ctx, f.ui, uiDeps{store: st, stateDir: f.stateDir, tailnet: node, index: idx, tags: tags, holder: holder, access: f.access, busy: isBusy}, log)
 		if err != nil {
 			srv.Shutdown(context.Background())
 			return err

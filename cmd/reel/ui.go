@@ -116,6 +116,8 @@ type uiDeps struct {
 	tags   *auth.TagMap
 	holder *policy.Holder // --policy; nil without one
 	access *accessFlags
+	// busy says the recorder is taking a burst of data (internal/busy).
+	busy func() bool
 }
 
 // startUI starts the UI on its listener. In tailnet mode it listens on the
@@ -186,7 +188,7 @@ func startUI(ctx context.Context, f *uiFlags, d uiDeps, log *slog.Logger) (u *ui
 	}
 	ws := &web.Server{
 		Store: d.store, Index: d.index, Auth: webAuth{acc.Auth}, Access: webAccess{acc.Access}, Audit: webAudit{acc.Audit},
-		Log: log.With("part", "ui"), CacheDir: cache, Secure: scheme == "https",
+		Log: log.With("part", "ui"), CacheDir: cache, Secure: scheme == "https", Busy: d.busy,
 	}
 	tagCtx, stopTags := context.WithCancel(context.WithoutCancel(ctx))
 	u = &uiServer{web: ws, access: acc, done: make(chan error, 1), stopTags: stopTags, tagsDone: make(chan struct{})}

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/reel-rec/reel/internal/busy"
 	"github.com/reel-rec/reel/internal/segment"
 	"github.com/reel-rec/reel/internal/store"
 )
@@ -36,8 +37,13 @@ type segmentCache struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu   sync.Mutex
-	cuts map[string]*cut // by cache directory name
+	// busy, if set, says the recorder is taking a burst of data: cuts
+	// made ahead of a viewer (prepare) wait for it to end.
+	busy func() bool
+
+	mu       sync.Mutex
+	cuts     map[string]*cut // by cache directory name
+	deferred map[string]bool // keys whose prepare waits for the burst to end
 }
 
 // cut is one recording's cut, running or done.
@@ -130,11 +136,41 @@ func (c *segmentCache) get(ctx context.Context, key string) (*cut, error) {
 }
 
 // prepare starts cutting key in the background, if it is not cut yet.
+// While the recorder is busy (segmentCache.busy) the cut waits for the
+// burst to end; a viewer who asks meanwhile has it cut at once.
 func (c *segmentCache) prepare(key string) {
 	if c.ctx.Err() != nil {
 		return
 	}
-	if _, err := c.get(c.ctx, key); err != nil {
+	if c.busy != nil && c.busy() {
+		c.mu.Lock()
+		if c.deferred == nil {
+			c.deferred = map[string]bool{}
+		}
+		if c.deferred[key] {
+			c.mu.Unlock()
+			return
+		}
+		c.deferred[key] = true
+		c.wg.Add(1)
+		c.mu.Unlock()
+		go func() {
+			defer c.wg.Done()
+			err := busy.Wait(c.ctx, c.busy)
+			c.mu.Lock()
+			delete(c.deferred, key)
+			c.mu.Unlock()
+			if err == nil {
+				c.prepareNow(key)
+			}
+		}()
+		return
+	}
+	c.prepareNow(key)
+}
+
+func (c *segmentCache) prepareNow(key string) {
+	if _, err := c.get(c.ctx, key); err != nil && c.ctx.Err() == nil {
 		c.log.Warn("ui: preparing segments", "key", key, "err", err)
 	}
 }

@@ -128,6 +128,10 @@ type Server struct {
 	SegmentBytes int
 	// Secure marks cookies Secure (the UI is served over TLS).
 	Secure bool
+	// Busy, if set, says the recorder is taking a burst of data
+	// (internal/busy): segments cut ahead of a first viewer wait for it to
+	// end, so that they do not take the CPU the recordings need.
+	Busy func() bool
 	// Now returns the time; nil means time.Now.
 	Now func() time.Time
 
@@ -161,6 +165,7 @@ func (s *Server) init() {
 		}
 		s.pages = mustPages()
 		s.segs = newSegmentCache(s.Store, s.CacheDir, s.SegmentBytes, s.Log)
+		s.segs.busy = s.Busy
 		s.live = newLiveHub(s.Store, s.Log)
 		s.mux = s.routes()
 	})

@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/reel-rec/reel/internal/asciicast"
+	"github.com/reel-rec/reel/internal/busy"
 	"github.com/reel-rec/reel/internal/desktop"
 	"github.com/reel-rec/reel/internal/index"
 	"github.com/reel-rec/reel/internal/recorder"
@@ -71,6 +72,16 @@ type Indexer struct {
 	IdleTick time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Busy, if set, says whether the recorder is busy taking data. While
+	// it is, text extraction (the indexer's CPU-heavy part) yields: each
+	// batch is followed by a pause of BusyShare's complement, so that the
+	// index takes at most that share of a worker's time and leaves the CPU
+	// to the recordings, whose bytes must be stored and acknowledged; the
+	// text catches up when the burst is over. Rows are updated at once.
+	Busy func() bool
+	// BusyShare is the share of its time a worker extracts text while
+	// Busy. Zero means 0.1.
+	BusyShare float64
 
 	mu       sync.Mutex
 	cond     *sync.Cond
@@ -592,6 +603,7 @@ func (ix *Indexer) advance(ctx context.Context, key string, info store.Info, tx 
 		if end <= tx.offset {
 			break // no complete line yet
 		}
+		t0 := time.Now()
 		if err := ix.feed(rd, tx, end); err != nil {
 			return err
 		}
@@ -599,6 +611,9 @@ func (ix *Indexer) advance(ctx context.Context, key string, info store.Info, tx 
 			if err := ix.store(ctx, key, tx, size, false); err != nil {
 				return err
 			}
+		}
+		if err := busy.Yield(ctx, ix.Busy, time.Since(t0), ix.BusyShare); err != nil {
+			return err
 		}
 	}
 	tx.replaying = false

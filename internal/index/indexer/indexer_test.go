@@ -456,3 +456,52 @@ func TestDesktopRow(t *testing.T) {
 		t.Errorf("desktop recordings listed: %v, %v", rows, err)
 	}
 }
+
+// TestYieldsWhileBusy: while the recorder is busy, a live recording's
+// text waits after each batch (the recording's row does not), and it
+// catches up once the recorder is no longer busy.
+func TestYieldsWhileBusy(t *testing.T) {
+	e := newEnv(t)
+	var busy atomic.Bool
+	busy.Store(true)
+	var asked atomic.Int64
+	in := &indexer.Indexer{Store: e.st, Index: e.ix, Chunks: screentext.Options{Span: 10}, IdleTick: time.Hour,
+		Busy:      func() bool { asked.Add(1); return busy.Load() },
+		BusyShare: 1e-9, // a pause of years after any batch
+	}
+	in.Start(context.Background(), false)
+	t.Cleanup(func() { in.Close() })
+	ctx := context.Background()
+	w, err := e.st.Create(ctx, "node1", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := w.Key()
+	write(t, w, header+lines(0, 40))
+	in.Notify(key, recorder.Change{What: recorder.Grew})
+	testutil.WaitFor(t, "the indexer to yield", func() bool { return asked.Load() >= 2 })
+	// It is paused after its first batch: the row is there, the batch's
+	// text is stored, and the indexer has not settled.
+	if r := row(t, e.ix, key); r.Status != "live" || r.User != "alice@example.com" {
+		t.Errorf("row while yielding: %+v", r)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
+	err = in.Wait(wctx)
+	cancel()
+	if err == nil {
+		t.Fatal("the indexer settled while it should be yielding")
+	}
+	busy.Store(false)
+	write(t, w, lines(40, 60))
+	if err := w.Close(store.StatusComplete, ""); err != nil {
+		t.Fatal(err)
+	}
+	in.Notify(key, recorder.Change{What: recorder.Closed})
+	wait(t, in)
+	if r := row(t, e.ix, key); r.Status != "complete" || r.Indexed != r.Size {
+		t.Errorf("after the burst: status %s indexed %d size %d", r.Status, r.Indexed, r.Size)
+	}
+	if h := hits(t, e.ix, "word-59 done"); len(h) != 1 {
+		t.Errorf("the text did not catch up: %+v", h)
+	}
+}
