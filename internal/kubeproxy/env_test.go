@@ -201,8 +201,9 @@ type env struct {
 
 type envOptions struct {
 	mode       kubeproxy.Mode
-	clientCA   []byte // impersonation: users' client certificates
-	bufferSize int    // the sender's buffer; 0 for its default
+	clientCA   []byte        // impersonation: users' client certificates
+	bufferSize int           // the sender's buffer; 0 for its default
+	roomWait   time.Duration // the sender's RoomWait; 0 for its default
 }
 
 func newEnv(t *testing.T, o envOptions) *env {
@@ -246,7 +247,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 		Policy:        e.pol.Load,
 		TLSConfig:     tlsCfg,
 		Hostname:      "kp-test",
-		Recording:     &sender.Client{AttemptTimeout: 5 * time.Second, BufferSize: o.bufferSize},
+		Recording:     &sender.Client{AttemptTimeout: 5 * time.Second, BufferSize: o.bufferSize, RoomWait: o.roomWait},
 		FinishTimeout: 10 * time.Second,
 		Log:           slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}

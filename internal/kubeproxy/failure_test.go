@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/reel-rec/reel/internal/kubeproxy"
 	"github.com/reel-rec/reel/internal/kubetest"
@@ -147,6 +148,32 @@ func TestSlowRecorderPacesSession(t *testing.T) {
 			testutil.WaitFor(t, "the upload to end", func() bool { return len(slow.Uploads()) == 1 })
 			if got := strings.Count(string(slow.Uploads()[0]), "Q"); got != size {
 				t.Errorf("the recorder got %d of the %d bytes", got, size)
+			}
+		})
+	}
+}
+
+// TestBufferFullEndsSession: a recorder that takes nothing makes the
+// buffer overflow once the wait for room gives up; under enforceRecorder
+// the session ends mid-stream, and kubectl, over either protocol, fails
+// with the reason instead of taking the cut stream for a clean end.
+func TestBufferFullEndsSession(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ws   bool
+	}{{"websocket", true}, {"spdy", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, envOptions{bufferSize: 64 << 10, roomWait: 100 * time.Millisecond})
+			const size = 8 << 20
+			if err := os.WriteFile(filepath.Join(e.dir, "big"), bytes.Repeat([]byte("Q"), size), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			e.setPolicy(policyWith(true), testutil.StartStalledRecorder(t))
+			kc := e.kubeconfig(kubeproxy.KubeconfigUser{Token: aliceToken})
+			out, err := e.run(kc, kubetest.Options{WebSocket: tc.ws}, "exec", "test", "--", "cat", "big")
+			q := strings.Count(out, "Q")
+			if err == nil || !strings.Contains(out, "the recording of this session was lost") || q >= size {
+				t.Fatalf("kubectl exec: %v, %d of %d bytes out; want a failure with the reason\n%.300s", err, q, size, strings.ReplaceAll(out, "Q", ""))
 			}
 		})
 	}

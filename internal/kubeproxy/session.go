@@ -405,42 +405,78 @@ func (ss *session) clientToUpstream() {
 	}
 }
 
+// maxHeld bounds the bytes of an unfinished frame the relay holds back.
+const maxHeld = 1 << 20
+
 // upstreamToClient relays what the container sends: stdout and stderr
-// (recorded), the error stream (the exit status).
+// (recorded), the error stream (the exit status). A recorded session's
+// bytes are forwarded up to the last frame (WebSocket: message) that ended
+// in them, and the rest is held back until its frame is whole, so that
+// kubectl is always between frames: if the recording is lost, the proxy
+// can then tell it why on the error stream, and kubectl fails instead of
+// reading a cut stream as a clean end. (A frame larger than maxHeld is
+// forwarded as it comes; the stream then may end inside it.)
 func (ss *session) upstreamToClient() {
 	var feed func([]byte) error
-	var boundary func() bool
+	var lastBoundary func() int
 	if ss.rec != nil {
 		if ss.proto == protoWebSocket {
 			p := &ws.Parser{Data: ss.wsServerData}
-			feed, boundary = p.Write, p.AtMessageBoundary
+			feed, lastBoundary = p.Write, p.LastBoundary
 		} else {
 			p := &spdy.Parser{Data: ss.spdyServerData}
-			feed, boundary = p.Write, p.AtFrameBoundary
+			feed, lastBoundary = p.Write, p.LastBoundary
 		}
 	}
 	buf := make([]byte, relayBuf)
+	var held []byte    // the start of an unfinished frame, not yet forwarded
+	atBoundary := true // what kubectl got so far ends between frames
 	for {
 		n, err := ss.up.Read(buf)
 		if n > 0 {
+			out := buf[:n]
+			cut := n // forward held and out[:cut] now, hold out[cut:] back
 			if feed != nil {
-				if perr := feed(buf[:n]); perr != nil {
+				if perr := feed(out); perr != nil {
 					feed = nil
 					ss.parseFailed(perr)
+					atBoundary = false
+				} else if b := lastBoundary(); b >= 0 {
+					cut, atBoundary = b, true
+				} else if len(held)+n > maxHeld {
+					atBoundary = false // a huge frame: forward it as it comes
+				} else {
+					cut = 0 // still inside the frame: kubectl stays where it was
 				}
+			} else {
+				atBoundary = false
 			}
 			if ss.isKilled() {
 				break // the recording is lost: what it missed is not shown
 			}
-			if _, werr := ss.client.Write(buf[:n]); werr != nil {
-				return
+			if cut > 0 {
+				w := out[:cut]
+				if len(held) > 0 {
+					held = append(held, w...)
+					w = held
+				}
+				if _, werr := ss.client.Write(w); werr != nil {
+					return
+				}
+				held = held[:0]
 			}
+			held = append(held, out[cut:]...)
 		}
 		if err != nil {
 			break
 		}
 	}
-	if msg, killed := ss.killReason(); killed && boundary != nil && boundary() {
+	msg, killed := ss.killReason()
+	if !killed {
+		ss.client.Write(held) // the stream ended inside a frame: pass it on as it is
+		return
+	}
+	if atBoundary {
 		ss.client.Write(ss.endMessage(msg))
 	}
 }

@@ -74,34 +74,47 @@ type Parser struct {
 	framer *mspdy.Framer
 	feed   bytes.Reader
 	err    error
+	end    int // see LastBoundary
 }
 
 // AtFrameBoundary reports whether the bytes fed so far end between
 // frames: a whole new frame may be inserted into the stream here.
 func (p *Parser) AtFrameBoundary() bool { return p.err == nil && p.hn == 0 && !p.inFrame }
 
+// LastBoundary returns the offset in the bytes of the last Write just
+// after the last frame that ended in them, or -1 when none did: a relay
+// that forwards only up to there never leaves its peer inside a frame.
+func (p *Parser) LastBoundary() int { return p.end }
+
 // Write feeds the next bytes of the stream. After an error the Parser is
 // done and returns the same error.
 func (p *Parser) Write(b []byte) error {
+	p.end = -1
+	off := 0
 	for len(b) > 0 && p.err == nil {
 		if !p.inFrame {
 			n := copy(p.hdr[p.hn:], b)
 			p.hn += n
 			b = b[n:]
+			off += n
 			if p.hn == len(p.hdr) {
 				p.startFrame()
 			}
-			continue
+		} else {
+			n := len(b)
+			if uint64(n) > uint64(p.left) {
+				n = int(p.left)
+			}
+			p.body(b[:n], p.left == uint32(n))
+			b = b[n:]
+			off += n
+			p.left -= uint32(n)
+			if p.left == 0 && p.err == nil {
+				p.endFrame()
+			}
 		}
-		n := len(b)
-		if uint64(n) > uint64(p.left) {
-			n = int(p.left)
-		}
-		p.body(b[:n], p.left == uint32(n))
-		b = b[n:]
-		p.left -= uint32(n)
-		if p.left == 0 && p.err == nil {
-			p.endFrame()
+		if p.AtFrameBoundary() {
+			p.end = off
 		}
 	}
 	return p.err

@@ -152,3 +152,36 @@ func FuzzParser(f *testing.F) {
 		}
 	})
 }
+
+// TestLastBoundary: fed in pieces cut anywhere, the parser reports for
+// each piece where the last frame that ended in it ends.
+func TestLastBoundary(t *testing.T) {
+	var stream []byte
+	var ends []int // offsets where frames end
+	for _, f := range [][]byte{
+		AppendData(nil, 1, []byte("hello"), false),
+		AppendData(nil, 3, nil, true), // an empty frame: header only
+		AppendData(nil, 1, bytes.Repeat([]byte("x"), 300), false),
+	} {
+		stream = append(stream, f...)
+		ends = append(ends, len(stream))
+	}
+	for step := 1; step <= len(stream); step++ {
+		p := &Parser{}
+		for at := 0; at < len(stream); at += step {
+			piece := stream[at:min(at+step, len(stream))]
+			if err := p.Write(piece); err != nil {
+				t.Fatal(err)
+			}
+			want := -1
+			for _, e := range ends {
+				if e > at && e <= at+len(piece) {
+					want = e - at
+				}
+			}
+			if got := p.LastBoundary(); got != want {
+				t.Fatalf("pieces of %d, piece at %d: LastBoundary %d, want %d", step, at, got, want)
+			}
+		}
+	}
+}

@@ -88,6 +88,7 @@ type Parser struct {
 
 	scratch []byte
 	err     error
+	end     int // see LastBoundary
 }
 
 // ErrProtocol is wrapped by the errors of frames that break RFC 6455.
@@ -100,23 +101,34 @@ func (p *Parser) AtMessageBoundary() bool {
 	return p.err == nil && p.hn == 0 && !p.inFrame && !p.inMsg
 }
 
+// LastBoundary returns the offset in the bytes of the last Write just
+// after the last message boundary (AtMessageBoundary) in them, or -1 when
+// there was none: a relay that forwards only up to there can always
+// insert a message of its own.
+func (p *Parser) LastBoundary() int { return p.end }
+
 // Write feeds the next bytes of the stream. After an error the Parser is
 // done and returns the same error.
 func (p *Parser) Write(b []byte) error {
+	p.end = -1
+	total := len(b)
 	for len(b) > 0 && p.err == nil {
 		if !p.inFrame {
 			b = p.readHeader(b)
-			continue
+		} else {
+			n := len(b)
+			if uint64(n) > p.left {
+				n = int(p.left)
+			}
+			p.payload(b[:n])
+			b = b[n:]
+			p.left -= uint64(n)
+			if p.left == 0 && p.err == nil {
+				p.endFrame()
+			}
 		}
-		n := len(b)
-		if uint64(n) > p.left {
-			n = int(p.left)
-		}
-		p.payload(b[:n])
-		b = b[n:]
-		p.left -= uint64(n)
-		if p.left == 0 && p.err == nil {
-			p.endFrame()
+		if p.AtMessageBoundary() {
+			p.end = total - len(b)
 		}
 	}
 	return p.err

@@ -220,3 +220,40 @@ func join(in []msg) []msg {
 	}
 	return out
 }
+
+// TestLastBoundary: fed in pieces cut anywhere, the parser reports for
+// each piece where the last message that ended in it ends; the frames of
+// a fragmented message and a ping inside it are no boundary.
+func TestLastBoundary(t *testing.T) {
+	var stream []byte
+	var ends []int // offsets where messages end
+	add := func(f []byte, end bool) {
+		stream = append(stream, f...)
+		if end {
+			ends = append(ends, len(stream))
+		}
+	}
+	add(AppendMessage(nil, 1, []byte("hello")), true)
+	add(frame(false, opBinary, []byte{1, 'a', 'b'}, nil), false) // first fragment
+	add(frame(true, opPing, nil, nil), false)                    // inside the message
+	add(frame(true, 0, []byte("cd"), nil), true)                 // continuation, fin
+	add(AppendMessage(nil, 2, bytes.Repeat([]byte("x"), 300)), true)
+	for step := 1; step <= len(stream); step++ {
+		p := &Parser{}
+		for at := 0; at < len(stream); at += step {
+			piece := stream[at:min(at+step, len(stream))]
+			if err := p.Write(piece); err != nil {
+				t.Fatal(err)
+			}
+			want := -1
+			for _, e := range ends {
+				if e > at && e <= at+len(piece) {
+					want = e - at
+				}
+			}
+			if got := p.LastBoundary(); got != want {
+				t.Fatalf("pieces of %d, piece at %d: LastBoundary %d, want %d", step, at, got, want)
+			}
+		}
+	}
+}
