@@ -25,14 +25,16 @@ func (l *limitListener) Accept() (net.Conn, error) {
 			return nil, err
 		}
 		addr := remoteAddr(c)
+		// Refusals are counted before the connection is closed: whoever
+		// sees it closed sees it counted.
 		if l.allow != nil && !l.allow(addr) {
-			c.Close()
 			l.s.refuse("allow_from", "refused connection: sender not in --allow-from", "remote", addr)
+			c.Close()
 			continue
 		}
 		if reason, limit := l.s.conns.acquire(addr, l.s.MaxConns, l.s.MaxConnsPerSender); reason != "" {
-			c.Close()
 			l.s.refuse(reason, "refused connection: too many open", "remote", addr, "limit", limit)
+			c.Close()
 			continue
 		}
 		l.s.Metrics.connsOpen.Add(1)

@@ -304,6 +304,7 @@ func (c *Client) start(ctx context.Context, recorders []netip.AddrPort, start ti
 		r.attempts = attempts
 		r.mu.Unlock()
 		c.report(Outcome{Kind: Started, Header: h, Attempts: attempts, Recorder: ap, Protocol: proto})
+		r.announce()
 		return r, nil
 	}
 	err := &StartError{Attempts: attempts}

@@ -48,6 +48,8 @@ type Recording struct {
 	bodyGone bool          // the transport closed the request body
 	err      error         // why the recording was lost
 	ended    bool          // the request is over (finish ran)
+	started  bool          // Start has reported Started: a loss may be reported
+	lostOut  *Outcome      // a loss before that, reported right after Started
 	wake     chan struct{}
 	room     chan struct{} // WaitRoom's: closed when the queue drains to half the limit
 	lost     chan struct{} // closed when err is set
@@ -270,7 +272,31 @@ func (r *Recording) fail(err error) {
 		// response resets the stream.
 		r.respBody.Close()
 	}
-	r.c.report(r.outcome(Lost, err))
+	o := r.outcome(Lost, err)
+	r.mu.Lock()
+	if !r.started {
+		// Lost while Start is still returning (a recorder that fails the
+		// upload at once): Start reports it after Started, so that a
+		// Report sees them in order. A failed attempt never reports it.
+		r.lostOut = &o
+		r.mu.Unlock()
+		return
+	}
+	r.mu.Unlock()
+	r.c.report(o)
+}
+
+// announce is called by Start once it has reported Started: a loss that
+// came first is reported now.
+func (r *Recording) announce() {
+	r.mu.Lock()
+	r.started = true
+	o := r.lostOut
+	r.lostOut = nil
+	r.mu.Unlock()
+	if o != nil {
+		r.c.report(*o)
+	}
 }
 
 // finish records the end of the request: err nil means the recorder

@@ -30,6 +30,17 @@ const VNCPassword = "vnc-pass"
 // and returns the display (":N").
 func StartX(t testing.TB, prog string, args ...string) string {
 	t.Helper()
+	display, log := tryStartX(t, prog, args...)
+	if display == "" {
+		t.Fatalf("%s did not start:\n%s", prog, log)
+	}
+	return display
+}
+
+// tryStartX is StartX that returns "" and the server's output when it
+// does not start.
+func tryStartX(t testing.TB, prog string, args ...string) (display, log string) {
+	t.Helper()
 	testutil.NeedTool(t, prog)
 	pr, pw, err := os.Pipe()
 	if err != nil {
@@ -56,13 +67,14 @@ func StartX(t testing.TB, prog string, args ...string) string {
 	select {
 	case n := <-got:
 		if n == "" {
-			t.Fatalf("%s did not start:\n%s", prog, logb.String())
+			cmd.Wait() // all of its output
+			return "", logb.String()
 		}
-		return ":" + n
+		return ":" + n, ""
 	case <-time.After(60 * time.Second):
 		t.Fatalf("%s did not report its display in 60 s:\n%s", prog, logb.String())
 	}
-	return ""
+	return "", ""
 }
 
 // vncPasswordFile writes a password file as vncpasswd does: the password
@@ -100,11 +112,23 @@ func StartDesktop(t testing.TB, w, h int) *Desktop {
 	t.Helper()
 	dir := t.TempDir()
 	pw := VNCPasswordFile(t, dir, VNCPassword)
-	addr := testutil.FreeAddr(t)
-	_, port, _ := net.SplitHostPort(addr)
-	display := StartX(t, "Xvnc", "-geometry", fmt.Sprintf("%dx%d", w, h), "-depth", "24",
-		"-rfbport", port, "-interface", "127.0.0.1", "-SecurityTypes", "VncAuth", "-PasswordFile", pw,
-		"-BlacklistThreshold", "1000000", "-nocursor", "-AlwaysShared", "-AcceptSetDesktopSize=0")
+	// The port is free when picked, but another process (a test running
+	// beside this one) may take it before Xvnc binds it: then try another.
+	var addr, display string
+	for attempt := 1; ; attempt++ {
+		addr = testutil.FreeAddr(t)
+		_, port, _ := net.SplitHostPort(addr)
+		var log string
+		display, log = tryStartX(t, "Xvnc", "-geometry", fmt.Sprintf("%dx%d", w, h), "-depth", "24",
+			"-rfbport", port, "-interface", "127.0.0.1", "-SecurityTypes", "VncAuth", "-PasswordFile", pw,
+			"-BlacklistThreshold", "1000000", "-nocursor", "-AlwaysShared", "-AcceptSetDesktopSize=0")
+		if display != "" {
+			break
+		}
+		if attempt == 5 || !strings.Contains(log, "Address already in use") {
+			t.Fatalf("Xvnc did not start:\n%s", log)
+		}
+	}
 	d := &Desktop{Display: display, Addr: addr, W: w, H: h}
 	testutil.NeedTool(t, "xterm")
 	xt := exec.Command("xterm", "-display", display, "-geometry", "60x12+20+20", "-fa", "", "-fn", "fixed", "+sb", "-bg", "white", "-fg", "black", "-e", "sh", "-c", "PS1='$ ' exec sh")
