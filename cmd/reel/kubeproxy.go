@@ -71,7 +71,7 @@ func runKubeProxy(ctx context.Context, env *cmdEnv, args []string) error {
 	fs.Var(&audiences, "audience", "impersonate mode: token audiences the TokenReview checks; repeat for several (default the API server's)")
 	fs.StringVar(&stateDir, "state-dir", envOr(env, "", "REEL_KUBE_PROXY_STATE_DIR"), "where the self-signed certificate is kept (env REEL_KUBE_PROXY_STATE_DIR)")
 	fs.StringVar(&hostname, "hostname", "", "this proxy's name, in recordings and events and the self-signed certificate (default: the system's)")
-	fs.StringVar(&recordBuffer, "record-buffer", "8MiB", "per session, how much output may wait for a slow recorder; when it is full the session ends (enforceRecorder) or goes on unrecorded")
+	fs.StringVar(&recordBuffer, "record-buffer", "8MiB", "per session, how much output may wait for a slow recorder; past half of it the session is slowed to the recorder's pace; it fills only when the recorder takes nothing for 10s, and then the session ends (enforceRecorder) or goes on unrecorded")
 	fs.DurationVar(&policyInterval, "policy-interval", 2*time.Second, "how often to check the policy file for changes")
 	fs.DurationVar(&finishTimeout, "finish-timeout", 30*time.Second, "how long to wait at the end of a session for the recorder to confirm the recording")
 	fs.DurationVar(&shutdownGrace, "shutdown-grace", 10*time.Second, "on SIGTERM, how long running sessions may go on before they are cut")

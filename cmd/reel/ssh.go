@@ -72,7 +72,7 @@ func runSSH(ctx context.Context, env *cmdEnv, args []string) error {
 	fs.StringVar(&hostname, "hostname", "", "this host's name for the policy's dst and in recordings (default: the system's)")
 	fs.Var(&tags, "tag", `a tag of this host for the policy's dst ("tag:prod"); repeat or separate with commas`)
 	fs.StringVar(&sftpServer, "sftp-server", "", `the sftp-server program (default: the system's, if installed); "-" disables sftp`)
-	fs.StringVar(&recordBuffer, "record-buffer", "8MiB", "per session, how much output may wait for a slow recorder; when it is full the session ends (enforceRecorder) or goes on unrecorded")
+	fs.StringVar(&recordBuffer, "record-buffer", "8MiB", "per session, how much output may wait for a slow recorder; past half of it the session is slowed to the recorder's pace; it fills only when the recorder takes nothing for 10s, and then the session ends (enforceRecorder) or goes on unrecorded")
 	fs.DurationVar(&policyInterval, "policy-interval", 2*time.Second, "how often to check the policy file for changes")
 	fs.DurationVar(&finishTimeout, "finish-timeout", sshserver.DefaultFinishTimeout, "how long to wait at the end of a session for the recorder to confirm the recording")
 	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json")
