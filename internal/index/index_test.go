@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -157,5 +158,44 @@ func TestSQLiteUnusableFile(t *testing.T) {
 	}
 	if aside, _ := filepath.Glob(path + ".bad-*"); len(aside) > 0 {
 		t.Errorf("a good index was moved aside: %v", aside)
+	}
+}
+
+// TestSQLiteFTSTuning: the text index's merge policy is set when the index
+// opens, on a new file and on one made before the setting existed.
+func TestSQLiteFTSTuning(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "index.db")
+	for range 2 {
+		ix, err := index.Open(context.Background(), path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ix.Close()
+		db, err := sql.Open("sqlite", "file:"+path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]int{}
+		rows, err := db.Query(`SELECT k, v FROM chunks_fts_config WHERE k IN ('automerge', 'crisismerge', 'pgsz')`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var k string
+			var v int
+			if err := rows.Scan(&k, &v); err != nil {
+				t.Fatal(err)
+			}
+			got[k] = v
+		}
+		rows.Close()
+		if want := map[string]int{"automerge": 16, "crisismerge": 64, "pgsz": 16000}; !maps.Equal(got, want) {
+			t.Errorf("FTS5 configuration %v, want %v", got, want)
+		}
+		// As if made before: FTS5's defaults again.
+		if _, err := db.Exec(`DELETE FROM chunks_fts_config WHERE k IN ('automerge', 'crisismerge', 'pgsz')`); err != nil {
+			t.Fatal(err)
+		}
+		db.Close()
 	}
 }
