@@ -435,21 +435,17 @@ func (ss *session) upstreamToClient() {
 		n, err := ss.up.Read(buf)
 		if n > 0 {
 			out := buf[:n]
-			cut := n // forward held and out[:cut] now, hold out[cut:] back
+			cut := n      // forward held and out[:cut] now, hold out[cut:] back
+			next := false // whether kubectl is between frames after that
 			if feed != nil {
 				if perr := feed(out); perr != nil {
 					feed = nil
 					ss.parseFailed(perr)
-					atBoundary = false
 				} else if b := lastBoundary(); b >= 0 {
-					cut, atBoundary = b, true
-				} else if len(held)+n > maxHeld {
-					atBoundary = false // a huge frame: forward it as it comes
-				} else {
+					cut, next = b, true
+				} else if len(held)+n <= maxHeld {
 					cut = 0 // still inside the frame: kubectl stays where it was
-				}
-			} else {
-				atBoundary = false
+				} // else a huge frame: forward it as it comes
 			}
 			if ss.isKilled() {
 				break // the recording is lost: what it missed is not shown
@@ -464,6 +460,7 @@ func (ss *session) upstreamToClient() {
 					return
 				}
 				held = held[:0]
+				atBoundary = next
 			}
 			held = append(held, out[cut:]...)
 		}
