@@ -94,22 +94,53 @@ func StartSlowRecorder(t testing.TB) *SlowRecorder {
 		}
 		rc := http.NewResponseController(w)
 		rc.Flush()
+		ack := func(n int) {
+			fmt.Fprintf(w, `{"ack":%d}`+"\n", n)
+			rc.Flush()
+		}
+		// A reader hands over one read of at most 16 KiB at a time; the
+		// loop takes one per tick, and acks at every tick meanwhile, as a
+		// real recorder acks an idle upload.
+		type piece struct {
+			b   []byte
+			err error
+		}
+		pieces := make(chan piece)
+		go func() {
+			for {
+				buf := make([]byte, 16<<10)
+				n, err := r.Body.Read(buf)
+				select {
+				case pieces <- piece{buf[:n], err}:
+				case <-r.Context().Done():
+					return
+				}
+				if err != nil {
+					return
+				}
+			}
+		}()
 		tick := time.NewTicker(5 * time.Millisecond)
 		defer tick.Stop()
 		var body []byte
-		buf := make([]byte, 16<<10)
-		for {
-			n, err := io.ReadFull(r.Body, buf)
-			body = append(body, buf[:n]...)
-			fmt.Fprintf(w, `{"ack":%d}`+"\n", len(body))
-			rc.Flush()
-			if err != nil {
-				break
-			}
+		for done := false; !done; {
 			select {
 			case <-r.Context().Done():
 				return
+			case p := <-pieces:
+				body = append(body, p.b...)
+				ack(len(body))
+				if p.err != nil {
+					done = true
+					break
+				}
+				select { // the pace: one read per tick
+				case <-r.Context().Done():
+					return
+				case <-tick.C:
+				}
 			case <-tick.C:
+				ack(len(body))
 			}
 		}
 		s.mu.Lock()
