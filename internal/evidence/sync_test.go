@@ -23,21 +23,54 @@ import (
 type faultStore struct {
 	*memstore.Store
 
-	mu      sync.Mutex
-	fail    map[string]error         // key -> what its Sync returns instead of syncing
-	hold    map[string]chan struct{} // key -> closed to let its Sync go on
-	entered map[string]chan struct{} // key -> closed when its held Sync began
+	mu       sync.Mutex
+	syncs    gates          // by recording key: its writer's Syncs
+	putFiles gates          // by file name: its PutFiles
+	puts     map[string]int // file name -> PutFiles done
+}
 
-	putFail  map[string]error         // file name -> what PutFile returns
-	putHold  map[string]chan struct{} // file name -> closed to let its next PutFile go on
-	putEnter map[string]chan struct{} // file name -> closed when that PutFile began
-	puts     map[string]int           // file name -> PutFiles done
-	synced   map[string]int           // key -> Syncs that succeeded
+// gates make an operation on a name fail or wait; faultStore.mu guards
+// them.
+type gates struct {
+	fail  map[string]error         // what the operation returns instead
+	hold  map[string]chan struct{} // closed to let its next call go on
+	enter map[string]chan struct{} // closed when that held call began
+}
+
+func newGates() gates {
+	return gates{fail: map[string]error{}, hold: map[string]chan struct{}{}, enter: map[string]chan struct{}{}}
 }
 
 func newFaultStore(ms *memstore.Store) *faultStore {
-	return &faultStore{Store: ms, fail: map[string]error{}, hold: map[string]chan struct{}{}, entered: map[string]chan struct{}{},
-		putFail: map[string]error{}, putHold: map[string]chan struct{}{}, putEnter: map[string]chan struct{}{}, puts: map[string]int{}}
+	return &faultStore{Store: ms, syncs: newGates(), putFiles: newGates(), puts: map[string]int{}}
+}
+
+// holdNext makes the next operation of g on name wait until release is
+// called; entered is closed when it starts waiting.
+func (f *faultStore) holdNext(g *gates, name string) (entered <-chan struct{}, release func()) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	h, e := make(chan struct{}), make(chan struct{})
+	g.hold[name], g.enter[name] = h, e
+	return e, func() { close(h) }
+}
+
+// pass is called by an operation of g on name before it runs: it returns
+// the error to fail with, or waits while the call is held.
+func (f *faultStore) pass(g *gates, name string) error {
+	f.mu.Lock()
+	err := g.fail[name]
+	h, e := g.hold[name], g.enter[name]
+	delete(g.hold, name)
+	f.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if h != nil {
+		close(e)
+		<-h
+	}
+	return nil
 }
 
 func (f *faultStore) Create(ctx context.Context, sender string, start time.Time) (store.Writer, error) {
@@ -57,34 +90,17 @@ func (f *faultStore) SyncAll(ws []store.Writer) []error {
 // holdSync makes key's next Sync wait until the returned release is
 // called; entered is closed when it starts waiting.
 func (f *faultStore) holdSync(key string) (entered <-chan struct{}, release func()) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	h, e := make(chan struct{}), make(chan struct{})
-	f.hold[key], f.entered[key] = h, e
-	return e, func() { close(h) }
+	return f.holdNext(&f.syncs, key)
 }
 
 // holdPut makes the next PutFile of name wait until release is called.
 func (f *faultStore) holdPut(name string) (entered <-chan struct{}, release func()) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	h, e := make(chan struct{}), make(chan struct{})
-	f.putHold[name], f.putEnter[name] = h, e
-	return e, func() { close(h) }
+	return f.holdNext(&f.putFiles, name)
 }
 
 func (f *faultStore) PutFile(ctx context.Context, name string, data []byte) error {
-	f.mu.Lock()
-	err := f.putFail[name]
-	h, e := f.putHold[name], f.putEnter[name]
-	delete(f.putHold, name)
-	f.mu.Unlock()
-	if err != nil {
+	if err := f.pass(&f.putFiles, name); err != nil {
 		return err
-	}
-	if h != nil {
-		close(e)
-		<-h
 	}
 	if err := f.Store.PutFile(ctx, name, data); err != nil {
 		return err
@@ -101,18 +117,8 @@ type faultWriter struct {
 }
 
 func (w *faultWriter) Sync() error {
-	f := w.f
-	f.mu.Lock()
-	err := f.fail[w.Key()]
-	h, e := f.hold[w.Key()], f.entered[w.Key()]
-	delete(f.hold, w.Key())
-	f.mu.Unlock()
-	if err != nil {
+	if err := w.f.pass(&w.f.syncs, w.Key()); err != nil {
 		return err
-	}
-	if h != nil {
-		close(e)
-		<-h
 	}
 	return w.Writer.Sync()
 }
@@ -170,7 +176,7 @@ func TestDataSyncFailureTakesRecordBack(t *testing.T) {
 			w2.Write(data[50000:90000])
 			fault := errors.New("EIO writing back the recording")
 			fs.mu.Lock()
-			fs.fail[w1.Key()] = fault
+			fs.syncs.fail[w1.Key()] = fault
 			fs.mu.Unlock()
 			errs := syncBoth()
 			if !errors.Is(errs[0], fault) || errs[1] != nil {
@@ -185,7 +191,7 @@ func TestDataSyncFailureTakesRecordBack(t *testing.T) {
 
 			// The sync works again: the next round covers the bytes.
 			fs.mu.Lock()
-			delete(fs.fail, w1.Key())
+			delete(fs.syncs.fail, w1.Key())
 			fs.mu.Unlock()
 			w1.Write(data[90000:100000])
 			if err := w1.Sync(); err != nil {
@@ -319,7 +325,7 @@ func TestSealsCommitInGroups(t *testing.T) {
 	testutil.Recv(t, "the first seal being written", entered)
 	fault := errors.New("EIO writing the seal")
 	fs.mu.Lock()
-	fs.putFail[ws[2].Key()+SealSuffix] = fault
+	fs.putFiles.fail[ws[2].Key()+SealSuffix] = fault
 	fs.mu.Unlock()
 	for i, w := range ws[1:] {
 		go closeW(w)

@@ -2,7 +2,6 @@ package testutil
 
 import (
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -43,6 +42,26 @@ func ServeHTTP(t testing.TB, h http.Handler) netip.AddrPort {
 // then fill. It stops at the end of the test.
 func StartStalledRecorder(t testing.TB) netip.AddrPort {
 	t.Helper()
+	return serveUploads(t, func(r *http.Request, ack func(int)) {
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-r.Context().Done():
+				return
+			case <-tick.C:
+				ack(0)
+			}
+		}
+	})
+}
+
+// serveUploads serves the recording API's v2 (h2c) on a loopback port
+// until the end of the test: 200 to the HEAD probe, and for each POST
+// /v2/record a 200 whose body upload writes with ack, one ack frame a
+// call.
+func serveUploads(t testing.TB, upload func(r *http.Request, ack func(n int))) netip.AddrPort {
+	t.Helper()
 	return ServeHTTP(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/v2/record" {
 			http.NotFound(w, r)
@@ -54,17 +73,10 @@ func StartStalledRecorder(t testing.TB) netip.AddrPort {
 		}
 		rc := http.NewResponseController(w)
 		rc.Flush()
-		tick := time.NewTicker(100 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-r.Context().Done():
-				return
-			case <-tick.C:
-				io.WriteString(w, `{"ack":0}`+"\n")
-				rc.Flush()
-			}
-		}
+		upload(r, func(n int) {
+			fmt.Fprintf(w, `{"ack":%d}`+"\n", n)
+			rc.Flush()
+		})
 	}))
 }
 
@@ -83,21 +95,7 @@ type SlowRecorder struct {
 func StartSlowRecorder(t testing.TB) *SlowRecorder {
 	t.Helper()
 	s := &SlowRecorder{}
-	s.Addr = ServeHTTP(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/v2/record" {
-			http.NotFound(w, r)
-			return
-		}
-		w.WriteHeader(http.StatusOK)
-		if r.Method != http.MethodPost {
-			return // the HEAD probe
-		}
-		rc := http.NewResponseController(w)
-		rc.Flush()
-		ack := func(n int) {
-			fmt.Fprintf(w, `{"ack":%d}`+"\n", n)
-			rc.Flush()
-		}
+	s.Addr = serveUploads(t, func(r *http.Request, ack func(int)) {
 		// A reader hands over one read of at most 16 KiB at a time; the
 		// loop takes one per tick, and acks at every tick meanwhile, as a
 		// real recorder acks an idle upload.
@@ -146,7 +144,7 @@ func StartSlowRecorder(t testing.TB) *SlowRecorder {
 		s.mu.Lock()
 		s.bodies = append(s.bodies, body)
 		s.mu.Unlock()
-	}))
+	})
 	return s
 }
 

@@ -344,16 +344,14 @@ func TestBrowserDesktop(t *testing.T) {
 
 	// Click at 90 % of the progress bar.
 	before := u.sent.segments.Load()
-	seeks := tb.Eval(`document.getElementById("desktop").dataset.seeks`)
+	seeks := tb.seekCount()
 	var box struct{ X, Y, W, H float64 }
 	json.Unmarshal([]byte(tb.Eval(`JSON.stringify((() => { const r = document.getElementById("desk-seek").getBoundingClientRect(); return {X: r.x, Y: r.y, W: r.width, H: r.height}; })())`)), &box)
 	// A range input's thumb travels the width less its own (16 px in
 	// Chromium): aim so the value is 90 %.
 	const thumb = 16
 	tb.Do(chromedp.MouseClickXY(box.X+thumb/2+0.9*(box.W-thumb), box.Y+box.H/2))
-	tb.waitFor("the seek to end", func() bool {
-		return tb.Eval(`document.getElementById("desktop").dataset.seeks`) != seeks && tb.Eval(`document.getElementById("desktop").dataset.seeking`) == ""
-	})
+	tb.waitSeek("the seek to end", seeks)
 	at, _ := strconv.ParseFloat(tb.Eval(`document.getElementById("desktop").dataset.t`), 64)
 	if d := ix.Duration.Seconds(); at < 0.88*d || at > 0.92*d {
 		t.Fatalf("after a click at 90 %%: at %.3f s of %.3f", at, d)
@@ -385,11 +383,9 @@ func TestBrowserDesktop(t *testing.T) {
 	// cleared and drawn again from the keyframe (nothing of the later
 	// moment stays), as reel export draws it.
 	if kt := ix.Keyframes[k].T.Seconds(); kt < at {
-		seeks = tb.Eval(`document.getElementById("desktop").dataset.seeks`)
+		seeks = tb.seekCount()
 		tb.Eval(fmt.Sprintf(`reelDesktop.seek(%f), ""`, kt))
-		tb.waitFor("the seek back to the keyframe", func() bool {
-			return tb.Eval(`document.getElementById("desktop").dataset.seeks`) != seeks && tb.Eval(`document.getElementById("desktop").dataset.seeking`) == ""
-		})
+		tb.waitSeek("the seek back to the keyframe", seeks)
 		if got, want := tb.canvasImage(), frameAt(t, data, kt); differ(got, want) != 0 {
 			t.Errorf("back at the keyframe, %.3f s: %d pixels differ from reel export's frame", kt, differ(got, want))
 		}
@@ -397,11 +393,9 @@ func TestBrowserDesktop(t *testing.T) {
 			t.Errorf("the frames at %.3f s and %.3f s are the same: the seek back shows nothing", kt, at)
 		}
 		// And forward again, for the rewind below.
-		seeks = tb.Eval(`document.getElementById("desktop").dataset.seeks`)
+		seeks = tb.seekCount()
 		tb.Eval(fmt.Sprintf(`reelDesktop.seek(%f), ""`, at))
-		tb.waitFor("the seek forward again", func() bool {
-			return tb.Eval(`document.getElementById("desktop").dataset.seeks`) != seeks && tb.Eval(`document.getElementById("desktop").dataset.seeking`) == ""
-		})
+		tb.waitSeek("the seek forward again", seeks)
 		if got, want := tb.canvasImage(), frameAt(t, data, at); differ(got, want) != 0 {
 			t.Errorf("forward again at %.3f s: %d pixels differ from reel export's frame", at, differ(got, want))
 		}
@@ -493,11 +487,9 @@ func TestBrowserDesktopHover(t *testing.T) {
 	if sent := u.sent.segments.Load() - before; sent != size {
 		t.Errorf("hovering fetched %d bytes; want %d (segment %d alone)", sent, size, k)
 	}
-	seeks := tb.Eval(`document.getElementById("desktop").dataset.seeks`)
+	seeks := tb.seekCount()
 	tb.Do(chromedp.MouseClickXY(x, y))
-	tb.waitFor("the seek to end", func() bool {
-		return tb.Eval(`document.getElementById("desktop").dataset.seeks`) != seeks && tb.Eval(`document.getElementById("desktop").dataset.seeking`) == ""
-	})
+	tb.waitSeek("the seek to end", seeks)
 	at, _ := strconv.ParseFloat(tb.Eval(`document.getElementById("desktop").dataset.t`), 64)
 	if kt := ix.Keyframes[k].T.Seconds(); at < kt || (k+1 < len(ix.Keyframes) && at >= ix.Keyframes[k+1].T.Seconds()) {
 		t.Fatalf("the click went to %.3f s, outside segment %d (from %.3f s)", at, k, kt)
@@ -524,6 +516,18 @@ func (tb *tab) waitAttr(sel, name, want string) {
 }
 
 // waitFor polls ok until it holds, failing with the page's reports.
+// seekCount is the desktop player's count of the seeks it finished.
+func (tb *tab) seekCount() string {
+	return tb.Eval(`document.getElementById("desktop").dataset.seeks`)
+}
+
+// waitSeek waits for a seek begun when the count was before to end.
+func (tb *tab) waitSeek(what, before string) {
+	tb.waitFor(what, func() bool {
+		return tb.seekCount() != before && tb.Eval(`document.getElementById("desktop").dataset.seeking`) == ""
+	})
+}
+
 func (tb *tab) waitFor(what string, ok func() bool) {
 	tb.t.Helper()
 	if err := testutil.Poll(testutil.DefaultWait, ok); err != nil {
